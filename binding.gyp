@@ -1,0 +1,37 @@
+{
+  # alsa-lib is built as a static library by scripts/build-static-deps.sh
+  # (run by `npm install` before this file is used) into deps/alsa-lib.
+  "targets": [
+    {
+      "target_name": "speakerd",
+      "sources": [
+        "native/src/addon.cc",
+        "native/src/alsa_log.cc",
+        "native/src/clock_sink.cc",
+        "native/src/device_wrap.cc",
+        "native/src/mixer.cc",
+        "native/src/pcm_device.cc",
+        "native/src/playback_thread.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "deps/alsa-lib/include"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags": ["-fvisibility=hidden"],
+      "libraries": [
+        "<(module_root_dir)/deps/alsa-lib/lib/libasound.a",
+        "-lm", "-ldl", "-lpthread", "-lrt"
+      ],
+      # Keep alsa-lib's symbols out of the .node's dynamic symbol table, so
+      # that it never clashes with a libasound loaded by anything else.
+      "ldflags": ["-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic"],
+      "conditions": [
+        ["OS!='linux'", { "type": "none" }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,473 @@
+#include "device_wrap.h"
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <unordered_map>
+
+#include "alsa_log.h"
+#include "clock_sink.h"
+#include "playback_thread.h"
+
+namespace speakerd {
+namespace {
+
+struct AddonData {
+  Napi::FunctionReference device_constructor;
+  Napi::FunctionReference stream_constructor;
+};
+
+Napi::Error MakeError(Napi::Env env, const DeviceError& error) {
+  Napi::Error e = Napi::Error::New(env, error.message);
+  e.Set("code", Napi::String::New(env, error.code));
+  e.Set("errno", Napi::Number::New(env, error.errnum));
+  Napi::Array lines = Napi::Array::New(env, error.alsa_messages.size());
+  for (size_t i = 0; i < error.alsa_messages.size(); ++i) lines.Set(i, error.alsa_messages[i]);
+  e.Set("alsaMessages", lines);
+  return e;
+}
+
+Napi::TypeError MakeTypeError(Napi::Env env, const char* code, const std::string& message) {
+  Napi::TypeError e = Napi::TypeError::New(env, message);
+  e.Set("code", Napi::String::New(env, code));
+  return e;
+}
+
+// What an open produced: a configured PCM or the reason it failed.
+struct OpenResult {
+  std::unique_ptr<PcmDevice> device;
+  PlaybackOptions options;
+  DeviceError error;
+};
+
+class DeviceWrap;
+void CallJs(Napi::Env env, Napi::Function dispatch, DeviceWrap* device, void* unused);
+using EventFunction = Napi::TypedThreadSafeFunction<DeviceWrap, void, CallJs>;
+
+class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Stream",
+                       {InstanceMethod<&StreamWrap::Write>("write"), InstanceMethod<&StreamWrap::End>("end"),
+                        InstanceMethod<&StreamWrap::Abort>("abort"), InstanceMethod<&StreamWrap::Stats>("stats"),
+                        InstanceMethod<&StreamWrap::SetGain>("setGain")});
+  }
+
+  explicit StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {}
+
+  void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, Napi::Object device) {
+    state_ = std::move(state);
+    playback_ = playback;
+    device_ = Napi::Persistent(device);
+  }
+
+  // Called by the device once the stream is retired or the device closed.
+  void Detach() { playback_ = nullptr; }
+
+ private:
+  Napi::Value Write(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray()) throw MakeTypeError(env, "E_INVALID_ARG", "write() takes a Buffer or Uint8Array");
+    Napi::TypedArray array = info[0].As<Napi::TypedArray>();
+    const size_t bytes = array.ByteLength();
+    const size_t frame_bytes = state_->ring.frame_bytes();
+    if (bytes % frame_bytes != 0) {
+      throw MakeTypeError(env, "E_PARTIAL_FRAME",
+                          "write() takes whole frames of " + std::to_string(frame_bytes) + " bytes; got " +
+                              std::to_string(bytes) + " bytes");
+    }
+    if (playback_ == nullptr || state_->ended.load() || state_->aborted.load()) return Napi::Number::New(env, 0);
+    const uint8_t* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    const size_t frames = bytes / frame_bytes;
+    if (frames > 0 && state_->first_write_ns.load(std::memory_order_relaxed) == 0) {
+      state_->first_write_ns.store(MonotonicNowNs(), std::memory_order_relaxed);
+    }
+    const size_t written = state_->ring.Write(data, frames);
+    // Announce the short write before waking the thread, so that it sees the
+    // request when it next consumes.
+    if (written < frames) state_->wants_drain.store(true, std::memory_order_seq_cst);
+    playback_->ProducerProgress();
+    return Napi::Number::New(env, static_cast<double>(written));
+  }
+
+  void End(const Napi::CallbackInfo&) {
+    state_->ended.store(true, std::memory_order_release);
+    if (playback_ != nullptr) playback_->ProducerProgress();
+  }
+
+  void Abort(const Napi::CallbackInfo&) {
+    state_->aborted.store(true, std::memory_order_release);
+    if (playback_ != nullptr) playback_->ProducerProgress();
+  }
+
+  void SetGain(const Napi::CallbackInfo& info) {
+    state_->gain.store(info[0].As<Napi::Number>().FloatValue(), std::memory_order_relaxed);
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("id", state_->id);
+    out.Set("framesPlayed", static_cast<double>(state_->frames_played.load(std::memory_order_relaxed)));
+    out.Set("underruns", state_->underruns.load(std::memory_order_relaxed));
+    out.Set("bufferedFrames", static_cast<double>(state_->ring.Fill()));
+    out.Set("capacityFrames", static_cast<double>(state_->ring.capacity()));
+    out.Set("firstWriteNs", static_cast<double>(state_->first_write_ns.load(std::memory_order_relaxed)));
+    out.Set("firstCommitNs", static_cast<double>(state_->first_commit_ns.load(std::memory_order_relaxed)));
+    static const char* const kPhases[] = {"buffering", "playing", "finishing", "retired"};
+    out.Set("phase", kPhases[state_->phase.load(std::memory_order_acquire)]);
+    return out;
+  }
+
+  std::shared_ptr<StreamState> state_;
+  PlaybackThread* playback_ = nullptr;
+  Napi::ObjectReference device_;  // keeps the device alive while a stream is reachable
+};
+
+class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Device",
+                       {InstanceAccessor<&DeviceWrap::Info>("info"),
+                        InstanceMethod<&DeviceWrap::CreateStream>("createStream"),
+                        InstanceMethod<&DeviceWrap::Stats>("stats"), InstanceMethod<&DeviceWrap::Close>("close")});
+  }
+
+  // Arguments: External<OpenResult>, dispatch function.
+  explicit DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceWrap>(info) {
+    Napi::Env env = info.Env();
+    OpenResult* result = info[0].As<Napi::External<OpenResult>>().Data();
+    const PcmFormat format = result->device->format();
+    info_ = Napi::Persistent(DescribeFormat(env, *result->device));
+    frame_bytes_ = format.frame_bytes;
+    default_ring_frames_ = std::max<size_t>(format.rate / 2, format.buffer_frames * 2);
+    period_frames_ = format.period_frames;
+    dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
+    // The finalizer lets go of the device object only when the function is
+    // gone, so that no queued call can reach a collected device.
+    events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "speakerd playback events", 0, 1, this,
+                                 [](Napi::Env, void*, DeviceWrap* device) { device->self_.Reset(); });
+    events_.Unref(env);
+    playback_ = std::make_unique<PlaybackThread>(std::move(result->device), result->options, [this] {
+      if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) events_.NonBlockingCall();
+    });
+    self_ = Napi::Persistent(info.This().As<Napi::Object>());
+    cleanup_ = env.AddCleanupHook(std::function<void()>([this] { Shutdown(); }));
+    playback_->Start();
+  }
+
+  ~DeviceWrap() override { Shutdown(); }
+
+  // Called on the JS thread by the ThreadSafeFunction: collects every pending
+  // event and hands them to the JS dispatcher as [type, streamId, detail].
+  void Deliver(Napi::Env env, Napi::Function dispatch) {
+    notify_pending_.store(false, std::memory_order_release);
+    if (playback_ == nullptr) return;
+    Napi::Array events = Napi::Array::New(env);
+    uint32_t n = 0;
+    auto push = [&](const char* type, uint32_t stream_id, Napi::Value detail) {
+      Napi::Array event = Napi::Array::New(env, 3);
+      event.Set(0u, type);
+      event.Set(1u, stream_id);
+      event.Set(2u, detail);
+      events.Set(n++, event);
+    };
+    const uint32_t device_events = playback_->TakeDeviceEvents();
+    if (device_events & kDeviceLog) {
+      for (std::string& line : playback_->TakeLog()) push("log", 0, Napi::String::New(env, line));
+    }
+    if (device_events & kDeviceXrun) push("xrun", 0, Napi::Number::New(env, static_cast<double>(playback_->xruns())));
+    if (device_events & kDeviceStreams) {
+      for (auto it = streams_.begin(); it != streams_.end();) {
+        StreamState* state = it->second.state.get();
+        const uint32_t bits = state->events.exchange(0, std::memory_order_acq_rel);
+        if (bits & kStreamUnderrun) push("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
+        if (bits & kStreamDrain) push("drain", state->id, env.Undefined());
+        if (bits & kStreamDone) {
+          push("done", state->id, Summary(env, *state));
+          it->second.wrap->Detach();
+          it = streams_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+    if (device_events & kDeviceError) push("error", 0, MakeError(env, playback_->fatal_error()).Value());
+    UpdateRef(env);
+    if (n > 0) dispatch.Call({events});
+  }
+
+ private:
+  struct StreamEntry {
+    std::shared_ptr<StreamState> state;
+    StreamWrap* wrap;
+    Napi::ObjectReference object;
+  };
+
+  static Napi::Object DescribeFormat(Napi::Env env, const PcmDevice& device) {
+    const PcmFormat& f = device.format();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("pcm", device.name());
+    out.Set("format", snd_pcm_format_name(f.format));
+    out.Set("rate", f.rate);
+    out.Set("channels", f.channels);
+    out.Set("periodFrames", static_cast<double>(f.period_frames));
+    out.Set("bufferFrames", static_cast<double>(f.buffer_frames));
+    out.Set("frameBytes", static_cast<double>(f.frame_bytes));
+    out.Set("access", "mmap");
+    return out;
+  }
+
+  static Napi::Object Summary(Napi::Env env, const StreamState& state) {
+    static const char* const kOutcomes[] = {"none", "played", "aborted", "device_lost", "closed"};
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("outcome", kOutcomes[state.outcome.load(std::memory_order_acquire)]);
+    out.Set("frames", static_cast<double>(state.frames_played.load()));
+    out.Set("underruns", state.underruns.load());
+    out.Set("firstWriteNs", static_cast<double>(state.first_write_ns.load()));
+    out.Set("firstCommitNs", static_cast<double>(state.first_commit_ns.load()));
+    return out;
+  }
+
+  Napi::Value Info(const Napi::CallbackInfo&) { return info_.Value(); }
+
+  void RequireOpen(Napi::Env env) {
+    if (playback_ == nullptr || closing_) throw MakeTypeError(env, "E_DEVICE_CLOSED", "the device is closed");
+  }
+
+  Napi::Value CreateStream(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    Napi::Object options = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
+    const float gain = options.Has("gain") ? options.Get("gain").As<Napi::Number>().FloatValue() : 1.0f;
+    size_t ring_frames = default_ring_frames_;
+    if (options.Has("ringFrames")) ring_frames = options.Get("ringFrames").As<Napi::Number>().Int64Value();
+    // A stream starts playing once a period is buffered, so the ring must
+    // hold at least two.
+    ring_frames = std::max(ring_frames, period_frames_ * 2);
+    auto state = std::make_shared<StreamState>(next_stream_id_++, ring_frames, frame_bytes_, gain);
+    if (!playback_->Attach(state.get())) {
+      throw MakeTypeError(env, "E_TOO_MANY_STREAMS",
+                          "this device already plays " + std::to_string(PlaybackThread::kMaxStreams) + " streams");
+    }
+    Napi::Object object = Napi::Env(env).GetInstanceData<AddonData>()->stream_constructor.New({});
+    StreamWrap* wrap = StreamWrap::Unwrap(object);
+    wrap->Bind(state, playback_.get(), Value());
+    streams_.emplace(state->id, StreamEntry{state, wrap, Napi::Persistent(object)});
+    object.Set("id", state->id);
+    UpdateRef(env);
+    return object;
+  }
+
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    const bool open = playback_ != nullptr;
+    out.Set("open", open && !closing_);
+    out.Set("framesCommitted", open ? static_cast<double>(playback_->frames_committed()) : 0.0);
+    out.Set("xruns", open ? static_cast<double>(playback_->xruns()) : 0.0);
+    out.Set("running", open && playback_->pcm_running());
+    const int realtime = open ? playback_->realtime() : -1;
+    out.Set("realtime", realtime < 0 ? env.Null() : Napi::Boolean::New(env, realtime == 1));
+    out.Set("streams", static_cast<double>(streams_.size()));
+    return out;
+  }
+
+  // Stops the thread and closes the PCM off the JS thread; streams still
+  // attached end with outcome "closed".
+  class CloseWorker : public Napi::AsyncWorker {
+   public:
+    CloseWorker(Napi::Env env, DeviceWrap* device)
+        : Napi::AsyncWorker(env, "speakerd close"), device_(device), deferred_(Napi::Promise::Deferred::New(env)) {}
+    Napi::Promise Promise() { return deferred_.Promise(); }
+    void Execute() override {
+      device_->playback_->Stop();
+      device_->playback_.reset();  // closes the PCM
+    }
+    void OnOK() override {
+      device_->FinishClose(Env());
+      deferred_.Resolve(Env().Undefined());
+    }
+
+   private:
+    DeviceWrap* device_;
+    Napi::Promise::Deferred deferred_;
+  };
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (playback_ == nullptr || closing_) {
+      if (close_promise_.IsEmpty()) {
+        auto deferred = Napi::Promise::Deferred::New(env);
+        deferred.Resolve(env.Undefined());
+        return deferred.Promise();
+      }
+      return close_promise_.Value();
+    }
+    closing_ = true;
+    // Collect the thread's last events before it goes.
+    auto* worker = new CloseWorker(env, this);
+    close_promise_ = Napi::Persistent(worker->Promise().As<Napi::Object>());
+    worker->Queue();
+    return close_promise_.Value();
+  }
+
+  void FinishClose(Napi::Env env) {
+    Napi::Array events = Napi::Array::New(env);
+    uint32_t n = 0;
+    for (auto& [id, entry] : streams_) {
+      StreamState* state = entry.state.get();
+      if (state->Phase() != StreamPhase::kRetired) {
+        state->outcome.store(static_cast<int>(StreamOutcome::kClosed));
+        state->phase.store(static_cast<int>(StreamPhase::kRetired));
+      }
+      Napi::Array event = Napi::Array::New(env, 3);
+      event.Set(0u, "done");
+      event.Set(1u, id);
+      event.Set(2u, Summary(env, *state));
+      events.Set(n++, event);
+      entry.wrap->Detach();
+    }
+    streams_.clear();
+    cleanup_.Remove(env);
+    events_.Release();
+    if (n > 0) dispatch_.Call({events});
+  }
+
+  // Env teardown (process exit, worker exit) without close(): stop and close
+  // synchronously, since nothing can wait any more.
+  void Shutdown() {
+    if (playback_ == nullptr) return;
+    playback_->Stop();
+    playback_.reset();
+    for (auto& [id, entry] : streams_) entry.wrap->Detach();
+    events_.Abort();
+  }
+
+  void UpdateRef(Napi::Env env) {
+    // Like a socket: a device with streams keeps the process alive, an idle
+    // one does not.
+    if (playback_ == nullptr) return;
+    if (!streams_.empty() && !referenced_) {
+      events_.Ref(env);
+      referenced_ = true;
+    } else if (streams_.empty() && referenced_) {
+      events_.Unref(env);
+      referenced_ = false;
+    }
+  }
+
+  Napi::ObjectReference info_;
+  Napi::ObjectReference self_;
+  Napi::ObjectReference close_promise_;
+  Napi::FunctionReference dispatch_;
+  std::unique_ptr<PlaybackThread> playback_;
+  EventFunction events_;
+  std::atomic<bool> notify_pending_{false};
+  Napi::Env::CleanupHook<std::function<void()>> cleanup_;
+  std::unordered_map<uint32_t, StreamEntry> streams_;
+  size_t frame_bytes_ = 0;
+  size_t default_ring_frames_ = 0;
+  size_t period_frames_ = 0;
+  uint32_t next_stream_id_ = 1;
+  bool closing_ = false;
+  bool referenced_ = false;
+};
+
+void CallJs(Napi::Env env, Napi::Function dispatch, DeviceWrap* device, void*) {
+  if (env == nullptr || device == nullptr) return;  // the function is being torn down
+  device->Deliver(env, dispatch);
+}
+
+// Opens a PCM (or the clock sink) off the JS thread and resolves to a Device.
+class OpenWorker : public Napi::AsyncWorker {
+ public:
+  OpenWorker(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink, Napi::Function dispatch)
+      : Napi::AsyncWorker(env, "speakerd open"),
+        request_(std::move(request)),
+        clock_sink_(clock_sink),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        dispatch_(Napi::Persistent(dispatch)) {
+    result_.options = options;
+  }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    if (!clock_sink_) {
+      result_.device = PcmDevice::Open(request_, &result_.error);
+      return;
+    }
+    snd_pcm_t* pcm = nullptr;
+    const int err = OpenClockSink(&pcm, request_.pcm.c_str());
+    if (err < 0) {
+      SetAlsaError(&result_.error, "E_ALSA_OPEN", err, "cannot create the clock sink");
+      return;
+    }
+    result_.device = PcmDevice::Adopt(pcm, request_, &result_.error);
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (!result_.device) {
+      deferred_.Reject(MakeError(env, result_.error).Value());
+      return;
+    }
+    Napi::Object device = env.GetInstanceData<AddonData>()->device_constructor.New(
+        {Napi::External<OpenResult>::New(env, &result_), dispatch_.Value()});
+    deferred_.Resolve(device);
+  }
+
+ private:
+  PcmRequest request_;
+  bool clock_sink_;
+  OpenResult result_;
+  Napi::Promise::Deferred deferred_;
+  Napi::FunctionReference dispatch_;
+};
+
+// open(options, dispatch): options are checked by the JS wrapper; these
+// checks only keep a bad call from reaching alsa-lib.
+Napi::Value Open(const Napi::CallbackInfo& info, bool clock_sink) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject() || !info[1].IsFunction()) {
+    throw MakeTypeError(env, "E_INVALID_ARG", "open(options, dispatch) needs an object and a function");
+  }
+  Napi::Object o = info[0].As<Napi::Object>();
+  PcmRequest request;
+  request.pcm = o.Get("pcm").As<Napi::String>().Utf8Value();
+  if (o.Has("alsaConfig") && o.Get("alsaConfig").IsString()) {
+    request.alsa_config = o.Get("alsaConfig").As<Napi::String>().Utf8Value();
+  }
+  const std::string format = o.Get("format").As<Napi::String>().Utf8Value();
+  request.format = snd_pcm_format_value(format.c_str());
+  if (!Mixer::Supports(request.format)) {
+    throw MakeTypeError(env, "E_INVALID_FORMAT", "unsupported sample format " + format);
+  }
+  request.rate = o.Get("rate").As<Napi::Number>().Uint32Value();
+  request.channels = o.Get("channels").As<Napi::Number>().Uint32Value();
+  request.period_frames = o.Get("periodFrames").As<Napi::Number>().Uint32Value();
+  request.periods = o.Get("periods").As<Napi::Number>().Uint32Value();
+  PlaybackOptions options;
+  options.policy = o.Get("underrun").As<Napi::String>().Utf8Value() == "wait" ? UnderrunPolicy::kWait
+                                                                               : UnderrunPolicy::kSilence;
+  options.idle_ms = o.Get("idleMs").As<Napi::Number>().Uint32Value();
+  options.realtime = o.Get("realtime").ToBoolean().Value();
+  auto* worker = new OpenWorker(env, std::move(request), options, clock_sink, info[1].As<Napi::Function>());
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
+
+}  // namespace
+
+void InitDeviceWrap(Napi::Env env, Napi::Object exports) {
+  auto* data = new AddonData();
+  data->device_constructor = Napi::Persistent(DeviceWrap::Define(env));
+  data->stream_constructor = Napi::Persistent(StreamWrap::Define(env));
+  env.SetInstanceData(data);
+  exports.Set("openDevice", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Open(info, false); }));
+  exports.Set("openClockSink",
+              Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Open(info, true); }));
+}
+
+}  // namespace speakerd

@@ -1,0 +1,431 @@
+#include "playback_thread.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+
+#include "alsa_log.h"
+
+namespace speakerd {
+
+int64_t MonotonicNowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+PlaybackThread::PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOptions options,
+                               std::function<void()> notify)
+    : device_(std::move(device)),
+      options_(options),
+      notify_(std::move(notify)),
+      mixer_(device_->format().format, device_->format().channels, device_->format().buffer_frames) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+}
+
+PlaybackThread::~PlaybackThread() {
+  Stop();
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+void PlaybackThread::Start() {
+  stop_.store(false, std::memory_order_release);
+  thread_ = std::thread([this] { Run(); });
+}
+
+void PlaybackThread::Stop() {
+  if (!thread_.joinable()) return;
+  stop_.store(true, std::memory_order_seq_cst);
+  const uint64_t one = 1;
+  (void)!write(wake_fd_, &one, sizeof one);
+  thread_.join();
+}
+
+bool PlaybackThread::Attach(StreamState* stream) {
+  for (auto& slot : slots_) {
+    StreamState* expected = nullptr;
+    // Release publishes the stream's initialised fields to the thread, which
+    // loads slots with acquire.
+    if (slot.compare_exchange_strong(expected, stream, std::memory_order_release, std::memory_order_relaxed)) {
+      ProducerProgress();
+      return true;
+    }
+  }
+  return false;
+}
+
+void PlaybackThread::ProducerProgress() {
+  progress_.store(true, std::memory_order_seq_cst);
+  if (waiting_.load(std::memory_order_seq_cst)) {
+    const uint64_t one = 1;
+    (void)!write(wake_fd_, &one, sizeof one);
+  }
+}
+
+std::vector<std::string> PlaybackThread::TakeLog() {
+  std::lock_guard<std::mutex> lock(log_mutex_);
+  std::vector<std::string> out;
+  out.swap(log_);
+  return out;
+}
+
+DeviceError PlaybackThread::fatal_error() {
+  std::lock_guard<std::mutex> lock(log_mutex_);
+  return fatal_;
+}
+
+void PlaybackThread::Log(std::string line) {
+  {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    if (log_.size() < 1000) log_.push_back(std::move(line));  // bounded if JS stops collecting
+  }
+  Raise(kDeviceLog);
+}
+
+void PlaybackThread::Raise(uint32_t device_event) {
+  device_events_.fetch_or(device_event, std::memory_order_acq_rel);
+  notify_();
+}
+
+void PlaybackThread::RaiseStream(StreamState* stream, uint32_t stream_event) {
+  stream->events.fetch_or(stream_event, std::memory_order_acq_rel);
+  Raise(kDeviceStreams);
+}
+
+void PlaybackThread::TrySchedFifo() {
+  if (!options_.realtime) {
+    realtime_.store(0);
+    return;
+  }
+  sched_param param{};
+  param.sched_priority = std::min(kRealtimePriority, sched_get_priority_max(SCHED_FIFO));
+  const int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
+  realtime_.store(rc == 0 ? 1 : 0);
+  if (rc != 0) {
+    Log(std::string("SCHED_FIFO priority ") + std::to_string(param.sched_priority) +
+        " refused (" + strerror(rc) + "); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.");
+  } else {
+    Log("playback thread runs SCHED_FIFO at priority " + std::to_string(param.sched_priority));
+  }
+}
+
+void PlaybackThread::Run() {
+  AlsaLogScope alsa_lines([this](std::string line) { Log("alsa-lib: " + line); });
+  TrySchedFifo();
+  snd_pcm_t* pcm = device_->handle();
+  const int count = snd_pcm_poll_descriptors_count(pcm);
+  pollfds_.assign(1 + std::max(count, 0), pollfd{});
+  pollfds_[0] = pollfd{wake_fd_, POLLIN, 0};
+  if (count > 0) snd_pcm_poll_descriptors(pcm, &pollfds_[1], count);
+  idle_since_ns_ = MonotonicNowNs();
+
+  while (!stop_.load(std::memory_order_acquire)) {
+    if (!Step()) break;
+  }
+  if (running_) StopPcm();
+}
+
+bool PlaybackThread::Step() {
+  // Exchange, not store: reading the producers' seq_cst store makes their ring
+  // writes visible before we look at the rings below.
+  progress_.exchange(false, std::memory_order_acq_rel);
+
+  snd_pcm_t* pcm = device_->handle();
+  const PcmFormat& format = device_->format();
+  const snd_pcm_sframes_t avail = snd_pcm_avail_update(pcm);
+  if (avail < 0) return HandlePcmError(static_cast<int>(avail), "avail_update");
+  AdvanceStreams(avail);
+
+  size_t playing = 0;
+  size_t min_ready = std::numeric_limits<size_t>::max();
+  bool finishing = false;
+  for (auto& slot : slots_) {
+    StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr) continue;
+    const StreamPhase phase = stream->Phase();
+    if (phase == StreamPhase::kFinishing) finishing = true;
+    if (phase != StreamPhase::kPlaying) continue;
+    ++playing;
+    if (!stream->ended.load(std::memory_order_acquire)) {
+      min_ready = std::min(min_ready, stream->ring.Readable());
+    }
+  }
+
+  const size_t space = static_cast<size_t>(avail);
+  const size_t period = format.period_frames;
+  const size_t queued = format.buffer_frames - std::min(space, static_cast<size_t>(format.buffer_frames));
+
+  if (playing == 0) {
+    if (!running_) {
+      Wait(false, -1);
+      return true;
+    }
+    if (options_.policy == UnderrunPolicy::kWait) {
+      // Never invent samples: let the queue play out, then stop.
+      if (queued == 0) {
+        StopPcm();
+      } else {
+        Wait(true, -1);
+      }
+      return true;
+    }
+    // Silence policy: keep the device fed while streams play out their tail and
+    // for idle_ms after, so that the next stream starts without a click.
+    if (!finishing && MonotonicNowNs() - idle_since_ns_ >= static_cast<int64_t>(options_.idle_ms) * 1000000) {
+      StopPcm();
+      return true;
+    }
+    if (queued >= period) {
+      Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
+      return true;
+    }
+    const int err = MixAndCommit(std::min(space, period));
+    return err < 0 ? HandlePcmError(err, "mmap_commit") : true;
+  }
+
+  idle_since_ns_ = MonotonicNowNs();
+  if (running_ && space < period) {
+    Wait(true, -1);
+    return true;
+  }
+  size_t chunk = std::min(space, min_ready);
+  if (chunk == 0) {
+    // A playing stream is dry.
+    if (options_.policy == UnderrunPolicy::kWait) {
+      Wait(false, -1);
+      return true;
+    }
+    if (running_ && queued >= period) {
+      // More than a period is still queued: give the producer until then.
+      Wait(false, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
+      return true;
+    }
+    chunk = std::min(space, period);  // the dry streams contribute silence
+  }
+  const int err = MixAndCommit(chunk);
+  if (err < 0) return HandlePcmError(err, "mmap_commit");
+  if (!running_ && !StartPcm()) return false;
+  return true;
+}
+
+// Moves streams through their phases, using the device's play position.
+void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
+  const PcmFormat& format = device_->format();
+  if (running_) {
+    const uint64_t queued = format.buffer_frames - std::min<uint64_t>(avail, format.buffer_frames);
+    played_ = committed_ - std::min(committed_, queued);
+  } else {
+    played_ = committed_;
+  }
+  for (size_t i = 0; i < kMaxStreams; ++i) {
+    StreamState* stream = slots_[i].load(std::memory_order_acquire);
+    if (stream == nullptr) continue;
+    if (stream->aborted.load(std::memory_order_acquire)) {
+      Retire(i, StreamOutcome::kAborted);
+      continue;
+    }
+    switch (stream->Phase()) {
+      case StreamPhase::kBuffering:
+        // Audio starts as soon as one period is buffered (or the stream is
+        // shorter than that), so that slow producers do not stutter at once.
+        if (stream->ended.load(std::memory_order_acquire) || stream->ring.Readable() >= format.period_frames) {
+          stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
+        }
+        break;
+      case StreamPhase::kPlaying:
+        if (stream->ended.load(std::memory_order_acquire) && stream->ring.Readable() == 0) {
+          stream->end_position = committed_;
+          stream->phase.store(static_cast<int>(StreamPhase::kFinishing), std::memory_order_release);
+        }
+        break;
+      case StreamPhase::kFinishing:
+        break;
+      case StreamPhase::kRetired:
+        break;
+    }
+    if (stream->Phase() == StreamPhase::kFinishing && played_ >= stream->end_position) {
+      Retire(i, StreamOutcome::kPlayed);
+      continue;
+    }
+    // Wake a blocked producer once half the ring is free, not at every
+    // frame, so that a fast producer is woken rarely and writes big chunks.
+    if (stream->wants_drain.load(std::memory_order_acquire) &&
+        stream->ring.capacity() - stream->ring.Fill() >= stream->ring.capacity() / 2 &&
+        stream->wants_drain.exchange(false, std::memory_order_acq_rel)) {
+      RaiseStream(stream, kStreamDrain);
+    }
+  }
+}
+
+int PlaybackThread::MixAndCommit(size_t frames) {
+  snd_pcm_t* pcm = device_->handle();
+  size_t done = 0;
+  while (done < frames) {
+    const snd_pcm_channel_area_t* areas = nullptr;
+    snd_pcm_uframes_t offset = 0;
+    snd_pcm_uframes_t count = frames - done;
+    int err = snd_pcm_mmap_begin(pcm, &areas, &offset, &count);
+    if (err < 0) return err;
+    if (count == 0) break;
+    // Interleaved: every channel shares one area; channel 0 marks the frame.
+    uint8_t* dst = static_cast<uint8_t*>(areas[0].addr) + (areas[0].first + offset * areas[0].step) / 8;
+    MixInto(dst, count);
+    const snd_pcm_sframes_t committed = snd_pcm_mmap_commit(pcm, offset, count);
+    if (committed < 0) return static_cast<int>(committed);
+    if (static_cast<snd_pcm_uframes_t>(committed) != count) return -EPIPE;
+    committed_ += count;
+    done += count;
+  }
+  frames_committed_.store(committed_, std::memory_order_relaxed);
+  return 0;
+}
+
+void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
+  const int64_t now = MonotonicNowNs();
+  StreamState* sole = nullptr;
+  size_t contributors = 0;
+  for (auto& slot : slots_) {
+    StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
+    if (stream->ring.Readable() == 0 && stream->ended.load(std::memory_order_acquire)) continue;
+    sole = stream;
+    ++contributors;
+  }
+
+  auto account = [&](StreamState* stream, size_t got) {
+    if (got > 0) {
+      if (stream->first_commit_ns.load(std::memory_order_relaxed) == 0) {
+        stream->first_commit_ns.store(now, std::memory_order_relaxed);
+      }
+      stream->frames_played.fetch_add(got, std::memory_order_relaxed);
+    }
+    if (got < frames && !stream->ended.load(std::memory_order_acquire)) {
+      if (!stream->dry) {
+        stream->dry = true;
+        stream->underruns.fetch_add(1, std::memory_order_relaxed);
+        RaiseStream(stream, kStreamUnderrun);
+      }
+    } else {
+      stream->dry = false;
+    }
+  };
+
+  const size_t frame_bytes = device_->format().frame_bytes;
+  // The common case, one stream at unity gain with a whole chunk ready: copy.
+  if (contributors == 1 && sole->gain.load(std::memory_order_relaxed) == 1.0f &&
+      sole->ring.Readable() >= frames) {
+    const StreamRing::Regions regions = sole->ring.Peek(frames);
+    std::memcpy(dst, regions.first, regions.first_frames * frame_bytes);
+    std::memcpy(dst + regions.first_frames * frame_bytes, regions.second, regions.second_frames * frame_bytes);
+    sole->ring.Consume(frames);
+    account(sole, frames);
+    return;
+  }
+  if (contributors == 0) {
+    mixer_.Silence(dst, frames);
+    return;
+  }
+  mixer_.Begin(frames);
+  for (auto& slot : slots_) {
+    StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
+    const size_t got = std::min(stream->ring.Readable(), frames);
+    const float gain = stream->gain.load(std::memory_order_relaxed);
+    const StreamRing::Regions regions = stream->ring.Peek(got);
+    mixer_.Add(regions.first, regions.first_frames, gain, 0);
+    mixer_.Add(regions.second, regions.second_frames, gain, regions.first_frames);
+    stream->ring.Consume(got);
+    account(stream, got);
+  }
+  mixer_.Finish(dst);
+}
+
+bool PlaybackThread::StartPcm() {
+  const int err = snd_pcm_start(device_->handle());
+  if (err < 0) return HandlePcmError(err, "start");
+  running_ = true;
+  pcm_running_.store(true, std::memory_order_relaxed);
+  return true;
+}
+
+void PlaybackThread::StopPcm() {
+  device_->Stop();
+  running_ = false;
+  pcm_running_.store(false, std::memory_order_relaxed);
+  played_ = committed_;
+}
+
+// The one place PCM errors are handled. An xrun or a suspend is recovered
+// and counted when streams were playing; an xrun of an idle device in the
+// wait policy is just the queue running out. Anything else is fatal.
+bool PlaybackThread::HandlePcmError(int err, const char* during) {
+  bool streams_playing = false;
+  for (auto& slot : slots_) {
+    StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream != nullptr && stream->Phase() == StreamPhase::kPlaying) streams_playing = true;
+  }
+  const int recovered = device_->Recover(err);
+  if (recovered == 0) {
+    running_ = false;
+    pcm_running_.store(false, std::memory_order_relaxed);
+    played_ = committed_;  // whatever was queued is gone or played
+    if (streams_playing || options_.policy == UnderrunPolicy::kSilence) {
+      xruns_.fetch_add(1, std::memory_order_relaxed);
+      Log(std::string(err == -ESTRPIPE ? "suspend" : "xrun") + " during " + during + ": recovered");
+      Raise(kDeviceXrun);
+    }
+    return true;
+  }
+  {
+    std::lock_guard<std::mutex> lock(log_mutex_);
+    SetAlsaError(&fatal_, err == -ENODEV || err == -EBADFD || err == -EIO ? "E_DEVICE_LOST" : "E_ALSA_IO", err,
+                 "PCM \"" + device_->name() + "\": " + during + " failed");
+  }
+  running_ = false;
+  pcm_running_.store(false, std::memory_order_relaxed);
+  RetireAll(StreamOutcome::kDeviceLost);
+  Raise(kDeviceError);
+  return false;
+}
+
+void PlaybackThread::Retire(size_t slot, StreamOutcome outcome) {
+  StreamState* stream = slots_[slot].load(std::memory_order_relaxed);
+  stream->outcome.store(static_cast<int>(outcome), std::memory_order_relaxed);
+  // Release: the JS side, seeing kRetired with acquire, also sees the final
+  // counters, and knows this thread will never touch the stream again.
+  stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_release);
+  slots_[slot].store(nullptr, std::memory_order_release);
+  RaiseStream(stream, kStreamDone);
+}
+
+void PlaybackThread::RetireAll(StreamOutcome outcome) {
+  for (size_t i = 0; i < kMaxStreams; ++i) {
+    if (slots_[i].load(std::memory_order_acquire) != nullptr) Retire(i, outcome);
+  }
+}
+
+void PlaybackThread::Wait(bool with_pcm, int timeout_ms) {
+  waiting_.store(true, std::memory_order_seq_cst);
+  if (!progress_.load(std::memory_order_seq_cst) && !stop_.load(std::memory_order_seq_cst)) {
+    const nfds_t n = with_pcm ? pollfds_.size() : 1;
+    for (auto& p : pollfds_) p.revents = 0;
+    const int rc = poll(pollfds_.data(), n, timeout_ms);
+    if (rc > 0 && with_pcm && n > 1) {
+      // Lets plugins (the clock sink) clear their descriptors.
+      unsigned short revents = 0;
+      snd_pcm_poll_descriptors_revents(device_->handle(), &pollfds_[1], static_cast<unsigned>(n - 1), &revents);
+    }
+  }
+  waiting_.store(false, std::memory_order_relaxed);
+  uint64_t drained;
+  (void)!read(wake_fd_, &drained, sizeof drained);
+}
+
+}  // namespace speakerd

@@ -1,0 +1,133 @@
+// The playback thread of one device: a std::thread that owns the PCM while it
+// runs, mixes every attached stream's ring straight into the mmap area, and
+// never touches JS. It tells the JS side about events by setting bits and
+// calling `notify`, which must be cheap and thread-safe (a ThreadSafeFunction
+// call); the JS side then collects them.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <poll.h>
+
+#include "device_error.h"
+#include "mixer.h"
+#include "pcm_device.h"
+#include "stream_state.h"
+
+namespace speakerd {
+
+// What the thread does when a playing stream has no frames (design §2).
+enum class UnderrunPolicy {
+  kSilence,  // keep the device fed with silence; for sound cards and the clock sink
+  kWait,     // never invent samples; wait for the streams; for unpaced PCMs
+};
+
+struct PlaybackOptions {
+  UnderrunPolicy policy = UnderrunPolicy::kSilence;
+  unsigned idle_ms = 5000;  // silence policy: how long an idle device keeps running
+  bool realtime = true;     // try SCHED_FIFO
+};
+
+// Bits for PlaybackThread::TakeDeviceEvents().
+enum DeviceEvent : uint32_t {
+  kDeviceXrun = 1u << 0,
+  kDeviceError = 1u << 1,  // the thread stopped on an error it cannot recover from
+  kDeviceLog = 1u << 2,
+  kDeviceStreams = 1u << 3,  // some stream has events
+};
+
+class PlaybackThread {
+ public:
+  static constexpr size_t kMaxStreams = 64;
+  static constexpr int kRealtimePriority = 10;
+
+  PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOptions options, std::function<void()> notify);
+  ~PlaybackThread();
+  PlaybackThread(const PlaybackThread&) = delete;
+  PlaybackThread& operator=(const PlaybackThread&) = delete;
+
+  void Start();
+  // Stops and joins the thread. The PCM stays open until destruction.
+  void Stop();
+  bool running() const { return thread_.joinable(); }
+
+  // JS thread: hands a stream to the playback thread. False when every slot
+  // is taken. The stream must stay alive until it is retired or Stop() returns.
+  bool Attach(StreamState* stream);
+  // JS thread: after writing, ending or aborting a stream. Wakes the thread
+  // only if it sleeps waiting for producers.
+  void ProducerProgress();
+
+  const PcmDevice& device() const { return *device_; }
+  uint32_t TakeDeviceEvents() { return device_events_.exchange(0, std::memory_order_acq_rel); }
+  std::vector<std::string> TakeLog();
+  DeviceError fatal_error();
+
+  uint64_t frames_committed() const { return frames_committed_.load(std::memory_order_relaxed); }
+  uint64_t xruns() const { return xruns_.load(std::memory_order_relaxed); }
+  // -1 not tried yet, 0 refused, 1 granted.
+  int realtime() const { return realtime_.load(std::memory_order_relaxed); }
+  bool pcm_running() const { return pcm_running_.load(std::memory_order_relaxed); }
+
+ private:
+  void Run();
+  void TrySchedFifo();
+  // One pass of the loop; false when the thread must exit.
+  bool Step();
+  void AdvanceStreams(snd_pcm_sframes_t avail);
+  int MixAndCommit(size_t frames);
+  void MixInto(uint8_t* dst, size_t frames);
+  bool StartPcm();
+  void StopPcm();
+  bool HandlePcmError(int err, const char* during);
+  void Retire(size_t slot, StreamOutcome outcome);
+  void RetireAll(StreamOutcome outcome);
+  // Sleeps until a producer makes progress, the PCM wants frames (with_pcm),
+  // Stop(), or timeout_ms (-1: none).
+  void Wait(bool with_pcm, int timeout_ms);
+  void Log(std::string line);
+  void Raise(uint32_t device_event);
+  void RaiseStream(StreamState* stream, uint32_t stream_event);
+
+  std::unique_ptr<PcmDevice> device_;
+  const PlaybackOptions options_;
+  const std::function<void()> notify_;
+  Mixer mixer_;
+  std::thread thread_;
+  int wake_fd_ = -1;
+
+  std::atomic<StreamState*> slots_[kMaxStreams] = {};
+  std::atomic<bool> stop_{false};
+  // Dekker pair: the thread announces it sleeps, producers announce progress;
+  // with seq_cst on both sides at least one of them sees the other.
+  std::atomic<bool> waiting_{false};
+  std::atomic<bool> progress_{false};
+
+  std::atomic<uint32_t> device_events_{0};
+  std::atomic<uint64_t> frames_committed_{0};
+  std::atomic<uint64_t> xruns_{0};
+  std::atomic<int> realtime_{-1};
+  std::atomic<bool> pcm_running_{false};
+
+  std::mutex log_mutex_;  // guards log_ and fatal_; both are rare
+  std::vector<std::string> log_;
+  DeviceError fatal_;
+
+  // Playback thread only.
+  uint64_t committed_ = 0;  // frames committed since open
+  uint64_t played_ = 0;     // frames the device has consumed, as far as known
+  bool running_ = false;
+  int64_t idle_since_ns_ = 0;
+  std::vector<pollfd> pollfds_;
+};
+
+int64_t MonotonicNowNs();
+
+}  // namespace speakerd

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# Builds the C libraries that the addon links statically, into deps/ (git-ignored).
+#
+# The one place where their versions and checksums are pinned. Each library is:
+#   1. fetched as Debian's source package, through a private deb-src list derived
+#      from this machine's own apt sources (so no host name lives in this repo),
+#      or taken from <NAME>_TARBALL=path (for example ALSA_LIB_TARBALL=...);
+#   2. verified against the pinned sha256 of the upstream tarball (Debian's
+#      .orig tarball is the upstream release, byte for byte);
+#   3. built as a position-independent static library and installed under
+#      deps/<name>/, with a stamp that makes the next run a no-op.
+#
+# Usage: scripts/build-static-deps.sh [alsa-lib]...   (default: all)
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+deps="$root/deps"
+jobs=$(nproc 2>/dev/null || echo 2)
+
+# name | Debian source package | upstream version | tarball | sha256
+pinned=(
+  "alsa-lib|alsa-lib|1.2.8|alsa-lib_1.2.8.orig.tar.bz2|1ab01b74e33425ca99c2e36c0844fd6888273193bd898240fe8f93accbcbf347"
+)
+
+# Configure flags, per library. --with-pic must never be used for alsa-lib: it
+# defines PIC, which alsa-lib reads as "shared build" and then breaks the static
+# symbol table of its built-in plugins. CFLAGS=-fPIC gives position-independent
+# code without that. --with-libdl=no: external plugins fail cleanly with ENXIO
+# instead of crashing inside glibc's dlinfo.
+configure_flags() {
+  case "$1" in
+    alsa-lib) echo "--enable-static --disable-shared --with-libdl=no --disable-python --disable-ucm --disable-topology --prefix=/usr" ;;
+  esac
+}
+
+work=""
+trap '[ -z "$work" ] || rm -rf "$work"' EXIT
+
+log() { printf 'build-static-deps: %s\n' "$*" >&2; }
+
+# Fetches Debian's source package of $1 into $2 through apt, using only a
+# private copy of the system's sources with deb-src in place of deb.
+fetch_debian_source() {
+  local package=$1 into=$2 apt_dir
+  apt_dir=$(mktemp -d)
+  mkdir -p "$apt_dir/sources" "$apt_dir/lists/partial"
+  local found=0
+  for f in /etc/apt/sources.list.d/*.sources; do
+    [ -e "$f" ] || continue
+    sed 's/^Types:.*/Types: deb-src/' "$f" >"$apt_dir/sources/$(basename "$f")"
+    found=1
+  done
+  for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+    [ -e "$f" ] || continue
+    { grep -E '^[[:space:]]*deb[[:space:]]' "$f" || true; } | sed -E 's/^([[:space:]]*)deb([[:space:]])/\1deb-src\2/' \
+      >"$apt_dir/sources/$(basename "$f").list"
+    [ -s "$apt_dir/sources/$(basename "$f").list" ] && found=1
+  done
+  [ "$found" = 1 ] || { log "no apt sources found under /etc/apt"; return 1; }
+  local apt_opts=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$apt_dir/sources"
+    -o "Dir::State::Lists=$apt_dir/lists" -o APT::Sandbox::User=root -qq)
+  apt-get "${apt_opts[@]}" update >&2
+  (cd "$into" && apt-get "${apt_opts[@]}" source --download-only "$package" >&2)
+  rm -rf "$apt_dir"
+}
+
+build_one() {
+  local name=$1 entry package version tarball sha
+  for entry in "${pinned[@]}"; do
+    IFS='|' read -r n package version tarball sha <<<"$entry"
+    [ "$n" = "$name" ] && break
+    package=""
+  done
+  [ -n "$package" ] || { log "unknown library: $name"; return 2; }
+
+  local prefix="$deps/$name" stamp="$deps/$name/.stamp"
+  local want="$version $sha $(configure_flags "$name")"
+  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    log "$name $version: cached in ${prefix#"$root/"}"
+    return 0
+  fi
+
+  work=$(mktemp -d)
+  local override_var
+  override_var="$(echo "$name" | tr 'a-z-' 'A-Z_')_TARBALL"
+  local archive
+  if [ -n "${!override_var:-}" ]; then
+    archive=${!override_var}
+    log "$name $version: using $override_var=$archive"
+  else
+    log "$name $version: fetching Debian source package $package"
+    fetch_debian_source "$package" "$work"
+    archive="$work/$tarball"
+    [ -f "$archive" ] || { log "$package: the source package has no $tarball (has: $(ls "$work" | tr '\n' ' '))"; return 1; }
+  fi
+  local got
+  got=$(sha256sum "$archive" | cut -d' ' -f1)
+  if [ "$got" != "$sha" ]; then
+    log "$name: sha256 mismatch for $archive: expected $sha, got $got"
+    return 1
+  fi
+  log "$name $version: sha256 verified; building"
+
+  mkdir -p "$work/src"
+  tar -xf "$archive" -C "$work/src" --strip-components=1
+  # shellcheck disable=SC2046
+  (cd "$work/src" && CFLAGS="-O2 -fPIC" ./configure $(configure_flags "$name") >"$work/configure.log" 2>&1) \
+    || { tail -30 "$work/configure.log" >&2; return 1; }
+  (cd "$work/src" && make -j"$jobs" >"$work/make.log" 2>&1) || { tail -30 "$work/make.log" >&2; return 1; }
+  (cd "$work/src" && make install DESTDIR="$work/dest" >"$work/install.log" 2>&1) || { tail -30 "$work/install.log" >&2; return 1; }
+
+  # Keep only what the addon needs: the static library, headers and data files
+  # (for alsa-lib: alsa.conf with its cards/ and pcm/ folders).
+  rm -rf "$prefix"
+  mkdir -p "$prefix"
+  cp -a "$work/dest/usr/include" "$work/dest/usr/lib" "$prefix/"
+  [ -d "$work/dest/usr/share" ] && cp -a "$work/dest/usr/share" "$prefix/"
+  rm -f "$prefix"/lib/*.la
+  echo "$want" >"$stamp"
+  rm -rf "$work"
+  log "$name $version: installed in ${prefix#"$root/"}"
+}
+
+main() {
+  mkdir -p "$deps"
+  local names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=(alsa-lib)
+  for name in "${names[@]}"; do build_one "$name"; done
+}
+
+main "$@"

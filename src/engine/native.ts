@@ -1,0 +1,332 @@
+// The typed face of the native addon: loads it, points alsa-lib at the
+// configuration shipped with the build, checks arguments before they cross
+// into C++, and turns the playback thread's event batches into events on
+// Device and Stream objects.
+import { EventEmitter, once } from 'node:events';
+import path from 'node:path';
+
+export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
+export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
+export type UnderrunPolicy = 'silence' | 'wait';
+
+const BYTES_PER_SAMPLE: Record<SampleFormat, number> = {
+  S16_LE: 2,
+  S24_LE: 4,
+  S24_3LE: 3,
+  S32_LE: 4,
+  FLOAT_LE: 4,
+};
+
+export interface PlaybackFormat {
+  /** Sample format of the device, and of every frame written to its streams. */
+  format?: SampleFormat;
+  rate?: number;
+  channels?: number;
+  periodFrames?: number;
+  periods?: number;
+  /** What to do when a playing stream runs dry (design §2). */
+  underrun?: UnderrunPolicy;
+  /** Silence policy: how long an idle device keeps running, in ms. */
+  idleMs?: number;
+  /** Try SCHED_FIFO for the playback thread. */
+  realtime?: boolean;
+}
+
+export interface DeviceOptions extends PlaybackFormat {
+  /** ALSA PCM name, e.g. "plughw:0,0", or one defined in alsaConfig. */
+  pcm: string;
+  /** ALSA configuration text merged over alsa.conf, e.g. to define a file PCM. */
+  alsaConfig?: string;
+}
+
+export interface DeviceInfo {
+  pcm: string;
+  format: SampleFormat;
+  rate: number;
+  channels: number;
+  periodFrames: number;
+  bufferFrames: number;
+  frameBytes: number;
+  access: 'mmap';
+}
+
+export interface DeviceStats {
+  open: boolean;
+  framesCommitted: number;
+  xruns: number;
+  running: boolean;
+  /** Whether SCHED_FIFO was granted; null until the thread has tried. */
+  realtime: boolean | null;
+  streams: number;
+}
+
+export type StreamOutcome = 'played' | 'aborted' | 'device_lost' | 'closed';
+
+export interface StreamResult {
+  outcome: StreamOutcome;
+  frames: number;
+  underruns: number;
+  /** CLOCK_MONOTONIC (as process.hrtime) of the first write and first commit to ALSA, 0 if none. */
+  firstWriteNs: number;
+  firstCommitNs: number;
+}
+
+export interface StreamStats {
+  id: number;
+  framesPlayed: number;
+  underruns: number;
+  bufferedFrames: number;
+  capacityFrames: number;
+  firstWriteNs: number;
+  firstCommitNs: number;
+  phase: 'buffering' | 'playing' | 'finishing' | 'retired';
+}
+
+export interface StreamOptions {
+  /** Linear gain, 1 = unchanged. */
+  gain?: number;
+  /** Ring capacity in frames, rounded up to a power of two. */
+  ringFrames?: number;
+}
+
+/** An Error from alsa-lib or the playback thread. */
+export interface NativeError extends Error {
+  code: string;
+  errno: number;
+  alsaMessages: string[];
+}
+
+type NativeEvent = [type: string, streamId: number, detail: unknown];
+type Dispatch = (events: NativeEvent[]) => void;
+
+interface NativeStream {
+  id: number;
+  write(chunk: Uint8Array): number;
+  end(): void;
+  abort(): void;
+  setGain(gain: number): void;
+  stats(): StreamStats;
+}
+
+interface NativeDevice {
+  readonly info: DeviceInfo;
+  createStream(options: StreamOptions): NativeStream;
+  stats(): DeviceStats;
+  close(): Promise<void>;
+}
+
+interface NativeAddon {
+  openDevice(options: Required<Omit<DeviceOptions, 'alsaConfig'>> & { alsaConfig?: string }, dispatch: Dispatch): Promise<NativeDevice>;
+  openClockSink(options: Required<PlaybackFormat> & { pcm: string }, dispatch: Dispatch): Promise<NativeDevice>;
+  useAlsaConfigDir(dir: string): string;
+  alsaLibVersion: string;
+}
+
+const projectRoot = path.resolve(__dirname, '..', '..');
+
+function loadAddon(): NativeAddon {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const addon = require(path.join(projectRoot, 'build', 'Release', 'speakerd.node')) as NativeAddon;
+  addon.useAlsaConfigDir(path.join(projectRoot, 'deps', 'alsa-lib', 'share', 'alsa'));
+  return addon;
+}
+
+const addon = loadAddon();
+
+/** The ALSA configuration directory alsa-lib reads (ALSA_CONFIG_DIR if set, else the shipped one). */
+export const alsaConfigDir = process.env.ALSA_CONFIG_DIR ?? path.join(projectRoot, 'deps', 'alsa-lib', 'share', 'alsa');
+export const alsaLibVersion = addon.alsaLibVersion;
+
+function argumentError(message: string): TypeError & { code: string } {
+  return Object.assign(new TypeError(message), { code: 'E_INVALID_ARG' });
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw argumentError(`${name} must be an integer from ${min} to ${max}; got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
+  const format = options.format ?? 'S16_LE';
+  if (!SAMPLE_FORMATS.includes(format)) {
+    throw argumentError(`format must be one of ${SAMPLE_FORMATS.join(', ')}; got ${String(format)}`);
+  }
+  const underrun = options.underrun ?? 'silence';
+  if (underrun !== 'silence' && underrun !== 'wait') {
+    throw argumentError(`underrun must be "silence" or "wait"; got ${String(underrun)}`);
+  }
+  if (options.realtime !== undefined && typeof options.realtime !== 'boolean') {
+    throw argumentError(`realtime must be a boolean; got ${String(options.realtime)}`);
+  }
+  return {
+    format,
+    rate: checkInteger('rate', options.rate ?? 48000, 8000, 384000),
+    channels: checkInteger('channels', options.channels ?? 2, 1, 32),
+    periodFrames: checkInteger('periodFrames', options.periodFrames ?? 1024, 16, 1 << 20),
+    periods: checkInteger('periods', options.periods ?? 4, 2, 64),
+    underrun,
+    idleMs: checkInteger('idleMs', options.idleMs ?? 5000, 0, 2 ** 31 - 1),
+    realtime: options.realtime ?? true,
+  };
+}
+
+export class Stream extends EventEmitter {
+  readonly id: number;
+  #native: NativeStream;
+  #result: StreamResult | undefined;
+  #frameBytes: number;
+
+  constructor(native: NativeStream, frameBytes: number) {
+    super();
+    this.#native = native;
+    this.#frameBytes = frameBytes;
+    this.id = native.id;
+  }
+
+  /** Copies what fits of `chunk` (whole frames) into the ring; returns the frames taken. Never blocks. */
+  write(chunk: Uint8Array): number {
+    return this.#native.write(chunk);
+  }
+
+  /** Writes all of `chunk`, waiting for room. Resolves to false if the stream ended meanwhile. */
+  async writeAll(chunk: Uint8Array): Promise<boolean> {
+    let offset = 0;
+    while (offset < chunk.byteLength) {
+      if (this.#result) return false;
+      const frames = this.write(chunk.subarray(offset));
+      offset += frames * this.#frameBytes;
+      if (offset < chunk.byteLength) {
+        const [event] = (await Promise.race([once(this, 'drain'), once(this, 'done')])) as unknown[];
+        if (event !== undefined) return false;
+      }
+    }
+    return true;
+  }
+
+  /** No more frames: the stream plays out what it has, then emits done. */
+  end(): void {
+    this.#native.end();
+  }
+
+  /** Stops at once, dropping what is buffered. */
+  abort(): void {
+    this.#native.abort();
+  }
+
+  setGain(gain: number): void {
+    if (typeof gain !== 'number' || !Number.isFinite(gain) || gain < 0) {
+      throw argumentError(`gain must be a finite number >= 0; got ${String(gain)}`);
+    }
+    this.#native.setGain(gain);
+  }
+
+  stats(): StreamStats {
+    return this.#native.stats();
+  }
+
+  /** The stream's final counts, once done. */
+  get result(): StreamResult | undefined {
+    return this.#result;
+  }
+
+  /** Resolves with the final counts when the stream is done. */
+  async finished(): Promise<StreamResult> {
+    if (this.#result) return this.#result;
+    const [result] = (await once(this, 'done')) as [StreamResult];
+    return result;
+  }
+
+  /** @internal */
+  deliver(type: string, detail: unknown): void {
+    if (type === 'done') this.#result = detail as StreamResult;
+    if (type === 'done' || type === 'drain' || type === 'underrun') this.emit(type, detail);
+  }
+}
+
+export class Device extends EventEmitter {
+  readonly info: DeviceInfo;
+  #native: NativeDevice;
+  #streams = new Map<number, Stream>();
+
+  /** @internal */
+  constructor(native: NativeDevice) {
+    super();
+    this.#native = native;
+    this.info = native.info;
+  }
+
+  createStream(options: StreamOptions = {}): Stream {
+    const gain = options.gain ?? 1;
+    if (typeof gain !== 'number' || !Number.isFinite(gain) || gain < 0) {
+      throw argumentError(`gain must be a finite number >= 0; got ${String(gain)}`);
+    }
+    const native: StreamOptions = { gain };
+    if (options.ringFrames !== undefined) native.ringFrames = checkInteger('ringFrames', options.ringFrames, 1, 1 << 26);
+    const stream = new Stream(this.#native.createStream(native), this.info.frameBytes);
+    this.#streams.set(stream.id, stream);
+    return stream;
+  }
+
+  stats(): DeviceStats {
+    return this.#native.stats();
+  }
+
+  /** Stops the playback thread and closes the PCM, off the JS thread. Streams still open end as "closed". */
+  close(): Promise<void> {
+    return this.#native.close();
+  }
+
+  /** @internal */
+  dispatch(events: NativeEvent[]): void {
+    for (const [type, streamId, detail] of events) {
+      if (streamId === 0) {
+        // 'error' only when someone listens: a lost device must not crash
+        // the process, it is reported through stats and the streams too.
+        if (type !== 'error' || this.listenerCount('error') > 0) this.emit(type, detail);
+        continue;
+      }
+      const stream = this.#streams.get(streamId);
+      if (!stream) continue;
+      if (type === 'done') this.#streams.delete(streamId);
+      stream.deliver(type, detail);
+    }
+  }
+}
+
+async function open(opener: (dispatch: Dispatch) => Promise<NativeDevice>): Promise<Device> {
+  let device: Device | undefined;
+  const early: NativeEvent[] = [];
+  const native = await opener((events) => (device ? device.dispatch(events) : early.push(...events)));
+  device = new Device(native);
+  if (early.length > 0) {
+    const events = early.splice(0);
+    setImmediate(() => device?.dispatch(events));
+  }
+  return device;
+}
+
+/** Opens an ALSA PCM for mmap playback. Rejects with a NativeError (code E_ALSA_OPEN, errno, alsa-lib's messages) on failure. */
+export function openDevice(options: DeviceOptions): Promise<Device> {
+  if (typeof options !== 'object' || options === null) throw argumentError('openDevice() needs an options object');
+  if (typeof options.pcm !== 'string' || options.pcm.length === 0) {
+    throw argumentError('pcm must be a non-empty ALSA PCM name');
+  }
+  if (options.alsaConfig !== undefined && typeof options.alsaConfig !== 'string') {
+    throw argumentError('alsaConfig must be ALSA configuration text');
+  }
+  const checked = { ...checkFormat(options), pcm: options.pcm, ...(options.alsaConfig ? { alsaConfig: options.alsaConfig } : {}) };
+  return open((dispatch) => addon.openDevice(checked, dispatch));
+}
+
+/** Opens the built-in clock sink: a PCM that consumes frames in real time and plays them nowhere (headless mode). */
+export function openClockSink(options: PlaybackFormat = {}): Promise<Device> {
+  if (typeof options !== 'object' || options === null) throw argumentError('openClockSink() needs an options object');
+  const checked = { ...checkFormat(options), pcm: 'speakerd-clock' };
+  return open((dispatch) => addon.openClockSink(checked, dispatch));
+}
+
+export function bytesPerFrame(format: SampleFormat, channels: number): number {
+  return BYTES_PER_SAMPLE[format] * channels;
+}
