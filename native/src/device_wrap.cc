@@ -41,8 +41,15 @@ struct OpenResult {
 };
 
 class DeviceWrap;
-void CallJs(Napi::Env env, Napi::Function dispatch, DeviceWrap* device, void* unused);
-using EventFunction = Napi::TypedThreadSafeFunction<DeviceWrap, void, CallJs>;
+
+// The ThreadSafeFunction's context. It outlives the device object if it has
+// to: a call still queued when the device is collected finds device null.
+struct EventChannel {
+  DeviceWrap* device;
+};
+
+void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void* unused);
+using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 
 class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
  public:
@@ -62,7 +69,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   // Called by the device once the stream is retired or the device closed.
-  void Detach() { playback_ = nullptr; }
+  void Detach() {
+    playback_ = nullptr;
+    device_.Reset();
+  }
 
  private:
   Napi::Value Write(const Napi::CallbackInfo& info) {
@@ -143,10 +153,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     default_ring_frames_ = std::max<size_t>(format.rate / 2, format.buffer_frames * 2);
     period_frames_ = format.period_frames;
     dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
-    // The finalizer lets go of the device object only when the function is
-    // gone, so that no queued call can reach a collected device.
-    events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "speakerd playback events", 0, 1, this,
-                                 [](Napi::Env, void*, DeviceWrap* device) { device->self_.Reset(); });
+    channel_ = new EventChannel{this};
+    events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "speakerd playback events", 0, 1, channel_,
+                                 [](Napi::Env, void*, EventChannel* channel) {
+                                   // Both ends live on the JS thread; whichever goes first unlinks.
+                                   if (channel->device != nullptr) channel->device->channel_ = nullptr;
+                                   delete channel;
+                                 });
     events_.Unref(env);
     playback_ = std::make_unique<PlaybackThread>(std::move(result->device), result->options, [this] {
       if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) events_.NonBlockingCall();
@@ -156,13 +169,26 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     playback_->Start();
   }
 
-  ~DeviceWrap() override { Shutdown(); }
+  ~DeviceWrap() override {
+    Shutdown();
+    if (channel_ != nullptr) channel_->device = nullptr;
+  }
 
   // Called on the JS thread by the ThreadSafeFunction: collects every pending
   // event and hands them to the JS dispatcher as [type, streamId, detail].
   void Deliver(Napi::Env env, Napi::Function dispatch) {
     notify_pending_.store(false, std::memory_order_release);
     if (playback_ == nullptr) return;
+    try {
+      DeliverPending(env, dispatch);
+    } catch (const Napi::Error&) {
+      // JS cannot run any more (the env is being torn down, e.g. a worker
+      // terminated): the cleanup hook stops the device.
+    }
+  }
+
+ private:
+  void DeliverPending(Napi::Env env, Napi::Function dispatch) {
     Napi::Array events = Napi::Array::New(env);
     uint32_t n = 0;
     auto push = [&](const char* type, uint32_t stream_id, Napi::Value detail) {
@@ -197,7 +223,6 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     if (n > 0) dispatch.Call({events});
   }
 
- private:
   struct StreamEntry {
     std::shared_ptr<StreamState> state;
     StreamWrap* wrap;
@@ -232,7 +257,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Info(const Napi::CallbackInfo&) { return info_.Value(); }
 
   void RequireOpen(Napi::Env env) {
-    if (playback_ == nullptr || closing_) throw MakeTypeError(env, "E_DEVICE_CLOSED", "the device is closed");
+    if (playback_ == nullptr) throw MakeTypeError(env, "E_DEVICE_CLOSED", "the device is closed");
   }
 
   Napi::Value CreateStream(const Napi::CallbackInfo& info) {
@@ -263,7 +288,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     Napi::Env env = info.Env();
     Napi::Object out = Napi::Object::New(env);
     const bool open = playback_ != nullptr;
-    out.Set("open", open && !closing_);
+    out.Set("open", open);
     out.Set("framesCommitted", open ? static_cast<double>(playback_->frames_committed()) : 0.0);
     out.Set("xruns", open ? static_cast<double>(playback_->xruns()) : 0.0);
     out.Set("running", open && playback_->pcm_running());
@@ -275,63 +300,78 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
 
   // Stops the thread and closes the PCM off the JS thread; streams still
   // attached end with outcome "closed".
+  // Owns the playback thread from close() on: stops it and closes the PCM
+  // off the JS thread, then reports on the JS thread what was left.
   class CloseWorker : public Napi::AsyncWorker {
    public:
-    CloseWorker(Napi::Env env, DeviceWrap* device)
-        : Napi::AsyncWorker(env, "speakerd close"), device_(device), deferred_(Napi::Promise::Deferred::New(env)) {}
+    CloseWorker(Napi::Env env, DeviceWrap* device, std::unique_ptr<PlaybackThread> playback)
+        : Napi::AsyncWorker(env, "speakerd close"),
+          device_(device),
+          playback_(std::move(playback)),
+          deferred_(Napi::Promise::Deferred::New(env)) {}
     Napi::Promise Promise() { return deferred_.Promise(); }
     void Execute() override {
-      device_->playback_->Stop();
-      device_->playback_.reset();  // closes the PCM
+      playback_->Stop();
+      log_ = playback_->TakeLog();
+      playback_.reset();  // closes the PCM
     }
     void OnOK() override {
-      device_->FinishClose(Env());
+      device_->FinishClose(Env(), log_);
       deferred_.Resolve(Env().Undefined());
     }
 
    private:
     DeviceWrap* device_;
+    std::unique_ptr<PlaybackThread> playback_;
+    std::vector<std::string> log_;
     Napi::Promise::Deferred deferred_;
   };
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    if (playback_ == nullptr || closing_) {
-      if (close_promise_.IsEmpty()) {
-        auto deferred = Napi::Promise::Deferred::New(env);
-        deferred.Resolve(env.Undefined());
-        return deferred.Promise();
-      }
-      return close_promise_.Value();
+    if (!close_promise_.IsEmpty()) return close_promise_.Value();
+    if (playback_ == nullptr) {
+      auto deferred = Napi::Promise::Deferred::New(env);
+      deferred.Resolve(env.Undefined());
+      return deferred.Promise();
     }
-    closing_ = true;
-    // Collect the thread's last events before it goes.
-    auto* worker = new CloseWorker(env, this);
+    // From here on no JS call reaches the thread: streams stop producing, and
+    // stats and events see a closed device.
+    for (auto& [id, entry] : streams_) entry.wrap->Detach();
+    auto* worker = new CloseWorker(env, this, std::move(playback_));
     close_promise_ = Napi::Persistent(worker->Promise().As<Napi::Object>());
     worker->Queue();
     return close_promise_.Value();
   }
 
-  void FinishClose(Napi::Env env) {
+  void FinishClose(Napi::Env env, const std::vector<std::string>& log) {
     Napi::Array events = Napi::Array::New(env);
     uint32_t n = 0;
+    auto push = [&](const char* type, uint32_t stream_id, Napi::Value detail) {
+      Napi::Array event = Napi::Array::New(env, 3);
+      event.Set(0u, type);
+      event.Set(1u, stream_id);
+      event.Set(2u, detail);
+      events.Set(n++, event);
+    };
+    for (const std::string& line : log) push("log", 0, Napi::String::New(env, line));
     for (auto& [id, entry] : streams_) {
       StreamState* state = entry.state.get();
       if (state->Phase() != StreamPhase::kRetired) {
         state->outcome.store(static_cast<int>(StreamOutcome::kClosed));
         state->phase.store(static_cast<int>(StreamPhase::kRetired));
       }
-      Napi::Array event = Napi::Array::New(env, 3);
-      event.Set(0u, "done");
-      event.Set(1u, id);
-      event.Set(2u, Summary(env, *state));
-      events.Set(n++, event);
-      entry.wrap->Detach();
+      push("done", id, Summary(env, *state));
     }
     streams_.clear();
     cleanup_.Remove(env);
     events_.Release();
-    if (n > 0) dispatch_.Call({events});
+    self_.Reset();
+    Napi::Function dispatch = dispatch_.Value();
+    // A persistent reference is a GC root: holding the dispatcher past close
+    // would keep the device, and everything its closure reaches, alive.
+    dispatch_.Reset();
+    if (n > 0) dispatch.Call({events});
   }
 
   // Env teardown (process exit, worker exit) without close(): stop and close
@@ -341,8 +381,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     playback_->Stop();
     playback_.reset();
     for (auto& [id, entry] : streams_) entry.wrap->Detach();
+    streams_.clear();
     events_.Abort();
+    dispatch_.Reset();
+    self_.Reset();
   }
+
+  EventChannel* channel_ = nullptr;
 
   void UpdateRef(Napi::Env env) {
     // Like a socket: a device with streams keeps the process alive, an idle
@@ -370,13 +415,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   size_t default_ring_frames_ = 0;
   size_t period_frames_ = 0;
   uint32_t next_stream_id_ = 1;
-  bool closing_ = false;
   bool referenced_ = false;
 };
 
-void CallJs(Napi::Env env, Napi::Function dispatch, DeviceWrap* device, void*) {
-  if (env == nullptr || device == nullptr) return;  // the function is being torn down
-  device->Deliver(env, dispatch);
+void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void*) {
+  // env is null while the function is torn down; device is null once collected.
+  if (env == nullptr || channel->device == nullptr) return;
+  channel->device->Deliver(env, dispatch);
 }
 
 // Opens a PCM (or the clock sink) off the JS thread and resolves to a Device.

@@ -143,20 +143,35 @@ bool PlaybackThread::Step() {
   if (avail < 0) return HandlePcmError(static_cast<int>(avail), "avail_update");
   AdvanceStreams(avail);
 
+  // What the streams can give: a chunk may not outrun any stream still
+  // producing (it would be a gap), while streams that have ended give what
+  // they have left and are padded with silence after their last frame.
   size_t playing = 0;
-  size_t min_ready = std::numeric_limits<size_t>::max();
   bool finishing = false;
+  bool waiting_for_buffering = false;
+  size_t min_open = std::numeric_limits<size_t>::max();
+  size_t max_ended = 0;
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream == nullptr) continue;
     const StreamPhase phase = stream->Phase();
+    const bool ended = stream->ended.load(std::memory_order_acquire);
     if (phase == StreamPhase::kFinishing) finishing = true;
+    // The wait policy never starts the mix without a stream that is still
+    // buffering, so that streams created together start together.
+    if (phase == StreamPhase::kBuffering && !ended && options_.policy == UnderrunPolicy::kWait) {
+      waiting_for_buffering = true;
+    }
     if (phase != StreamPhase::kPlaying) continue;
     ++playing;
-    if (!stream->ended.load(std::memory_order_acquire)) {
-      min_ready = std::min(min_ready, stream->ring.Readable());
+    const size_t ready = stream->ring.Readable();
+    if (ended) {
+      max_ended = std::max(max_ended, ready);
+    } else {
+      min_open = std::min(min_open, ready);
     }
   }
+  if (waiting_for_buffering) min_open = 0;
 
   const size_t space = static_cast<size_t>(avail);
   const size_t period = format.period_frames;
@@ -195,7 +210,9 @@ bool PlaybackThread::Step() {
     Wait(true, -1);
     return true;
   }
-  size_t chunk = std::min(space, min_ready);
+  const bool dry = min_open == 0;
+  size_t chunk = std::min(space, min_open != std::numeric_limits<size_t>::max() ? min_open : max_ended);
+  if (chunk == 0 && !dry) return true;  // ended streams are empty: they finish on the next pass
   if (chunk == 0) {
     // A playing stream is dry.
     if (options_.policy == UnderrunPolicy::kWait) {
