@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Sets up a fresh Debian bookworm machine (Node 20, root) to build, run and
+# test speakerd: the system packages the build needs, then `npm ci`, which
+# builds static alsa-lib (scripts/build-static-deps.sh), the addon and the
+# TypeScript.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. binutils (nm) and
+# util-linux (unshare, mount): the tests. ca-certificates: npm over TLS.
+packages=(g++ make python3 bzip2 binutils util-linux ca-certificates)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+npm ci --no-audit --no-fund

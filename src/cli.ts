@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// speakerd's command line. The HTTP service arrives with the streaming issue;
+// until then the CLI exercises the native engine end to end.
+import { existsSync, readdirSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
+
+const USAGE = `Usage: speakerd <command> [options]
+
+Commands:
+  tone     Play a sine tone through the playback engine and report what happened.
+
+Options for tone:
+  --pcm NAME           ALSA PCM to open (default: the headless clock sink)
+  --alsa-config TEXT   ALSA configuration text that can define --pcm
+  --seconds S          length of the tone (default 2)
+  --frequency HZ       pitch (default 440)
+  --rate HZ            device rate (default 48000)
+  --underrun POLICY    silence (keep a card fed; default) or wait (unpaced PCMs such as file)
+  -h, --help           show this help
+`;
+
+function sineS16(seconds: number, frequency: number, rate: number, channels: number): Buffer {
+  const frames = Math.round(seconds * rate);
+  const out = Buffer.alloc(frames * channels * 2);
+  for (let i = 0; i < frames; i++) {
+    // -6 dBFS: loud enough to hear, far from clipping.
+    const sample = Math.round(16383 * Math.sin((2 * Math.PI * frequency * i) / rate));
+    for (let c = 0; c < channels; c++) out.writeInt16LE(sample, (i * channels + c) * 2);
+  }
+  return out;
+}
+
+function soundNodes(): string[] {
+  return existsSync('/dev/snd') ? readdirSync('/dev/snd').filter((n) => /^pcmC\d+D\d+p$/.test(n)) : [];
+}
+
+async function tone(values: { pcm?: string; 'alsa-config'?: string; seconds: string; frequency: string; rate: string; underrun: string }): Promise<number> {
+  const seconds = Number(values.seconds);
+  const frequency = Number(values.frequency);
+  const rate = Number(values.rate);
+  const underrun = values.underrun;
+  if (underrun !== 'silence' && underrun !== 'wait') throw new Error(`--underrun must be silence or wait; got ${underrun}`);
+  if (!(seconds > 0 && seconds <= 3600)) throw new Error(`--seconds must be in (0, 3600]; got ${values.seconds}`);
+  if (!(frequency > 0 && frequency < rate / 2)) throw new Error(`--frequency must be in (0, rate/2); got ${values.frequency}`);
+  console.log(`speakerd: alsa-lib ${alsaLibVersion} (static), configuration from ${alsaConfigDir}`);
+  let device: Device;
+  if (values.pcm) {
+    device = await openDevice({ pcm: values.pcm, rate, underrun, ...(values['alsa-config'] ? { alsaConfig: values['alsa-config'] } : {}) });
+  } else {
+    const nodes = soundNodes();
+    console.log(nodes.length > 0
+      ? `speakerd: /dev/snd has ${nodes.join(', ')}; pass --pcm plughw:0,0 to play on it`
+      : 'speakerd: no /dev/snd playback device; playing into the headless clock sink');
+    device = await openClockSink({ rate, underrun });
+  }
+  device.on('log', (line: string) => console.log(`speakerd: ${line}`));
+  device.on('xrun', (count: number) => console.log(`speakerd: device xrun (${count} so far)`));
+  console.log('speakerd: device', JSON.stringify(device.info));
+  const stream = device.createStream();
+  const started = performance.now();
+  await stream.writeAll(sineS16(seconds, frequency, device.info.rate, device.info.channels));
+  stream.end();
+  const result = await stream.finished();
+  const elapsed = (performance.now() - started) / 1000;
+  const stats = device.stats();
+  await device.close();
+  console.log(
+    `speakerd: played ${result.frames} frames (${(result.frames / device.info.rate).toFixed(3)} s of audio) in ${elapsed.toFixed(3)} s;` +
+      ` outcome ${result.outcome}, underruns ${result.underruns}, device xruns ${stats.xruns},` +
+      ` first frame ${((result.firstCommitNs - result.firstWriteNs) / 1e6).toFixed(3)} ms after the first write,` +
+      ` SCHED_FIFO ${stats.realtime ? 'granted' : 'refused'}`,
+  );
+  return result.outcome === 'played' ? 0 : 1;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      pcm: { type: 'string' },
+      'alsa-config': { type: 'string' },
+      seconds: { type: 'string', default: '2' },
+      frequency: { type: 'string', default: '440' },
+      rate: { type: 'string', default: '48000' },
+      underrun: { type: 'string', default: 'silence' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help || positionals.length === 0) {
+    process.stdout.write(USAGE);
+    return values.help ? 0 : 2;
+  }
+  if (positionals[0] === 'tone') return tone(values);
+  process.stderr.write(`speakerd: unknown command "${positionals[0]}"\n\n${USAGE}`);
+  return 2;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: Error & { code?: string }) => {
+    console.error(`speakerd: ${error.code ? `${error.code}: ` : ''}${error.message}`);
+    process.exitCode = 1;
+  },
+);
