@@ -70,3 +70,21 @@ t.test('an idle device in the silence policy stops after idleMs', async (t) => {
   t.equal(device.stats().xruns, 0);
   await device.close();
 });
+
+t.test('under the wait policy a paced device that runs dry xruns, is recovered, counted and reported', async (t) => {
+  const device = await openClockSink({ periodFrames: 256, periods: 4, underrun: 'wait' });
+  const xruns: number[] = [];
+  device.on('xrun', (count: number) => xruns.push(count));
+  const stream = device.createStream();
+  await stream.writeAll(s16Pattern(4800, 2)); // 100 ms
+  await sleep(250); // the clock runs past the end of what was written
+  await stream.writeAll(s16Pattern(4800, 2));
+  stream.end();
+  const result = await stream.finished();
+  t.equal(result.outcome, 'played', 'the stream survives the xrun');
+  t.equal(result.frames, 9600, 'and plays every frame');
+  t.equal(result.underruns, 0, 'the wait policy never mixes silence');
+  t.equal(device.stats().xruns, 1, 'one device xrun');
+  t.same(xruns, [1], 'one xrun event with the running count');
+  await device.close();
+});

@@ -1,0 +1,520 @@
+// Drives the real playback engine (PcmDevice, PlaybackThread, StreamState,
+// Mixer, the clock sink) with the real, statically linked alsa-lib, so that
+// AddressSanitizer, UndefinedBehaviorSanitizer, LeakSanitizer and valgrind
+// see every allocation and every thread handoff a device's life involves.
+// No N-API: this file plays the JS thread's part itself.
+//
+// Usage: engine_harness [CYCLES]   (ALSA_CONFIG_DIR must point at share/alsa)
+// Prints every failed expectation and exits 1 if there was any.
+#include <alsa/asoundlib.h>
+#include <dirent.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cinttypes>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <iterator>
+#include <memory>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "alsa_log.h"
+#include "clock_sink.h"
+#include "device_error.h"
+#include "pcm_device.h"
+#include "playback_thread.h"
+#include "stream_state.h"
+
+namespace {
+
+using namespace speakerd;
+using Clock = std::chrono::steady_clock;
+
+// Generous: sanitizers and valgrind slow everything down many times.
+constexpr auto kRetireTimeout = std::chrono::seconds(20);
+constexpr auto kProducerTimeout = std::chrono::seconds(20);
+
+int g_failures = 0;
+int g_checks = 0;
+
+void Expect(bool ok, const char* format, ...) __attribute__((format(printf, 2, 3)));
+void Expect(bool ok, const char* format, ...) {
+  ++g_checks;
+  if (ok) return;
+  ++g_failures;
+  std::va_list args;
+  va_start(args, format);
+  std::fputs("engine_harness: FAIL: ", stderr);
+  std::vfprintf(stderr, format, args);
+  std::fputc('\n', stderr);
+  va_end(args);
+}
+
+const char* PhaseName(StreamPhase phase) {
+  switch (phase) {
+    case StreamPhase::kBuffering: return "buffering";
+    case StreamPhase::kPlaying: return "playing";
+    case StreamPhase::kFinishing: return "finishing";
+    case StreamPhase::kRetired: return "retired";
+  }
+  return "?";
+}
+
+std::string FilePcmConfig(const std::string& name, const std::string& path) {
+  return "pcm." + name + " { type file slave.pcm null file \"" + path + "\" format raw }";
+}
+
+std::vector<uint8_t> ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// Little-endian signed samples of 2 or 3 bytes: the two formats the cycles
+// use, one with 4-byte and one with 6-byte stereo frames.
+struct SampleCodec {
+  snd_pcm_format_t format;
+  size_t bytes;
+  int32_t max;
+
+  void Put(uint8_t* at, int32_t value) const {
+    for (size_t i = 0; i < bytes; ++i) at[i] = static_cast<uint8_t>(static_cast<uint32_t>(value) >> (8 * i));
+  }
+  int32_t Get(const uint8_t* at) const {
+    uint32_t raw = 0;
+    for (size_t i = 0; i < bytes; ++i) raw |= static_cast<uint32_t>(at[i]) << (8 * i);
+    const uint32_t sign = 1u << (8 * bytes - 1);
+    return static_cast<int32_t>((raw ^ sign) - sign);
+  }
+};
+
+constexpr SampleCodec kS16{SND_PCM_FORMAT_S16_LE, 2, 32767};
+constexpr SampleCodec kS24_3{SND_PCM_FORMAT_S24_3LE, 3, 8388607};
+
+// Polls until pred() or the timeout; true if pred() held.
+bool WaitFor(const std::function<bool()>& pred, Clock::duration timeout) {
+  const auto deadline = Clock::now() + timeout;
+  while (!pred()) {
+    if (Clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+  }
+  return true;
+}
+
+// What the harness keeps of a stream once it has freed it.
+struct RetiredStream {
+  bool retired = false;
+  StreamOutcome outcome = StreamOutcome::kNone;
+  uint64_t frames_played = 0;
+};
+
+// Waits for the stream to retire and then frees it at once, as the JS side
+// may (stream_state.h: "kRetired: the playback thread has let go; the JS side
+// may free it"), so that any later touch by the playback thread is a
+// use-after-free the sanitizers report.
+RetiredStream AwaitRetireAndFree(std::unique_ptr<StreamState>& stream) {
+  RetiredStream result;
+  result.retired = WaitFor([&] { return stream->Phase() == StreamPhase::kRetired; }, kRetireTimeout);
+  if (!result.retired) {
+    Expect(false, "stream %u not retired within the timeout (phase %s, %" PRIu64 " frames played)", stream->id,
+           PhaseName(stream->Phase()), stream->frames_played.load());
+    return result;  // still attached: it must outlive the thread's Stop()
+  }
+  result.outcome = static_cast<StreamOutcome>(stream->outcome.load(std::memory_order_acquire));
+  result.frames_played = stream->frames_played.load(std::memory_order_relaxed);
+  stream.reset();
+  return result;
+}
+
+// Writes `frames` frames into the stream's ring in chunks of random size,
+// waking the playback thread after each write. Gives up after the timeout.
+bool WriteAll(PlaybackThread& playback, StreamState& stream, const std::vector<uint8_t>& data, size_t frame_bytes,
+              std::mt19937& rng) {
+  const size_t frames = data.size() / frame_bytes;
+  std::uniform_int_distribution<size_t> chunk(1, 700);
+  const auto deadline = Clock::now() + kProducerTimeout;
+  size_t done = 0;
+  while (done < frames) {
+    const size_t want = std::min(chunk(rng), frames - done);
+    const size_t wrote = stream.ring.Write(data.data() + done * frame_bytes, want);
+    done += wrote;
+    playback.ProducerProgress();
+    if (wrote < want) {
+      if (Clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  return true;
+}
+
+PcmRequest FileRequest(const std::string& path, const SampleCodec& codec, unsigned period_frames) {
+  PcmRequest request;
+  request.pcm = "out";
+  request.alsa_config = FilePcmConfig("out", path);
+  request.format = codec.format;
+  request.rate = 48000;
+  request.channels = 2;
+  request.period_frames = period_frames;
+  request.periods = 4;
+  return request;
+}
+
+PlaybackOptions WaitPolicy() {
+  PlaybackOptions options;
+  options.policy = UnderrunPolicy::kWait;
+  options.realtime = false;  // SCHED_FIFO could starve the harness on two cores
+  return options;
+}
+
+// The device and thread checks shared by every cycle, after Stop().
+void ExpectCleanDevice(PlaybackThread& playback, const char* what, int cycle) {
+  const DeviceError fatal = playback.fatal_error();
+  Expect(fatal.ok(), "%s %d: the playback thread failed: %s %s", what, cycle, fatal.code.c_str(),
+         fatal.message.c_str());
+  Expect((playback.TakeDeviceEvents() & kDeviceError) == 0, "%s %d: device error event raised", what, cycle);
+  Expect(playback.xruns() == 0, "%s %d: %" PRIu64 " xruns on an unpaced file PCM", what, cycle, playback.xruns());
+}
+
+// One stream at unity gain: the file must hold exactly the bytes written.
+void SoloCycle(int cycle, const std::string& path, std::mt19937& rng) {
+  const SampleCodec& codec = cycle % 2 == 0 ? kS16 : kS24_3;
+  DeviceError error;
+  std::unique_ptr<PcmDevice> device = PcmDevice::Open(FileRequest(path, codec, 256), &error);
+  if (!device) {
+    Expect(false, "solo %d: open failed: %s %s", cycle, error.code.c_str(), error.message.c_str());
+    return;
+  }
+  const size_t frame_bytes = device->format().frame_bytes;
+  Expect(frame_bytes == 2 * codec.bytes, "solo %d: frame_bytes %zu", cycle, frame_bytes);
+  const size_t period = device->format().period_frames;
+
+  // Full-range samples, zeros included: a byte-exact copy is the only pass.
+  const size_t frames = 1000 + rng() % 9000;
+  std::vector<uint8_t> samples(frames * frame_bytes);
+  std::uniform_int_distribution<int32_t> sample(-codec.max - 1, codec.max);
+  for (size_t i = 0; i < frames * 2; ++i) codec.Put(&samples[i * codec.bytes], sample(rng));
+
+  std::atomic<uint64_t> notifications{0};
+  {
+    PlaybackThread playback(std::move(device), WaitPolicy(), [&] { notifications.fetch_add(1); });
+    playback.Start();
+    auto stream = std::make_unique<StreamState>(1, period * 2, frame_bytes, 1.0f);
+    Expect(playback.Attach(stream.get()), "solo %d: attach refused", cycle);
+    Expect(WriteAll(playback, *stream, samples, frame_bytes, rng), "solo %d: producer timed out", cycle);
+    stream->ended.store(true, std::memory_order_release);
+    playback.ProducerProgress();
+    const RetiredStream done = AwaitRetireAndFree(stream);
+    if (done.retired) {
+      Expect(done.outcome == StreamOutcome::kPlayed, "solo %d: outcome %d, want played", cycle,
+             static_cast<int>(done.outcome));
+      Expect(done.frames_played == frames, "solo %d: %" PRIu64 " frames played, want %zu", cycle, done.frames_played,
+             frames);
+    }
+    playback.Stop();
+    ExpectCleanDevice(playback, "solo", cycle);
+    Expect(notifications.load() > 0, "solo %d: notify never called", cycle);
+  }  // closes the PCM, which flushes the file
+
+  const std::vector<uint8_t> written = ReadWholeFile(path);
+  Expect(written == samples, "solo %d (%s): file has %zu bytes, want exactly the %zu bytes written%s", cycle,
+         snd_pcm_format_name(codec.format), written.size(), samples.size(),
+         written.size() >= samples.size() && std::equal(samples.begin(), samples.end(), written.begin())
+             ? " (the samples are there, followed by extra frames)"
+             : "");
+}
+
+// Two streams with different gains, one ended and one aborted. The signals
+// are built so that the mix can be checked whatever way the playback thread
+// happened to interleave them: `music` (gain 1.0) lives only in the left
+// channel, `voice` (gain 0.5, even values) only in the right, and neither is
+// ever zero. So every output frame's left sample is either the next music
+// sample or zero, and its right sample is either half the next voice sample
+// or zero.
+void MixCycle(int cycle, const std::string& path, std::mt19937& rng) {
+  const SampleCodec& codec = cycle % 3 == 0 ? kS24_3 : kS16;
+  const unsigned period_request = cycle % 2 == 0 ? 64 : 256;
+  DeviceError error;
+  std::unique_ptr<PcmDevice> device = PcmDevice::Open(FileRequest(path, codec, period_request), &error);
+  if (!device) {
+    Expect(false, "mix %d: open failed: %s %s", cycle, error.code.c_str(), error.message.c_str());
+    return;
+  }
+  const size_t frame_bytes = device->format().frame_bytes;
+  const size_t period = device->format().period_frames;
+
+  const size_t music_frames = 500 + rng() % 6000;
+  const size_t voice_frames = 500 + rng() % 6000;  // written before the abort
+  std::vector<int32_t> music(music_frames), voice(voice_frames);
+  std::uniform_int_distribution<int32_t> magnitude(1, codec.max / 2);
+  for (int32_t& s : music) s = rng() % 2 ? magnitude(rng) : -magnitude(rng);
+  for (int32_t& s : voice) s = 2 * (rng() % 2 ? magnitude(rng) : -magnitude(rng));
+  std::vector<uint8_t> music_bytes(music_frames * frame_bytes, 0), voice_bytes(voice_frames * frame_bytes, 0);
+  for (size_t i = 0; i < music_frames; ++i) codec.Put(&music_bytes[i * frame_bytes], music[i]);
+  for (size_t i = 0; i < voice_frames; ++i) codec.Put(&voice_bytes[i * frame_bytes + codec.bytes], voice[i]);
+
+  RetiredStream music_done, voice_done;
+  {
+    PlaybackThread playback(std::move(device), WaitPolicy(), [] {});
+    playback.Start();
+    auto music_stream = std::make_unique<StreamState>(1, period * 2 + rng() % 512, frame_bytes, 1.0f);
+    auto voice_stream = std::make_unique<StreamState>(2, period * 2 + rng() % 512, frame_bytes, 0.5f);
+    Expect(playback.Attach(music_stream.get()), "mix %d: attach music refused", cycle);
+    Expect(playback.Attach(voice_stream.get()), "mix %d: attach voice refused", cycle);
+
+    // Feed both streams in alternating random chunks. The wait policy stalls
+    // every stream while one playing stream is dry, so each stream is closed
+    // (voice aborted, music ended) as soon as its last frame is written.
+    std::uniform_int_distribution<size_t> chunk(1, 600);
+    size_t music_done_frames = 0, voice_done_frames = 0;
+    const auto deadline = Clock::now() + kProducerTimeout;
+    bool timed_out = false;
+    while (music_done_frames < music_frames || voice_done_frames < voice_frames) {
+      size_t progress = 0;
+      if (music_done_frames < music_frames) {
+        const size_t n = music_stream->ring.Write(music_bytes.data() + music_done_frames * frame_bytes,
+                                                  std::min(chunk(rng), music_frames - music_done_frames));
+        music_done_frames += n;
+        progress += n;
+        if (music_done_frames == music_frames) music_stream->ended.store(true, std::memory_order_release);
+      }
+      if (voice_done_frames < voice_frames) {
+        const size_t n = voice_stream->ring.Write(voice_bytes.data() + voice_done_frames * frame_bytes,
+                                                  std::min(chunk(rng), voice_frames - voice_done_frames));
+        voice_done_frames += n;
+        progress += n;
+        if (voice_done_frames == voice_frames) voice_stream->aborted.store(true, std::memory_order_release);
+      }
+      playback.ProducerProgress();
+      if (progress == 0) {
+        if (Clock::now() > deadline) {
+          timed_out = true;
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(100));
+      }
+    }
+    Expect(!timed_out, "mix %d: producer stalled at music %zu/%zu, voice %zu/%zu", cycle, music_done_frames,
+           music_frames, voice_done_frames, voice_frames);
+    if (timed_out) {
+      // Unblock the thread so that the cycle can still be torn down.
+      music_stream->aborted.store(true);
+      voice_stream->aborted.store(true);
+      playback.ProducerProgress();
+    }
+    music_done = AwaitRetireAndFree(music_stream);
+    voice_done = AwaitRetireAndFree(voice_stream);
+    playback.Stop();
+    ExpectCleanDevice(playback, "mix", cycle);
+    // A stream that never retired is still attached; it may go only now.
+  }
+  if (!music_done.retired || !voice_done.retired) return;
+  Expect(music_done.outcome == StreamOutcome::kPlayed, "mix %d: music outcome %d, want played", cycle,
+         static_cast<int>(music_done.outcome));
+  Expect(music_done.frames_played == music_frames, "mix %d: music played %" PRIu64 " of %zu frames", cycle,
+         music_done.frames_played, music_frames);
+  Expect(voice_done.outcome == StreamOutcome::kAborted, "mix %d: voice outcome %d, want aborted", cycle,
+         static_cast<int>(voice_done.outcome));
+  Expect(voice_done.frames_played <= voice_frames, "mix %d: voice played %" PRIu64 " frames, only %zu written",
+         cycle, voice_done.frames_played, voice_frames);
+
+  const std::vector<uint8_t> written = ReadWholeFile(path);
+  if (written.size() % frame_bytes != 0) {
+    Expect(false, "mix %d: file of %zu bytes is not whole %zu-byte frames", cycle, written.size(), frame_bytes);
+    return;
+  }
+  size_t next_music = 0, next_voice = 0, silent_frames = 0;
+  for (size_t f = 0; f < written.size() / frame_bytes; ++f) {
+    const int32_t left = codec.Get(&written[f * frame_bytes]);
+    const int32_t right = codec.Get(&written[f * frame_bytes + codec.bytes]);
+    if (left == 0 && right == 0) ++silent_frames;
+    if (left != 0) {
+      if (next_music >= music_frames || left != music[next_music]) {
+        Expect(false, "mix %d: frame %zu left is %d, want music sample %zu (%d)", cycle, f, left, next_music,
+               next_music < music_frames ? music[next_music] : 0);
+        return;
+      }
+      ++next_music;
+    }
+    if (right != 0) {
+      if (next_voice >= voice_frames || right != voice[next_voice] / 2) {
+        Expect(false, "mix %d: frame %zu right is %d, want half of voice sample %zu (%d)", cycle, f, right,
+               next_voice, next_voice < voice_frames ? voice[next_voice] : 0);
+        return;
+      }
+      ++next_voice;
+    }
+  }
+  Expect(next_music == music_frames, "mix %d: file holds %zu of %zu music frames", cycle, next_music, music_frames);
+  Expect(next_voice == voice_done.frames_played, "mix %d: file holds %zu voice frames, engine counted %" PRIu64,
+         cycle, next_voice, voice_done.frames_played);
+  // The wait policy must never invent samples: no frame is silent in both
+  // channels while a stream had frames left to give.
+  Expect(silent_frames == 0, "mix %d: %zu all-silent frames in a wait-policy output of %zu frames", cycle,
+         silent_frames, written.size() / frame_bytes);
+}
+
+// 0.2 s through the clock sink with the silence policy: paced by the clock,
+// and stopped by the idle timeout once the stream has played.
+void ClockSinkRun() {
+  PcmRequest request;
+  request.pcm = "speakerd-clock";
+  request.period_frames = 480;
+  request.periods = 4;
+  snd_pcm_t* pcm = nullptr;
+  const int err = OpenClockSink(&pcm, request.pcm.c_str());
+  if (err < 0) {
+    Expect(false, "clock sink: OpenClockSink failed: %s", snd_strerror(err));
+    return;
+  }
+  DeviceError error;
+  std::unique_ptr<PcmDevice> device = PcmDevice::Adopt(pcm, request, &error);
+  if (!device) {
+    Expect(false, "clock sink: configure failed: %s %s", error.code.c_str(), error.message.c_str());
+    return;
+  }
+  const PcmFormat format = device->format();
+  const size_t frames = format.rate / 5;
+  std::vector<uint8_t> samples(frames * format.frame_bytes);
+  for (size_t i = 0; i < samples.size(); ++i) samples[i] = static_cast<uint8_t>(i * 7);
+
+  PlaybackOptions options;
+  options.policy = UnderrunPolicy::kSilence;
+  options.idle_ms = 50;
+  options.realtime = true;  // either granted or refused; both are logged
+  PlaybackThread playback(std::move(device), options, [] {});
+  playback.Start();
+  auto stream = std::make_unique<StreamState>(7, frames, format.frame_bytes, 0.8f);
+  Expect(stream->ring.Write(samples.data(), frames) == frames, "clock sink: ring refused frames");
+  const auto started = Clock::now();
+  Expect(playback.Attach(stream.get()), "clock sink: attach refused");
+  stream->ended.store(true, std::memory_order_release);
+  playback.ProducerProgress();
+  const RetiredStream done = AwaitRetireAndFree(stream);
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  if (done.retired) {
+    Expect(done.outcome == StreamOutcome::kPlayed, "clock sink: outcome %d, want played",
+           static_cast<int>(done.outcome));
+    Expect(done.frames_played == frames, "clock sink: %" PRIu64 " of %zu frames played", done.frames_played, frames);
+    // Paced by CLOCK_MONOTONIC: 0.2 s of audio cannot be done much sooner
+    // than 0.2 s minus the one buffer that is queued ahead of the clock.
+    const double floor_s = (static_cast<double>(frames) - format.buffer_frames) / format.rate;
+    Expect(seconds >= floor_s * 0.9, "clock sink: played %zu frames in %.3f s, faster than the clock", frames,
+           seconds);
+  }
+  Expect(WaitFor([&] { return !playback.pcm_running(); }, std::chrono::seconds(5)),
+         "clock sink: PCM still running %u ms after the last stream", options.idle_ms);
+  playback.Stop();
+  Expect(playback.frames_committed() >= frames, "clock sink: %" PRIu64 " frames committed, want >= %zu",
+         playback.frames_committed(), frames);
+  Expect(playback.realtime() != -1, "clock sink: SCHED_FIFO never tried");
+  Expect(!playback.TakeLog().empty(), "clock sink: the SCHED_FIFO attempt was not logged");
+  const DeviceError fatal = playback.fatal_error();
+  Expect(fatal.ok(), "clock sink: playback failed: %s %s", fatal.code.c_str(), fatal.message.c_str());
+  std::printf("engine_harness: clock sink played %zu frames in %.3f s (%" PRIu64 " xruns, realtime=%d)\n", frames,
+              seconds, playback.xruns(), playback.realtime());
+}
+
+// Every failing open must report the documented code and leak nothing.
+void ExpectOpenFails(const char* what, const PcmRequest& request, const char* code) {
+  DeviceError error;
+  std::unique_ptr<PcmDevice> device = PcmDevice::Open(request, &error);
+  Expect(!device, "%s: open succeeded, want %s", what, code);
+  Expect(error.code == code, "%s: error code \"%s\" (%s), want %s", what, error.code.c_str(), error.message.c_str(),
+         code);
+  Expect(error.errnum > 0, "%s: errnum %d, want a positive errno", what, error.errnum);
+}
+
+void FailingOpens(const std::string& scratch) {
+  PcmRequest hw;
+  hw.pcm = "hw:0,0";
+  ExpectOpenFails("hw:0,0 without sound hardware", hw, "E_ALSA_OPEN");
+
+  PcmRequest truncated = FileRequest(scratch + "/never.raw", kS16, 256);
+  truncated.alsa_config = "pcm.out { type file slave.pcm null file ";
+  ExpectOpenFails("unterminated config text", truncated, "E_ALSA_CONFIG");
+
+  PcmRequest unbalanced = FileRequest(scratch + "/never.raw", kS16, 256);
+  unbalanced.alsa_config = "pcm.out { type null } }";
+  ExpectOpenFails("unbalanced config text", unbalanced, "E_ALSA_CONFIG");
+
+  PcmRequest unknown_type = FileRequest(scratch + "/never.raw", kS16, 256);
+  unknown_type.alsa_config = "pcm.out { type no_such_plugin }";
+  ExpectOpenFails("unknown plugin type", unknown_type, "E_ALSA_OPEN");
+
+  // A PCM that opens but refuses the parameters: the half-built device must
+  // close its PCM. The clock sink takes 1 to 8 channels.
+  PcmRequest too_wide;
+  too_wide.pcm = "speakerd-clock";
+  too_wide.channels = 9;
+  snd_pcm_t* pcm = nullptr;
+  if (OpenClockSink(&pcm, too_wide.pcm.c_str()) == 0) {
+    DeviceError error;
+    Expect(!PcmDevice::Adopt(pcm, too_wide, &error), "clock sink with 9 channels: configured, want E_ALSA_HW_PARAMS");
+    Expect(error.code == "E_ALSA_HW_PARAMS", "clock sink with 9 channels: code \"%s\", want E_ALSA_HW_PARAMS",
+           error.code.c_str());
+  } else {
+    Expect(false, "clock sink: OpenClockSink failed");
+  }
+}
+
+void RemoveScratch(const std::string& dir) {
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(d)) {
+      if (std::strcmp(entry->d_name, ".") != 0 && std::strcmp(entry->d_name, "..") != 0) {
+        unlink((dir + "/" + entry->d_name).c_str());
+      }
+    }
+    closedir(d);
+  }
+  rmdir(dir.c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int cycles = argc > 1 ? std::atoi(argv[1]) : 200;
+  const char* config_dir = std::getenv("ALSA_CONFIG_DIR");
+  if (config_dir == nullptr || access((std::string(config_dir) + "/alsa.conf").c_str(), R_OK) != 0) {
+    std::fprintf(stderr, "engine_harness: set ALSA_CONFIG_DIR to deps/alsa-lib/share/alsa\n");
+    return 2;
+  }
+  InstallAlsaLogHandler();
+  char scratch_template[] = "/tmp/speakerd-harness-XXXXXX";
+  const char* scratch_dir = mkdtemp(scratch_template);
+  if (scratch_dir == nullptr) {
+    std::perror("engine_harness: mkdtemp");
+    return 2;
+  }
+  const std::string scratch = scratch_dir;
+  const auto started = Clock::now();
+  std::mt19937 rng(20240601);
+
+  for (int cycle = 0; cycle < cycles; ++cycle) {
+    const std::string path = scratch + "/cycle.raw";
+    if (cycle % 4 == 0) {
+      SoloCycle(cycle, path, rng);
+    } else {
+      MixCycle(cycle, path, rng);
+    }
+  }
+  ClockSinkRun();
+  FailingOpens(scratch);
+
+  RemoveScratch(scratch);
+  // Frees alsa-lib's cached global configuration, so that whatever is left
+  // at exit is a leak of ours (or of alsa-lib's), not a cache.
+  snd_config_update_free_global();
+
+  const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
+  std::printf("engine_harness: cycles=%d checks=%d failed=%d in %.2f s\n", cycles, g_checks, g_failures, seconds);
+  return g_failures == 0 ? 0 : 1;
+}
