@@ -232,16 +232,32 @@ void SoloCycle(int cycle, const std::string& path, std::mt19937& rng) {
              : "");
 }
 
-// Two streams with different gains, one ended and one aborted. The signals
-// are built so that the mix can be checked whatever way the playback thread
-// happened to interleave them: `music` (gain 1.0) lives only in the left
-// channel, `voice` (gain 0.5, even values) only in the right, and neither is
-// ever zero. So every output frame's left sample is either the next music
-// sample or zero, and its right sample is either half the next voice sample
-// or zero.
-void MixCycle(int cycle, const std::string& path, std::mt19937& rng) {
+// How a mix cycle lets go of its streams.
+enum class MixEnding {
+  kEndAndAbort,       // music ended, voice aborted, both retired, then Stop()
+  kStopMidStream,     // Stop() while both are still attached and fed
+  kDestroyMidStream,  // the PlaybackThread destructor while both are attached
+};
+
+const char* EndingName(MixEnding ending) {
+  switch (ending) {
+    case MixEnding::kEndAndAbort: return "end+abort";
+    case MixEnding::kStopMidStream: return "stop mid-stream";
+    case MixEnding::kDestroyMidStream: return "destroy mid-stream";
+  }
+  return "?";
+}
+
+// Two streams with different gains. The signals are built so that the mix
+// can be checked whatever way the playback thread happened to interleave
+// them: `music` (gain 1.0) lives only in the left channel, `voice` (gain 0.5,
+// even values) only in the right, and neither is ever zero. So every output
+// frame's left sample is either the next music sample or zero, and its right
+// sample is either half the next voice sample or zero.
+void MixCycle(int cycle, const std::string& path, std::mt19937& rng, MixEnding ending) {
   const SampleCodec& codec = cycle % 3 == 0 ? kS24_3 : kS16;
   const unsigned period_request = cycle % 2 == 0 ? 64 : 256;
+  const char* ending_name = EndingName(ending);
   DeviceError error;
   std::unique_ptr<PcmDevice> device = PcmDevice::Open(FileRequest(path, codec, period_request), &error);
   if (!device) {
@@ -261,70 +277,96 @@ void MixCycle(int cycle, const std::string& path, std::mt19937& rng) {
   for (size_t i = 0; i < music_frames; ++i) codec.Put(&music_bytes[i * frame_bytes], music[i]);
   for (size_t i = 0; i < voice_frames; ++i) codec.Put(&voice_bytes[i * frame_bytes + codec.bytes], voice[i]);
 
-  RetiredStream music_done, voice_done;
-  {
-    PlaybackThread playback(std::move(device), WaitPolicy(), [] {});
-    playback.Start();
-    auto music_stream = std::make_unique<StreamState>(1, period * 2 + rng() % 512, frame_bytes, 1.0f);
-    auto voice_stream = std::make_unique<StreamState>(2, period * 2 + rng() % 512, frame_bytes, 0.5f);
-    Expect(playback.Attach(music_stream.get()), "mix %d: attach music refused", cycle);
-    Expect(playback.Attach(voice_stream.get()), "mix %d: attach voice refused", cycle);
+  // Declared before the thread so that, whatever the ending, the streams
+  // outlive it unless they are freed on retirement.
+  auto music_stream = std::make_unique<StreamState>(1, period * 2 + rng() % 512, frame_bytes, 1.0f);
+  auto voice_stream = std::make_unique<StreamState>(2, period * 2 + rng() % 512, frame_bytes, 0.5f);
+  auto playback = std::make_unique<PlaybackThread>(std::move(device), WaitPolicy(), [] {});
+  playback->Start();
+  Expect(playback->Attach(music_stream.get()), "mix %d: attach music refused", cycle);
+  Expect(playback->Attach(voice_stream.get()), "mix %d: attach voice refused", cycle);
 
-    // Feed both streams in alternating random chunks. The wait policy stalls
-    // every stream while one playing stream is dry, so each stream is closed
-    // (voice aborted, music ended) as soon as its last frame is written.
-    std::uniform_int_distribution<size_t> chunk(1, 600);
-    size_t music_done_frames = 0, voice_done_frames = 0;
-    const auto deadline = Clock::now() + kProducerTimeout;
-    bool timed_out = false;
-    while (music_done_frames < music_frames || voice_done_frames < voice_frames) {
-      size_t progress = 0;
-      if (music_done_frames < music_frames) {
-        const size_t n = music_stream->ring.Write(music_bytes.data() + music_done_frames * frame_bytes,
-                                                  std::min(chunk(rng), music_frames - music_done_frames));
-        music_done_frames += n;
-        progress += n;
-        if (music_done_frames == music_frames) music_stream->ended.store(true, std::memory_order_release);
-      }
-      if (voice_done_frames < voice_frames) {
-        const size_t n = voice_stream->ring.Write(voice_bytes.data() + voice_done_frames * frame_bytes,
-                                                  std::min(chunk(rng), voice_frames - voice_done_frames));
-        voice_done_frames += n;
-        progress += n;
-        if (voice_done_frames == voice_frames) voice_stream->aborted.store(true, std::memory_order_release);
-      }
-      playback.ProducerProgress();
-      if (progress == 0) {
-        if (Clock::now() > deadline) {
-          timed_out = true;
-          break;
-        }
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-      }
+  // Feed both streams in alternating random chunks. The wait policy stalls
+  // every stream while one playing stream is dry, so each stream is closed
+  // (voice aborted, music ended) as soon as its last frame is written. A
+  // mid-stream ending stops feeding halfway through the music instead.
+  const size_t music_to_write = ending == MixEnding::kEndAndAbort ? music_frames : music_frames / 2;
+  std::uniform_int_distribution<size_t> chunk(1, 600);
+  size_t music_written = 0, voice_written = 0;
+  const auto deadline = Clock::now() + kProducerTimeout;
+  bool timed_out = false;
+  while (music_written < music_to_write) {
+    size_t progress = 0;
+    const size_t n = music_stream->ring.Write(music_bytes.data() + music_written * frame_bytes,
+                                              std::min(chunk(rng), music_frames - music_written));
+    music_written += n;
+    progress += n;
+    if (music_written == music_frames) music_stream->ended.store(true, std::memory_order_release);
+    if (voice_written < voice_frames) {
+      const size_t m = voice_stream->ring.Write(voice_bytes.data() + voice_written * frame_bytes,
+                                                std::min(chunk(rng), voice_frames - voice_written));
+      voice_written += m;
+      progress += m;
+      if (voice_written == voice_frames) voice_stream->aborted.store(true, std::memory_order_release);
     }
-    Expect(!timed_out, "mix %d: producer stalled at music %zu/%zu, voice %zu/%zu", cycle, music_done_frames,
-           music_frames, voice_done_frames, voice_frames);
-    if (timed_out) {
-      // Unblock the thread so that the cycle can still be torn down.
-      music_stream->aborted.store(true);
-      voice_stream->aborted.store(true);
-      playback.ProducerProgress();
+    playback->ProducerProgress();
+    if (progress == 0) {
+      if (Clock::now() > deadline) {
+        timed_out = true;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
     }
+  }
+  Expect(!timed_out, "mix %d (%s): producer stalled at music %zu/%zu, voice %zu/%zu", cycle, ending_name,
+         music_written, music_frames, voice_written, voice_frames);
+  if (ending == MixEnding::kEndAndAbort && voice_written < voice_frames) {
+    voice_stream->aborted.store(true, std::memory_order_release);  // before its quota: music has ended first
+    playback->ProducerProgress();
+  }
+  if (timed_out) {
+    // Unblock the thread so that the cycle can still be torn down.
+    music_stream->aborted.store(true);
+    voice_stream->aborted.store(true);
+    playback->ProducerProgress();
+  }
+
+  RetiredStream music_done, voice_done;
+  if (ending == MixEnding::kEndAndAbort) {
     music_done = AwaitRetireAndFree(music_stream);
     voice_done = AwaitRetireAndFree(voice_stream);
-    playback.Stop();
-    ExpectCleanDevice(playback, "mix", cycle);
-    // A stream that never retired is still attached; it may go only now.
+    playback->Stop();
+  } else {
+    // Let the thread mix some of what is buffered, then pull the device away
+    // from under the attached streams, as closing a device does.
+    std::this_thread::sleep_for(std::chrono::microseconds(rng() % 2000));
+    if (ending == MixEnding::kStopMidStream) playback->Stop();
   }
-  if (!music_done.retired || !voice_done.retired) return;
-  Expect(music_done.outcome == StreamOutcome::kPlayed, "mix %d: music outcome %d, want played", cycle,
-         static_cast<int>(music_done.outcome));
-  Expect(music_done.frames_played == music_frames, "mix %d: music played %" PRIu64 " of %zu frames", cycle,
-         music_done.frames_played, music_frames);
-  Expect(voice_done.outcome == StreamOutcome::kAborted, "mix %d: voice outcome %d, want aborted", cycle,
-         static_cast<int>(voice_done.outcome));
-  Expect(voice_done.frames_played <= voice_frames, "mix %d: voice played %" PRIu64 " frames, only %zu written",
-         cycle, voice_done.frames_played, voice_frames);
+  ExpectCleanDevice(*playback, "mix", cycle);
+  playback.reset();  // joins the thread if still running, closes the PCM and flushes the file
+
+  if (ending != MixEnding::kEndAndAbort) {
+    // The thread is gone: the streams are ours again, still attached in its
+    // eyes, with whatever counts it left.
+    for (auto* stream : {music_stream.get(), voice_stream.get()}) {
+      Expect(stream->Phase() != StreamPhase::kRetired || stream->aborted.load(),
+             "mix %d (%s): stream %u retired although neither ended nor aborted", cycle, ending_name, stream->id);
+    }
+    music_done.frames_played = music_stream->frames_played.load();
+    voice_done.frames_played = voice_stream->frames_played.load();
+    music_stream.reset();
+    voice_stream.reset();
+  } else {
+    if (!music_done.retired || !voice_done.retired) return;
+    Expect(music_done.outcome == StreamOutcome::kPlayed, "mix %d: music outcome %d, want played", cycle,
+           static_cast<int>(music_done.outcome));
+    Expect(music_done.frames_played == music_frames, "mix %d: music played %" PRIu64 " of %zu frames", cycle,
+           music_done.frames_played, music_frames);
+    Expect(voice_done.outcome == StreamOutcome::kAborted, "mix %d: voice outcome %d, want aborted", cycle,
+           static_cast<int>(voice_done.outcome));
+  }
+  Expect(voice_done.frames_played <= voice_written, "mix %d (%s): voice played %" PRIu64 " frames, only %zu written",
+         cycle, ending_name, voice_done.frames_played, voice_written);
 
   const std::vector<uint8_t> written = ReadWholeFile(path);
   if (written.size() % frame_bytes != 0) {
@@ -338,28 +380,30 @@ void MixCycle(int cycle, const std::string& path, std::mt19937& rng) {
     if (left == 0 && right == 0) ++silent_frames;
     if (left != 0) {
       if (next_music >= music_frames || left != music[next_music]) {
-        Expect(false, "mix %d: frame %zu left is %d, want music sample %zu (%d)", cycle, f, left, next_music,
-               next_music < music_frames ? music[next_music] : 0);
+        Expect(false, "mix %d (%s): frame %zu left is %d, want music sample %zu (%d)", cycle, ending_name, f, left,
+               next_music, next_music < music_frames ? music[next_music] : 0);
         return;
       }
       ++next_music;
     }
     if (right != 0) {
       if (next_voice >= voice_frames || right != voice[next_voice] / 2) {
-        Expect(false, "mix %d: frame %zu right is %d, want half of voice sample %zu (%d)", cycle, f, right,
-               next_voice, next_voice < voice_frames ? voice[next_voice] : 0);
+        Expect(false, "mix %d (%s): frame %zu right is %d, want half of voice sample %zu (%d)", cycle, ending_name,
+               f, right, next_voice, next_voice < voice_frames ? voice[next_voice] : 0);
         return;
       }
       ++next_voice;
     }
   }
-  Expect(next_music == music_frames, "mix %d: file holds %zu of %zu music frames", cycle, next_music, music_frames);
-  Expect(next_voice == voice_done.frames_played, "mix %d: file holds %zu voice frames, engine counted %" PRIu64,
-         cycle, next_voice, voice_done.frames_played);
+  // Every frame the engine counted as played is in the file, and no others.
+  Expect(next_music == music_done.frames_played, "mix %d (%s): file holds %zu music frames, engine counted %" PRIu64,
+         cycle, ending_name, next_music, music_done.frames_played);
+  Expect(next_voice == voice_done.frames_played, "mix %d (%s): file holds %zu voice frames, engine counted %" PRIu64,
+         cycle, ending_name, next_voice, voice_done.frames_played);
   // The wait policy must never invent samples: no frame is silent in both
   // channels while a stream had frames left to give.
-  Expect(silent_frames == 0, "mix %d: %zu all-silent frames in a wait-policy output of %zu frames", cycle,
-         silent_frames, written.size() / frame_bytes);
+  Expect(silent_frames == 0, "mix %d (%s): %zu all-silent frames in a wait-policy output of %zu frames", cycle,
+         ending_name, silent_frames, written.size() / frame_bytes);
 }
 
 // 0.2 s through the clock sink with the silence policy: paced by the clock,
@@ -500,10 +544,12 @@ int main(int argc, char** argv) {
 
   for (int cycle = 0; cycle < cycles; ++cycle) {
     const std::string path = scratch + "/cycle.raw";
-    if (cycle % 4 == 0) {
-      SoloCycle(cycle, path, rng);
-    } else {
-      MixCycle(cycle, path, rng);
+    switch (cycle % 8) {
+      case 0:
+      case 4: SoloCycle(cycle, path, rng); break;
+      case 3: MixCycle(cycle, path, rng, MixEnding::kStopMidStream); break;
+      case 7: MixCycle(cycle, path, rng, MixEnding::kDestroyMidStream); break;
+      default: MixCycle(cycle, path, rng, MixEnding::kEndAndAbort); break;
     }
   }
   ClockSinkRun();
