@@ -350,7 +350,8 @@ void MixCycle(int cycle, const std::string& path, std::mt19937& rng, MixEnding e
     // eyes, with whatever counts it left.
     for (auto* stream : {music_stream.get(), voice_stream.get()}) {
       Expect(stream->Phase() != StreamPhase::kRetired || stream->aborted.load(),
-             "mix %d (%s): stream %u retired although neither ended nor aborted", cycle, ending_name, stream->id);
+             "mix %d (%s): stream %u retired (outcome %d) although neither ended nor aborted", cycle, ending_name,
+             stream->id, stream->outcome.load());
     }
     music_done.frames_played = music_stream->frames_played.load();
     voice_done.frames_played = voice_stream->frames_played.load();

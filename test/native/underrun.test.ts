@@ -25,7 +25,9 @@ t.test('a stream that stops writing gets silence in the output and one underrun,
   t.equal(taken, 2048);
   const result = await stream.finished();
   t.ok(result.underruns >= 1, `the gap counted as an underrun (${result.underruns})`);
-  t.same(underruns, Array.from({ length: result.underruns }, (_, i) => i + 1), 'one event per underrun, with the running count');
+  // Events carry the running count; two gaps before JS looks make one event.
+  t.ok(underruns.length >= 1 && underruns.length <= result.underruns, `underrun events: ${underruns.join(', ')}`);
+  t.equal(underruns.at(-1), result.underruns, 'the last event carries the final count');
   t.equal(result.frames, 4096);
   t.equal(device.stats().xruns, 0);
   await device.close();
