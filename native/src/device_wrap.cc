@@ -33,6 +33,26 @@ Napi::TypeError MakeTypeError(Napi::Env env, const char* code, const std::string
   return e;
 }
 
+// A batch of events for the JS dispatcher, each [type, streamId, detail].
+class EventBatch {
+ public:
+  explicit EventBatch(Napi::Env env) : env_(env), events_(Napi::Array::New(env)) {}
+  void Add(const char* type, uint32_t stream_id, Napi::Value detail) {
+    Napi::Array event = Napi::Array::New(env_, 3);
+    event.Set(0u, type);
+    event.Set(1u, stream_id);
+    event.Set(2u, detail);
+    events_.Set(count_++, event);
+  }
+  bool empty() const { return count_ == 0; }
+  Napi::Array value() const { return events_; }
+
+ private:
+  Napi::Env env_;
+  Napi::Array events_;
+  uint32_t count_ = 0;
+};
+
 // What an open produced: a configured PCM or the reason it failed.
 struct OpenResult {
   std::unique_ptr<PcmDevice> device;
@@ -189,28 +209,20 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
 
  private:
   void DeliverPending(Napi::Env env, Napi::Function dispatch) {
-    Napi::Array events = Napi::Array::New(env);
-    uint32_t n = 0;
-    auto push = [&](const char* type, uint32_t stream_id, Napi::Value detail) {
-      Napi::Array event = Napi::Array::New(env, 3);
-      event.Set(0u, type);
-      event.Set(1u, stream_id);
-      event.Set(2u, detail);
-      events.Set(n++, event);
-    };
+    EventBatch batch(env);
     const uint32_t device_events = playback_->TakeDeviceEvents();
     if (device_events & kDeviceLog) {
-      for (std::string& line : playback_->TakeLog()) push("log", 0, Napi::String::New(env, line));
+      for (std::string& line : playback_->TakeLog()) batch.Add("log", 0, Napi::String::New(env, line));
     }
-    if (device_events & kDeviceXrun) push("xrun", 0, Napi::Number::New(env, static_cast<double>(playback_->xruns())));
+    if (device_events & kDeviceXrun) batch.Add("xrun", 0, Napi::Number::New(env, static_cast<double>(playback_->xruns())));
     if (device_events & kDeviceStreams) {
       for (auto it = streams_.begin(); it != streams_.end();) {
         StreamState* state = it->second.state.get();
         const uint32_t bits = state->events.exchange(0, std::memory_order_acq_rel);
-        if (bits & kStreamUnderrun) push("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
-        if (bits & kStreamDrain) push("drain", state->id, env.Undefined());
+        if (bits & kStreamUnderrun) batch.Add("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
+        if (bits & kStreamDrain) batch.Add("drain", state->id, env.Undefined());
         if (bits & kStreamDone) {
-          push("done", state->id, Summary(env, *state));
+          batch.Add("done", state->id, Summary(env, *state));
           it->second.wrap->Detach();
           it = streams_.erase(it);
         } else {
@@ -218,9 +230,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
         }
       }
     }
-    if (device_events & kDeviceError) push("error", 0, MakeError(env, playback_->fatal_error()).Value());
+    if (device_events & kDeviceError) batch.Add("error", 0, MakeError(env, playback_->fatal_error()).Value());
     UpdateRef(env);
-    if (n > 0) dispatch.Call({events});
+    if (!batch.empty()) dispatch.Call({batch.value()});
   }
 
   struct StreamEntry {
@@ -345,23 +357,15 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   }
 
   void FinishClose(Napi::Env env, const std::vector<std::string>& log) {
-    Napi::Array events = Napi::Array::New(env);
-    uint32_t n = 0;
-    auto push = [&](const char* type, uint32_t stream_id, Napi::Value detail) {
-      Napi::Array event = Napi::Array::New(env, 3);
-      event.Set(0u, type);
-      event.Set(1u, stream_id);
-      event.Set(2u, detail);
-      events.Set(n++, event);
-    };
-    for (const std::string& line : log) push("log", 0, Napi::String::New(env, line));
+    EventBatch batch(env);
+    for (const std::string& line : log) batch.Add("log", 0, Napi::String::New(env, line));
     for (auto& [id, entry] : streams_) {
       StreamState* state = entry.state.get();
       if (state->Phase() != StreamPhase::kRetired) {
         state->outcome.store(static_cast<int>(StreamOutcome::kClosed));
         state->phase.store(static_cast<int>(StreamPhase::kRetired));
       }
-      push("done", id, Summary(env, *state));
+      batch.Add("done", id, Summary(env, *state));
     }
     streams_.clear();
     cleanup_.Remove(env);
@@ -371,7 +375,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     // A persistent reference is a GC root: holding the dispatcher past close
     // would keep the device, and everything its closure reaches, alive.
     dispatch_.Reset();
-    if (n > 0) dispatch.Call({events});
+    if (!batch.empty()) dispatch.Call({batch.value()});
   }
 
   // Env teardown (process exit, worker exit) without close(): stop and close

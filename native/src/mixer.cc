@@ -28,6 +28,20 @@ inline int32_t ClipS32(float value) {
   return static_cast<int32_t>(llrint(scaled));
 }
 
+template <typename Sample>
+inline Sample ReadLE(const uint8_t* p) {
+  Sample s;
+  std::memcpy(&s, p, sizeof s);  // x86 and arm64 are little-endian, like the formats we accept
+  return s;
+}
+
+// Adds `samples` integer samples of `width` bytes each, decoded by `decode`,
+// scaled by `scale`, to acc.
+template <typename Decode>
+inline void AddSamples(float* acc, const uint8_t* src, size_t samples, size_t width, float scale, Decode decode) {
+  for (size_t i = 0; i < samples; ++i) acc[i] += static_cast<float>(decode(src + i * width)) * scale;
+}
+
 inline int32_t ReadS24_3(const uint8_t* p) {
   int32_t v = p[0] | (p[1] << 8) | (p[2] << 16);
   return (v ^ 0x800000) - 0x800000;  // sign-extend 24 bits
@@ -64,47 +78,23 @@ void Mixer::Add(const uint8_t* src, size_t frames, float gain, size_t at) {
   float* acc = accumulator_.data() + at * channels_;
   const size_t samples = frames * channels_;
   switch (format_) {
-    case SND_PCM_FORMAT_S16_LE: {
-      const float scale = gain / kS16;
-      for (size_t i = 0; i < samples; ++i) {
-        int16_t s;
-        std::memcpy(&s, src + i * 2, 2);
-        acc[i] += static_cast<float>(s) * scale;
-      }
+    case SND_PCM_FORMAT_S16_LE:
+      AddSamples(acc, src, samples, 2, gain / kS16, ReadLE<int16_t>);
       break;
-    }
-    case SND_PCM_FORMAT_S24_LE: {
-      const float scale = gain / kS24;
-      for (size_t i = 0; i < samples; ++i) {
-        int32_t s;
-        std::memcpy(&s, src + i * 4, 4);
-        s = ((s & 0xffffff) ^ 0x800000) - 0x800000;  // low 3 bytes hold the sample
-        acc[i] += static_cast<float>(s) * scale;
-      }
+    case SND_PCM_FORMAT_S24_LE:
+      // The low three bytes of each 32-bit word hold the sample.
+      AddSamples(acc, src, samples, 4, gain / kS24,
+                 [](const uint8_t* p) { return ((ReadLE<int32_t>(p) & 0xffffff) ^ 0x800000) - 0x800000; });
       break;
-    }
-    case SND_PCM_FORMAT_S24_3LE: {
-      const float scale = gain / kS24;
-      for (size_t i = 0; i < samples; ++i) acc[i] += static_cast<float>(ReadS24_3(src + i * 3)) * scale;
+    case SND_PCM_FORMAT_S24_3LE:
+      AddSamples(acc, src, samples, 3, gain / kS24, ReadS24_3);
       break;
-    }
-    case SND_PCM_FORMAT_S32_LE: {
-      const float scale = gain / kS32;
-      for (size_t i = 0; i < samples; ++i) {
-        int32_t s;
-        std::memcpy(&s, src + i * 4, 4);
-        acc[i] += static_cast<float>(s) * scale;
-      }
+    case SND_PCM_FORMAT_S32_LE:
+      AddSamples(acc, src, samples, 4, gain / kS32, ReadLE<int32_t>);
       break;
-    }
-    case SND_PCM_FORMAT_FLOAT_LE: {
-      for (size_t i = 0; i < samples; ++i) {
-        float s;
-        std::memcpy(&s, src + i * 4, 4);
-        acc[i] += s * gain;
-      }
+    case SND_PCM_FORMAT_FLOAT_LE:
+      AddSamples(acc, src, samples, 4, gain, ReadLE<float>);
       break;
-    }
     default:
       break;
   }

@@ -87,3 +87,46 @@ t.test('a stream at unity gain mixed with silence-free streams sums exactly', as
   await device.close();
   t.ok(readFileSync(out).equals(s16Constant(frames, 2, 700)), 'every sample is 1000 + (-300)');
 });
+
+// One sample value encoded in each device format.
+const encoders: Record<'S16_LE' | 'S24_LE' | 'S24_3LE' | 'S32_LE' | 'FLOAT_LE', { width: number; fullScale: number; write(buf: Buffer, value: number, at: number): void; read(buf: Buffer, at: number): number }> = {
+  S16_LE: { width: 2, fullScale: 2 ** 15, write: (b, v, at) => b.writeInt16LE(v, at), read: (b, at) => b.readInt16LE(at) },
+  S24_LE: { width: 4, fullScale: 2 ** 23, write: (b, v, at) => b.writeInt32LE(v, at), read: (b, at) => b.readInt32LE(at) },
+  S24_3LE: { width: 3, fullScale: 2 ** 23, write: (b, v, at) => b.writeIntLE(v, at, 3), read: (b, at) => b.readIntLE(at, 3) },
+  S32_LE: { width: 4, fullScale: 2 ** 31, write: (b, v, at) => b.writeInt32LE(v, at), read: (b, at) => b.readInt32LE(at) },
+  FLOAT_LE: { width: 4, fullScale: 1, write: (b, v, at) => b.writeFloatLE(v, at), read: (b, at) => b.readFloatLE(at) },
+};
+
+for (const [format, codec] of Object.entries(encoders)) {
+  t.test(`${format}: two streams sum exactly and clip at full scale`, async (t) => {
+    const out = path.join(scratchDir(t), 'out.raw');
+    const device = await openDevice({ pcm: 'out', alsaConfig: filePcmConfig('out', out), format: format as keyof typeof encoders, channels: 1, underrun: 'wait', periodFrames: 256 });
+    const frames = 2048;
+    const constant = (value: number) => {
+      const buf = Buffer.alloc(frames * codec.width);
+      for (let i = 0; i < frames; i++) codec.write(buf, value, i * codec.width);
+      return buf;
+    };
+    const quarter = codec.fullScale / 4;
+    const eighth = codec.fullScale / 8;
+    const max = format === 'FLOAT_LE' ? 1 : codec.fullScale - 1;
+    // First half: a quarter plus an eighth of full scale. Second half: two
+    // near-full-scale signals, which must clip to the format's maximum.
+    const a = Buffer.concat([constant(quarter), constant(max)]);
+    const b = Buffer.concat([constant(eighth), constant(max)]);
+    const one = device.createStream();
+    const two = device.createStream();
+    await Promise.all([one.writeAll(a), two.writeAll(b)]);
+    one.end();
+    two.end();
+    await Promise.all([one.finished(), two.finished()]);
+    await device.close();
+    const written = readFileSync(out);
+    t.equal(written.length, 2 * frames * codec.width);
+    const firstHalf = new Set<number>();
+    const secondHalf = new Set<number>();
+    for (let i = 0; i < 2 * frames; i++) (i < frames ? firstHalf : secondHalf).add(codec.read(written, i * codec.width));
+    t.same([...firstHalf], [quarter + eighth], 'quarter + eighth of full scale, exactly');
+    t.same([...secondHalf], [max], 'clipped to the largest value of the format');
+  });
+}

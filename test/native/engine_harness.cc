@@ -298,7 +298,7 @@ void MixCycle(int cycle, const std::string& path, std::mt19937& rng, MixEnding e
   while (music_written < music_to_write) {
     size_t progress = 0;
     const size_t n = music_stream->ring.Write(music_bytes.data() + music_written * frame_bytes,
-                                              std::min(chunk(rng), music_frames - music_written));
+                                              std::min(chunk(rng), music_to_write - music_written));
     music_written += n;
     progress += n;
     if (music_written == music_frames) music_stream->ended.store(true, std::memory_order_release);
