@@ -71,6 +71,10 @@ struct EventChannel {
 void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void* unused);
 using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 
+// About 5 s of 48 kHz stereo S16: big enough that a bulk writer is woken about
+// twice per MiB, small enough that 8 streams stay far below the memory budget.
+constexpr size_t kDefaultRingBytes = 1 << 20;
+
 class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -170,7 +174,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     const PcmFormat format = result->device->format();
     info_ = Napi::Persistent(DescribeFormat(env, *result->device));
     frame_bytes_ = format.frame_bytes;
-    default_ring_frames_ = std::max<size_t>(format.rate / 2, format.buffer_frames * 2);
+    default_ring_frames_ = std::max<size_t>(kDefaultRingBytes / frame_bytes_, format.buffer_frames * 2);
     period_frames_ = format.period_frames;
     dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
     channel_ = new EventChannel{this};

@@ -195,14 +195,27 @@ export class Stream extends EventEmitter {
     let offset = 0;
     while (offset < chunk.byteLength) {
       if (this.#result) return false;
-      const frames = this.write(chunk.subarray(offset));
-      offset += frames * this.#frameBytes;
-      if (offset < chunk.byteLength) {
-        const [event] = (await Promise.race([once(this, 'drain'), once(this, 'done')])) as unknown[];
-        if (event !== undefined) return false;
-      }
+      offset += this.write(chunk.subarray(offset)) * this.#frameBytes;
+      if (offset < chunk.byteLength && !(await this.#room())) return false;
     }
     return true;
+  }
+
+  // Resolves true on 'drain', false on 'done', and leaves no listener behind:
+  // a writer may wait thousands of times per stream.
+  #room(): Promise<boolean> {
+    return new Promise((resolve) => {
+      const onDrain = () => {
+        this.off('done', onDone);
+        resolve(true);
+      };
+      const onDone = () => {
+        this.off('drain', onDrain);
+        resolve(false);
+      };
+      this.once('drain', onDrain);
+      this.once('done', onDone);
+    });
   }
 
   /** No more frames: the stream plays out what it has, then emits done. */
