@@ -415,11 +415,13 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
 void PlaybackThread::Retire(size_t slot, StreamOutcome outcome) {
   StreamState* stream = slots_[slot].load(std::memory_order_relaxed);
   stream->outcome.store(static_cast<int>(outcome), std::memory_order_relaxed);
-  // Release: the JS side, seeing kRetired with acquire, also sees the final
-  // counters, and knows this thread will never touch the stream again.
-  stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_release);
+  stream->events.fetch_or(kStreamDone, std::memory_order_acq_rel);
   slots_[slot].store(nullptr, std::memory_order_release);
-  RaiseStream(stream, kStreamDone);
+  // Release: the JS side, seeing kRetired with acquire, also sees the final
+  // counters and the done bit. This is the last touch of the stream: it may
+  // be freed from here on.
+  stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_release);
+  Raise(kDeviceStreams);
 }
 
 void PlaybackThread::RetireAll(StreamOutcome outcome) {

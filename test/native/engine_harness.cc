@@ -1,14 +1,14 @@
 // Drives the real playback engine (PcmDevice, PlaybackThread, StreamState,
 // Mixer, the clock sink) with the real, statically linked alsa-lib, so that
-// AddressSanitizer, UndefinedBehaviorSanitizer, LeakSanitizer and valgrind
-// see every allocation and every thread handoff a device's life involves.
+// AddressSanitizer, UndefinedBehaviorSanitizer, LeakSanitizer,
+// ThreadSanitizer and valgrind see every allocation and every thread handoff
+// a device's life involves.
 // No N-API: this file plays the JS thread's part itself.
 //
 // Usage: engine_harness [CYCLES]   (ALSA_CONFIG_DIR must point at share/alsa)
 // Prints every failed expectation and exits 1 if there was any.
 #include <alsa/asoundlib.h>
 #include <dirent.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -175,7 +175,7 @@ PlaybackOptions WaitPolicy() {
   return options;
 }
 
-// The device and thread checks shared by every cycle, after Stop().
+// The device and thread checks shared by every cycle.
 void ExpectCleanDevice(PlaybackThread& playback, const char* what, int cycle) {
   const DeviceError fatal = playback.fatal_error();
   Expect(fatal.ok(), "%s %d: the playback thread failed: %s %s", what, cycle, fatal.code.c_str(),
@@ -186,7 +186,7 @@ void ExpectCleanDevice(PlaybackThread& playback, const char* what, int cycle) {
 
 // One stream at unity gain: the file must hold exactly the bytes written.
 void SoloCycle(int cycle, const std::string& path, std::mt19937& rng) {
-  const SampleCodec& codec = cycle % 2 == 0 ? kS16 : kS24_3;
+  const SampleCodec& codec = (cycle / 4) % 2 == 0 ? kS16 : kS24_3;
   DeviceError error;
   std::unique_ptr<PcmDevice> device = PcmDevice::Open(FileRequest(path, codec, 256), &error);
   if (!device) {

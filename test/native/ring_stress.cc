@@ -8,7 +8,7 @@
 // sequence. Small capacities and frame sizes that are not powers of two keep
 // the indices wrapping constantly.
 //
-// Usage: ring_stress SEED [FRAMES_PER_CONFIG]
+// Usage: ring_stress SEED [FRAMES_PER_SHAPE]
 // Prints the seed and the frame count; exits 1 on any mismatch.
 #include <algorithm>
 #include <atomic>
@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <random>
 #include <string>
 #include <thread>
@@ -174,6 +175,9 @@ int main(int argc, char** argv) {
   }
   const uint64_t seed = std::strtoull(argv[1], nullptr, 0);
   const uint64_t frames_per_shape = argc > 2 ? std::strtoull(argv[2], nullptr, 0) : 200000;
+  // Printed first, so that even a hang names the seed that replays it.
+  std::printf("ring_stress: seed=%" PRIu64 " frames_per_shape=%" PRIu64 " starting\n", seed, frames_per_shape);
+  std::fflush(stdout);
   const auto started = std::chrono::steady_clock::now();
   uint64_t total = 0;
   for (const RingShape& shape : kShapes) {

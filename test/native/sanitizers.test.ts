@@ -1,0 +1,70 @@
+// Runs scripts/check-native.sh, which builds the native engine's stress test
+// and harness with AddressSanitizer, UndefinedBehaviorSanitizer,
+// LeakSanitizer and ThreadSanitizer (and runs the harness under valgrind),
+// and checks that every check reported zero errors.
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+
+const root = path.resolve(__dirname, '..', '..');
+
+interface CheckLine {
+  verdict: 'PASS' | 'FAIL' | 'SKIP';
+  name: string;
+  errors: number;
+  line: string;
+}
+
+function runScript(): Promise<{ code: number | null; signal: NodeJS.Signals | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [path.join(root, 'scripts', 'check-native.sh')], {
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, output }));
+  });
+}
+
+function parseChecks(output: string): CheckLine[] {
+  const checks: CheckLine[] = [];
+  for (const line of output.split('\n')) {
+    const m = /^check-native: (PASS|FAIL|SKIP) (\S+) errors=(\d+)/.exec(line);
+    if (m) checks.push({ verdict: m[1] as CheckLine['verdict'], name: m[2]!, errors: Number(m[3]), line });
+  }
+  return checks;
+}
+
+t.test('native engine passes every sanitizer check', async (t) => {
+  const { code, signal, output } = await runScript();
+  const checks = parseChecks(output);
+  for (const check of checks) t.comment(check.line);
+
+  t.equal(signal, null, 'check-native.sh was not killed');
+  t.equal(code, 0, 'check-native.sh exits 0', { output });
+
+  // Each check must have run (the ring stress with several seeds), passed,
+  // and reported no sanitizer errors. scripts/setup.sh installs valgrind.
+  const required: Array<[name: string, minRuns: number]> = [
+    ['build', 1],
+    ['ring-stress-tsan', 3],
+    ['ring-stress-asan', 1],
+    ['engine-asan-ubsan', 1],
+    ['engine-tsan', 1],
+    ['engine-valgrind', 1],
+  ];
+  for (const [name, minRuns] of required) {
+    const runs = checks.filter((c) => c.name === name);
+    t.ok(runs.length >= minRuns, `${name}: ${runs.length} run(s), want at least ${minRuns}`);
+    for (const run of runs) {
+      t.equal(run.verdict, 'PASS', `${name}: ${run.verdict}`, { line: run.line });
+      t.equal(run.errors, 0, `${name}: zero errors`, { line: run.line });
+    }
+  }
+  const failing = checks.filter((c) => c.verdict === 'FAIL' || c.errors !== 0).map((c) => c.line);
+  t.same(failing, [], 'no check failed');
+  t.match(output, /^check-native: total: \d+ passed, 0 failed, 0 skipped/m, 'the total shows no failure');
+});
