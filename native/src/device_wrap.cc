@@ -75,6 +75,31 @@ using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 // twice per MiB, small enough that 8 streams stay far below the memory budget.
 constexpr size_t kDefaultRingBytes = 1 << 20;
 
+// A stream's counters at one moment, as Stream.stats() reports them.
+struct StreamCounters {
+  uint32_t id = 0;
+  uint64_t frames_played = 0;
+  uint32_t underruns = 0;
+  size_t buffered_frames = 0;
+  size_t capacity_frames = 0;
+  int64_t first_write_ns = 0;
+  int64_t first_commit_ns = 0;
+  StreamPhase phase = StreamPhase::kBuffering;
+
+  static StreamCounters Of(const StreamState& state) {
+    StreamCounters c;
+    c.id = state.id;
+    c.frames_played = state.frames_played.load(std::memory_order_relaxed);
+    c.underruns = state.underruns.load(std::memory_order_relaxed);
+    c.buffered_frames = state.ring.Fill();
+    c.capacity_frames = state.ring.capacity();
+    c.first_write_ns = state.first_write_ns.load(std::memory_order_relaxed);
+    c.first_commit_ns = state.first_commit_ns.load(std::memory_order_relaxed);
+    c.phase = state.Phase();
+    return c;
+  }
+};
+
 class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -88,12 +113,20 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
 
   void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, Napi::Object device) {
     state_ = std::move(state);
+    frame_bytes_ = state_->ring.frame_bytes();
     playback_ = playback;
     device_ = Napi::Persistent(device);
   }
 
-  // Called by the device once the stream is retired or the device closed.
+  // Called by the device as it starts closing: writes are refused from here.
+  void StopProducing() { playback_ = nullptr; }
+
+  // Called by the device when the stream is done or the device has closed. The
+  // ring is freed here, not when the JS object is collected: V8 does not see
+  // native memory, so memory stays bounded by the streams that play.
   void Detach() {
+    if (state_) final_ = StreamCounters::Of(*state_);
+    state_.reset();
     playback_ = nullptr;
     device_.Reset();
   }
@@ -104,15 +137,14 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     if (!info[0].IsTypedArray()) throw MakeTypeError(env, "E_INVALID_ARG", "write() takes a Buffer or Uint8Array");
     Napi::TypedArray array = info[0].As<Napi::TypedArray>();
     const size_t bytes = array.ByteLength();
-    const size_t frame_bytes = state_->ring.frame_bytes();
-    if (bytes % frame_bytes != 0) {
+    if (bytes % frame_bytes_ != 0) {
       throw MakeTypeError(env, "E_PARTIAL_FRAME",
-                          "write() takes whole frames of " + std::to_string(frame_bytes) + " bytes; got " +
+                          "write() takes whole frames of " + std::to_string(frame_bytes_) + " bytes; got " +
                               std::to_string(bytes) + " bytes");
     }
     if (playback_ == nullptr || state_->ended.load() || state_->aborted.load()) return Napi::Number::New(env, 0);
     const uint8_t* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    const size_t frames = bytes / frame_bytes;
+    const size_t frames = bytes / frame_bytes_;
     if (frames > 0 && state_->first_write_ns.load(std::memory_order_relaxed) == 0) {
       state_->first_write_ns.store(MonotonicNowNs(), std::memory_order_relaxed);
     }
@@ -125,37 +157,42 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   void End(const Napi::CallbackInfo&) {
+    if (playback_ == nullptr) return;
     state_->ended.store(true, std::memory_order_release);
-    if (playback_ != nullptr) playback_->ProducerProgress();
+    playback_->ProducerProgress();
   }
 
   void Abort(const Napi::CallbackInfo&) {
+    if (playback_ == nullptr) return;
     state_->aborted.store(true, std::memory_order_release);
-    if (playback_ != nullptr) playback_->ProducerProgress();
+    playback_->ProducerProgress();
   }
 
   void SetGain(const Napi::CallbackInfo& info) {
-    state_->gain.store(info[0].As<Napi::Number>().FloatValue(), std::memory_order_relaxed);
+    if (state_) state_->gain.store(info[0].As<Napi::Number>().FloatValue(), std::memory_order_relaxed);
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
+    const StreamCounters c = state_ ? StreamCounters::Of(*state_) : final_;
     Napi::Object out = Napi::Object::New(env);
-    out.Set("id", state_->id);
-    out.Set("framesPlayed", static_cast<double>(state_->frames_played.load(std::memory_order_relaxed)));
-    out.Set("underruns", state_->underruns.load(std::memory_order_relaxed));
-    out.Set("bufferedFrames", static_cast<double>(state_->ring.Fill()));
-    out.Set("capacityFrames", static_cast<double>(state_->ring.capacity()));
-    out.Set("firstWriteNs", static_cast<double>(state_->first_write_ns.load(std::memory_order_relaxed)));
-    out.Set("firstCommitNs", static_cast<double>(state_->first_commit_ns.load(std::memory_order_relaxed)));
+    out.Set("id", c.id);
+    out.Set("framesPlayed", static_cast<double>(c.frames_played));
+    out.Set("underruns", c.underruns);
+    out.Set("bufferedFrames", static_cast<double>(c.buffered_frames));
+    out.Set("capacityFrames", static_cast<double>(c.capacity_frames));
+    out.Set("firstWriteNs", static_cast<double>(c.first_write_ns));
+    out.Set("firstCommitNs", static_cast<double>(c.first_commit_ns));
     static const char* const kPhases[] = {"buffering", "playing", "finishing", "retired"};
-    out.Set("phase", kPhases[state_->phase.load(std::memory_order_acquire)]);
+    out.Set("phase", kPhases[static_cast<int>(c.phase)]);
     return out;
   }
 
   std::shared_ptr<StreamState> state_;
+  StreamCounters final_;
+  size_t frame_bytes_ = 0;
   PlaybackThread* playback_ = nullptr;
-  Napi::ObjectReference device_;  // keeps the device alive while a stream is reachable
+  Napi::ObjectReference device_;  // keeps the device alive while the stream plays
 };
 
 class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
@@ -353,7 +390,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
     // From here on no JS call reaches the thread: streams stop producing, and
     // stats and events see a closed device.
-    for (auto& [id, entry] : streams_) entry.wrap->Detach();
+    for (auto& [id, entry] : streams_) entry.wrap->StopProducing();
     auto* worker = new CloseWorker(env, this, std::move(playback_));
     close_promise_ = Napi::Persistent(worker->Promise().As<Napi::Object>());
     worker->Queue();
@@ -370,6 +407,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
         state->phase.store(static_cast<int>(StreamPhase::kRetired));
       }
       batch.Add("done", id, Summary(env, *state));
+      entry.wrap->Detach();
     }
     streams_.clear();
     cleanup_.Remove(env);
