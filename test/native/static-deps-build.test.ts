@@ -1,0 +1,42 @@
+// The static dependency build refuses sources that do not match the pinned
+// checksum. Runs the real script in a scratch copy of the repository layout.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { scratchDir } from '../pcm-fixtures';
+
+const script = path.resolve(__dirname, '../../scripts/build-static-deps.sh');
+
+function scratchCopy(t: Parameters<typeof scratchDir>[0]): string {
+  const root = scratchDir(t);
+  mkdirSync(path.join(root, 'scripts'));
+  copyFileSync(script, path.join(root, 'scripts', 'build-static-deps.sh'));
+  return root;
+}
+
+t.test('an ALSA_LIB_TARBALL whose sha256 differs from the pin is refused before anything is built', async (t) => {
+  const root = scratchCopy(t);
+  const tarball = path.join(root, 'alsa-lib-1.2.8.tar.bz2');
+  writeFileSync(tarball, 'not the release');
+  const result = spawnSync('bash', [path.join(root, 'scripts', 'build-static-deps.sh')], {
+    encoding: 'utf8',
+    env: { ...process.env, ALSA_LIB_TARBALL: tarball },
+  });
+  t.equal(result.status, 1);
+  t.equal(
+    result.stderr,
+    'build-static-deps: alsa-lib 1.2.8: using ALSA_LIB_TARBALL=' + tarball + '\n' +
+      `build-static-deps: alsa-lib: sha256 mismatch for ${tarball}: expected ` +
+      '1ab01b74e33425ca99c2e36c0844fd6888273193bd898240fe8f93accbcbf347, got ' +
+      '7df2fd503649d891b89bc9740bad1b1139fdc690759813e07dd8781f5140ad07\n',
+  );
+  t.notOk(existsSync(path.join(root, 'deps', 'alsa-lib', '.stamp')), 'nothing was installed');
+});
+
+t.test('an unknown library name is refused', async (t) => {
+  const root = scratchCopy(t);
+  const result = spawnSync('bash', [path.join(root, 'scripts', 'build-static-deps.sh'), 'libfoo'], { encoding: 'utf8' });
+  t.equal(result.status, 2);
+  t.equal(result.stderr, 'build-static-deps: unknown library: libfoo\n');
+});
