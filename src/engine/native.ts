@@ -3,7 +3,8 @@
 // into C++, and turns the playback thread's event batches into events on
 // Device and Stream objects.
 import { EventEmitter, once } from 'node:events';
-import path from 'node:path';
+import { argumentError } from '../errors';
+import { addon, alsaConfigDir, alsaLibVersion } from './addon';
 
 export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
 export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
@@ -118,28 +119,11 @@ interface NativeDevice {
 interface NativeAddon {
   openDevice(options: Required<Omit<DeviceOptions, 'alsaConfig'>> & { alsaConfig?: string }, dispatch: Dispatch): Promise<NativeDevice>;
   openClockSink(options: Required<PlaybackFormat> & { pcm: string }, dispatch: Dispatch): Promise<NativeDevice>;
-  useAlsaConfigDir(dir: string): string;
-  alsaLibVersion: string;
 }
 
-const projectRoot = path.resolve(__dirname, '..', '..');
+const native = addon as NativeAddon;
 
-function loadAddon(): NativeAddon {
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const addon = require(path.join(projectRoot, 'build', 'Release', 'speakerd.node')) as NativeAddon;
-  addon.useAlsaConfigDir(path.join(projectRoot, 'deps', 'alsa-lib', 'share', 'alsa'));
-  return addon;
-}
-
-const addon = loadAddon();
-
-/** The ALSA configuration directory alsa-lib reads (ALSA_CONFIG_DIR if set, else the shipped one). */
-export const alsaConfigDir = process.env.ALSA_CONFIG_DIR ?? path.join(projectRoot, 'deps', 'alsa-lib', 'share', 'alsa');
-export const alsaLibVersion = addon.alsaLibVersion;
-
-function argumentError(message: string): TypeError & { code: string } {
-  return Object.assign(new TypeError(message), { code: 'E_INVALID_ARG' });
-}
+export { alsaConfigDir, alsaLibVersion };
 
 function checkInteger(name: string, value: unknown, min: number, max: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
@@ -330,14 +314,14 @@ export function openDevice(options: DeviceOptions): Promise<Device> {
     throw argumentError('alsaConfig must be ALSA configuration text');
   }
   const checked = { ...checkFormat(options), pcm: options.pcm, ...(options.alsaConfig ? { alsaConfig: options.alsaConfig } : {}) };
-  return open((dispatch) => addon.openDevice(checked, dispatch));
+  return open((dispatch) => native.openDevice(checked, dispatch));
 }
 
 /** Opens the built-in clock sink: a PCM that consumes frames in real time and plays them nowhere (headless mode). */
 export function openClockSink(options: PlaybackFormat = {}): Promise<Device> {
   if (typeof options !== 'object' || options === null) throw argumentError('openClockSink() needs an options object');
   const checked = { ...checkFormat(options), pcm: 'speakerd-clock' };
-  return open((dispatch) => addon.openClockSink(checked, dispatch));
+  return open((dispatch) => native.openClockSink(checked, dispatch));
 }
 
 export function bytesPerFrame(format: SampleFormat, channels: number): number {

@@ -1,0 +1,32 @@
+// The errors speakerd reports. Programming errors in calls to the engine are
+// TypeErrors with a code (argumentError); everything a client or operator
+// sees is a SpeakerdError, which carries its HTTP status, a stable code, a
+// specific message and a hint that says what to do. Over HTTP it is always
+// { "error": { "code", "message", "hint" } }.
+
+export interface ErrorBody {
+  error: { code: string; message: string; hint: string };
+}
+
+export class SpeakerdError extends Error {
+  readonly code: string;
+  readonly statusCode: number;
+  readonly hint: string;
+
+  constructor(code: string, statusCode: number, message: string, hint: string) {
+    super(message);
+    this.name = 'SpeakerdError';
+    this.code = code;
+    this.statusCode = statusCode;
+    this.hint = hint;
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message, hint: this.hint } };
+  }
+}
+
+/** A TypeError with a code, for arguments that break an API's contract. */
+export function argumentError(message: string, code = 'E_INVALID_ARG'): TypeError & { code: string } {
+  return Object.assign(new TypeError(message), { code });
+}
