@@ -1,6 +1,7 @@
 {
-  # alsa-lib is built as a static library by scripts/build-static-deps.sh
-  # (run by `npm install` before this file is used) into deps/alsa-lib.
+  # alsa-lib and speexdsp are built as static libraries by
+  # scripts/build-static-deps.sh (run by `npm install` before this file is
+  # used) into deps/alsa-lib and deps/speexdsp.
   "targets": [
     {
       "target_name": "speakerd",
@@ -8,6 +9,8 @@
         "native/src/addon.cc",
         "native/src/alsa_log.cc",
         "native/src/clock_sink.cc",
+        "native/src/converter.cc",
+        "native/src/converter_wrap.cc",
         "native/src/device_wrap.cc",
         "native/src/mixer.cc",
         "native/src/pcm_device.cc",
@@ -15,7 +18,8 @@
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
-        "deps/alsa-lib/include"
+        "deps/alsa-lib/include",
+        "deps/speexdsp/include"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
@@ -24,10 +28,12 @@
       "cflags": ["-fvisibility=hidden"],
       "libraries": [
         "<(module_root_dir)/deps/alsa-lib/lib/libasound.a",
+        "<(module_root_dir)/deps/speexdsp/lib/libspeexdsp.a",
         "-lm", "-ldl", "-lpthread", "-lrt"
       ],
-      # Keep alsa-lib's symbols out of the .node's dynamic symbol table, so
-      # that it never clashes with a libasound loaded by anything else.
+      # Keep alsa-lib's and speexdsp's symbols out of the .node's dynamic
+      # symbol table, so that they never clash with a libasound or libspeexdsp
+      # loaded by anything else.
       "ldflags": ["-Wl,--exclude-libs,ALL", "-Wl,-Bsymbolic"],
       "conditions": [
         ["OS!='linux'", { "type": "none" }]

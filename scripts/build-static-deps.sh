@@ -4,13 +4,13 @@
 # The one place where their versions and checksums are pinned. Each library is:
 #   1. fetched as Debian's source package, through a private deb-src list derived
 #      from this machine's own apt sources (so no host name lives in this repo),
-#      or taken from <NAME>_TARBALL=path (for example ALSA_LIB_TARBALL=...);
+#      or taken from <NAME>_TARBALL=path (ALSA_LIB_TARBALL=..., SPEEXDSP_TARBALL=...);
 #   2. verified against the pinned sha256 of the upstream tarball (Debian's
 #      .orig tarball is the upstream release, byte for byte);
 #   3. built as a position-independent static library and installed under
 #      deps/<name>/, with a stamp that makes the next run a no-op.
 #
-# Usage: scripts/build-static-deps.sh [alsa-lib]...   (default: all)
+# Usage: scripts/build-static-deps.sh [alsa-lib|speexdsp]...   (default: all)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,6 +20,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # name | Debian source package | upstream version | tarball | sha256
 pinned=(
   "alsa-lib|alsa-lib|1.2.8|alsa-lib_1.2.8.orig.tar.bz2|1ab01b74e33425ca99c2e36c0844fd6888273193bd898240fe8f93accbcbf347"
+  "speexdsp|speexdsp|1.2.1|speexdsp_1.2.1.orig.tar.gz|8c777343e4a6399569c72abc38a95b24db56882c83dbdb6c6424a5f4aeb54d3d"
 )
 
 # Configure flags, per library. --with-pic must never be used for alsa-lib: it
@@ -27,9 +28,12 @@ pinned=(
 # symbol table of its built-in plugins. CFLAGS=-fPIC gives position-independent
 # code without that. --with-libdl=no: external plugins fail cleanly with ENXIO
 # instead of crashing inside glibc's dlinfo.
+# speexdsp: only the resampler is used; its examples would link against the
+# shared library we do not build.
 configure_flags() {
   case "$1" in
     alsa-lib) echo "--enable-static --disable-shared --with-libdl=no --disable-python --disable-ucm --disable-topology --prefix=/usr" ;;
+    speexdsp) echo "--enable-static --disable-shared --disable-examples --prefix=/usr" ;;
   esac
 }
 
@@ -110,12 +114,14 @@ build_one() {
   (cd "$work/src" && make install DESTDIR="$work/dest" >"$work/install.log" 2>&1) || { tail -30 "$work/install.log" >&2; return 1; }
 
   # Keep only what the addon needs: the static library, headers and data files
-  # (for alsa-lib: alsa.conf with its cards/ and pcm/ folders).
+  # (for alsa-lib: alsa.conf with its cards/ and pcm/ folders), not manuals
+  # (speexdsp installs a PDF).
   rm -rf "$prefix"
   mkdir -p "$prefix"
   cp -a "$work/dest/usr/include" "$work/dest/usr/lib" "$prefix/"
   [ -d "$work/dest/usr/share" ] && cp -a "$work/dest/usr/share" "$prefix/"
-  rm -f "$prefix"/lib/*.la
+  rm -rf "$prefix"/lib/*.la "$prefix/share/doc"
+  rmdir "$prefix/share" 2>/dev/null || true  # when nothing else was in it
   echo "$want" >"$stamp"
   rm -rf "$work"
   log "$name $version: installed in ${prefix#"$root/"}"
@@ -123,8 +129,10 @@ build_one() {
 
 main() {
   mkdir -p "$deps"
-  local names=("$@")
-  [ ${#names[@]} -gt 0 ] || names=(alsa-lib)
+  local names=("$@") entry
+  if [ ${#names[@]} -eq 0 ]; then
+    for entry in "${pinned[@]}"; do names+=("${entry%%|*}"); done
+  fi
   for name in "${names[@]}"; do build_one "$name"; done
 }
 

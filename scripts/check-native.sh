@@ -9,9 +9,12 @@
 #   engine-tsan         the same harness under ThreadSanitizer
 #   engine-valgrind     the same harness, unsanitized, under valgrind memcheck
 #                       (SKIP when valgrind is not installed)
+#   converter-asan-ubsan  test/native/converter_harness.cc (every format, channel
+#                       map and rate pair through the converter) under
+#                       AddressSanitizer and UndefinedBehaviorSanitizer
 #
 # Everything is built into build/native-check/ from native/src and the static
-# alsa-lib in deps/alsa-lib (built by `npm install`). Prints one line per check,
+# alsa-lib and speexdsp in deps/ (built by `npm install`). Prints one line per check,
 #   check-native: PASS|FAIL|SKIP <check> errors=<n> time=<s>s <details>
 # where errors counts sanitizer reports plus failed expectations, then a
 # total, and exits 1 if any check failed. A failing check's log is printed
@@ -24,6 +27,7 @@ set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/build/native-check"
 alsa="$root/deps/alsa-lib"
+speexdsp="$root/deps/speexdsp"
 jobs=$(nproc 2>/dev/null || echo 2)
 harness_cycles=${HARNESS_CYCLES:-200}
 random_seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
@@ -44,6 +48,8 @@ fail_setup() {
 
 [ -f "$alsa/lib/libasound.a" ] && [ -f "$alsa/share/alsa/alsa.conf" ] ||
   fail_setup setup "no static alsa-lib in deps/alsa-lib: run npm install (or scripts/build-static-deps.sh) first"
+[ -f "$speexdsp/lib/libspeexdsp.a" ] ||
+  fail_setup setup "no static speexdsp in deps/speexdsp: run npm install (or scripts/build-static-deps.sh) first"
 command -v g++ >/dev/null || fail_setup setup "g++ not found"
 
 rm -rf "$out"
@@ -63,14 +69,14 @@ probe_sanitizer thread libtsan2
 
 # ---- build -------------------------------------------------------------------
 
-common_flags="-std=c++17 -g -O1 -Wall -Wextra -Wno-unused-parameter -I$root/native/src -I$alsa/include"
+common_flags="-std=c++17 -g -O1 -Wall -Wextra -Wno-unused-parameter -I$root/native/src -I$alsa/include -I$speexdsp/include"
 declare -A variant_flags=(
   [asan]="-fsanitize=address,undefined -fno-omit-frame-pointer"
   [tsan]="-fsanitize=thread"
   [plain]=""
 )
 engine_sources=(alsa_log clock_sink mixer pcm_device playback_thread)
-link_libs="$alsa/lib/libasound.a -lm -ldl -lpthread -lrt"
+link_libs="$alsa/lib/libasound.a $speexdsp/lib/libspeexdsp.a -lm -ldl -lpthread -lrt"
 
 # One compile job per line: variant, source path, object path.
 compile_jobs() {
@@ -83,6 +89,8 @@ compile_jobs() {
   done
   echo "tsan $root/test/native/ring_stress.cc $out/obj/tsan-ring_stress.o"
   echo "asan $root/test/native/ring_stress.cc $out/obj/asan-ring_stress.o"
+  echo "asan $root/native/src/converter.cc $out/obj/asan-converter.o"
+  echo "asan $root/test/native/converter_harness.cc $out/obj/asan-converter_harness.o"
 }
 
 compile_one() {
@@ -123,10 +131,11 @@ build() {
     link tsan engine_harness_tsan engine_harness "${engine_sources[@]}" &&
     link plain engine_harness engine_harness "${engine_sources[@]}" &&
     link tsan ring_stress_tsan ring_stress &&
-    link asan ring_stress_asan ring_stress
+    link asan ring_stress_asan ring_stress &&
+    link asan converter_harness_asan converter_harness converter
 }
 if build >"$build_log" 2>&1; then
-  summary "PASS build errors=0 time=$((SECONDS - build_started))s 5 binaries in ${out#"$root/"}"
+  summary "PASS build errors=0 time=$((SECONDS - build_started))s 6 binaries in ${out#"$root/"}"
   passed=$((passed + 1))
 else
   summary "FAIL build errors=1 time=$((SECONDS - build_started))s"
@@ -147,7 +156,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1
 
 sanitizer_report='^==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |^WARNING: ThreadSanitizer: '
-failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)'
+failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)|^converter_harness: FAIL'
 
 # Sanitizer reports and failed expectations in a log.
 count_errors() {
@@ -192,7 +201,7 @@ run_check() {
   [ "$status" = 124 ] && notes+=" (timed out after ${limit}s)"
   # The program's own result line (seed, frames, checks) says the most.
   local result errors
-  result=$(grep -E '^(ring_stress|engine_harness): (seed|cycles)=' "$log" | tail -1 | cut -d' ' -f2-)
+  result=$(grep -E '^(ring_stress|engine_harness): (seed|cycles)=|^converter_harness: cases=' "$log" | tail -1 | cut -d' ' -f2-)
   details="${result:-$details}$notes"
   errors=$(count_errors "$log")
   if [ "$status" = 0 ] && [ "$errors" = 0 ]; then
@@ -215,6 +224,7 @@ for seed in $(echo "$ring_seeds" | awk '{ print $1, $NF }'); do
 done
 run_check engine-asan-ubsan "cycles=$harness_cycles" 90 "$out/engine_harness_asan" "$harness_cycles"
 run_check engine-tsan "cycles=$harness_cycles" 90 "$out/engine_harness_tsan" "$harness_cycles"
+run_check converter-asan-ubsan "seed=$random_seed" 90 "$out/converter_harness_asan" "$random_seed"
 if command -v valgrind >/dev/null; then
   run_check engine-valgrind "cycles=$harness_cycles" 90 \
     valgrind --error-exitcode=1 --leak-check=full "$out/engine_harness" "$harness_cycles"

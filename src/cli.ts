@@ -1,13 +1,20 @@
 #!/usr/bin/env node
-// speakerd's command line. The HTTP service arrives with the streaming issue;
-// until then the CLI exercises the native engine end to end.
+// speakerd's command line: serve (the default), or play a test tone.
 import { existsSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { serve } from './main';
 import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
 
-const USAGE = `Usage: speakerd <command> [options]
+const USAGE = `Usage: speakerd [serve|tone] [options]
 
 Commands:
+  serve    Serve the HTTP API (the default). Configured by environment
+           variables: PORT, HOST, LOG_LEVEL, AUDIO_MODE, AUDIO_DEVICE,
+           AUDIO_ALSA_CONFIG, AUDIO_RATE, AUDIO_CHANNELS, AUDIO_FORMAT,
+           AUDIO_PERIOD_FRAMES, AUDIO_PERIODS, AUDIO_SND_DIR, AUDIO_UNDERRUN,
+           AUDIO_IDLE_MS, MAX_STREAMS, MAX_STREAM_SECONDS,
+           STREAM_IDLE_TIMEOUT_MS, AUTH_TOKEN, SHUTDOWN_GRACE_MS
+           (see README.md).
   tone     Play a sine tone through the playback engine and report what happened.
 
 Options for tone:
@@ -74,7 +81,7 @@ async function tone(values: { pcm?: string; 'alsa-config'?: string; seconds: str
   return result.outcome === 'played' ? 0 : 1;
 }
 
-async function main(argv: string[]): Promise<number> {
+async function main(argv: string[]): Promise<number | undefined> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -88,18 +95,23 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h' },
     },
   });
-  if (values.help || positionals.length === 0) {
+  if (values.help) {
     process.stdout.write(USAGE);
-    return values.help ? 0 : 2;
+    return 0;
   }
-  if (positionals[0] === 'tone') return tone(values);
+  const command = positionals[0] ?? 'serve';
+  if (command === 'serve') {
+    await serve();
+    return undefined;
+  }
+  if (command === 'tone') return tone(values);
   process.stderr.write(`speakerd: unknown command "${positionals[0]}"\n\n${USAGE}`);
   return 2;
 }
 
 main(process.argv.slice(2)).then(
   (code) => {
-    process.exitCode = code;
+    if (code !== undefined) process.exitCode = code;
   },
   (error: Error & { code?: string }) => {
     console.error(`speakerd: ${error.code ? `${error.code}: ` : ''}${error.message}`);

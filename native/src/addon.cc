@@ -7,6 +7,7 @@
 #include <string>
 
 #include "alsa_log.h"
+#include "converter_wrap.h"
 #include "device_wrap.h"
 
 namespace {
@@ -26,6 +27,7 @@ Napi::Value UseAlsaConfigDir(const Napi::CallbackInfo& info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InstallAlsaLogHandler();
   speakerd::InitDeviceWrap(env, exports);
+  speakerd::InitConverterWrap(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
   return exports;

@@ -7,6 +7,7 @@
 
 #include "alsa_log.h"
 #include "clock_sink.h"
+#include "js_errors.h"
 #include "playback_thread.h"
 
 namespace speakerd {
@@ -16,22 +17,6 @@ struct AddonData {
   Napi::FunctionReference device_constructor;
   Napi::FunctionReference stream_constructor;
 };
-
-Napi::Error MakeError(Napi::Env env, const DeviceError& error) {
-  Napi::Error e = Napi::Error::New(env, error.message);
-  e.Set("code", Napi::String::New(env, error.code));
-  e.Set("errno", Napi::Number::New(env, error.errnum));
-  Napi::Array lines = Napi::Array::New(env, error.alsa_messages.size());
-  for (size_t i = 0; i < error.alsa_messages.size(); ++i) lines.Set(i, error.alsa_messages[i]);
-  e.Set("alsaMessages", lines);
-  return e;
-}
-
-Napi::TypeError MakeTypeError(Napi::Env env, const char* code, const std::string& message) {
-  Napi::TypeError e = Napi::TypeError::New(env, message);
-  e.Set("code", Napi::String::New(env, code));
-  return e;
-}
 
 // A batch of events for the JS dispatcher, each [type, streamId, detail].
 class EventBatch {

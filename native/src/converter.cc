@@ -1,0 +1,319 @@
+#include "converter.h"
+
+#include <speex/speex_resampler.h>
+
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "sample_codec.h"
+
+namespace speakerd {
+namespace {
+
+// Float input is clipped to full scale before anything else, so that a
+// runaway float source cannot ring through the resampler; NaN is silence.
+inline float ClipToUnit(float v) {
+  if (v > 1.0f) return 1.0f;
+  if (v >= -1.0f) return v;
+  if (v < -1.0f) return -1.0f;
+  return 0.0f;
+}
+
+void DecodeSamples(snd_pcm_format_t format, const uint8_t* src, size_t samples, float* dst) {
+  sample_codec::VisitDecoder(format, [&](auto codec) {
+    using Codec = decltype(codec);
+    for (size_t i = 0; i < samples; ++i) {
+      const float v = Codec::Decode(src + i * Codec::kBytes);
+      if constexpr (Codec::kFloat) {
+        dst[i] = ClipToUnit(v);
+      } else {
+        dst[i] = v;
+      }
+    }
+  });
+}
+
+bool IsIntegerFormat(snd_pcm_format_t format) {
+  bool integer = false;
+  sample_codec::VisitDecoder(format, [&](auto codec) { integer = !decltype(codec)::kFloat; });
+  return integer;
+}
+
+// Input frames decoded at a time: enough to amortise the per-call overhead,
+// few enough that the scratch buffers stay in cache, and scaled down when
+// upsampling so that one block's output stays about this size too.
+constexpr size_t kBlockFrames = 4096;
+
+std::string FormatName(snd_pcm_format_t format) {
+  const char* name = snd_pcm_format_name(format);
+  return name ? name : "UNKNOWN";
+}
+
+bool CheckFormat(const AudioFormat& f, const char* side, bool input, DeviceError* error) {
+  const bool supported = input ? Converter::SupportsInput(f.format) : Converter::SupportsOutput(f.format);
+  if (!supported) {
+    error->code = "E_INVALID_FORMAT";
+    error->message = std::string("unsupported ") + side + " sample format " + FormatName(f.format);
+    return false;
+  }
+  const unsigned max_channels = input ? Converter::kMaxInputChannels : Converter::kMaxOutputChannels;
+  if (f.channels < 1 || f.channels > max_channels) {
+    error->code = "E_INVALID_ARG";
+    error->message = std::string(side) + " channels must be from 1 to " + std::to_string(max_channels) + "; got " +
+                     std::to_string(f.channels);
+    return false;
+  }
+  if (f.rate < Converter::kMinRate || f.rate > Converter::kMaxRate) {
+    error->code = "E_INVALID_ARG";
+    error->message = std::string(side) + " rate must be from " + std::to_string(Converter::kMinRate) + " to " +
+                     std::to_string(Converter::kMaxRate) + "; got " + std::to_string(f.rate);
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+ChannelMap::ChannelMap(unsigned in_channels, unsigned out_channels)
+    : in_channels_(in_channels),
+      out_channels_(out_channels),
+      identity_(in_channels == out_channels),
+      averages_(out_channels == 1 && in_channels > 1),
+      sources_(out_channels, kSilent) {
+  for (unsigned out = 0; out < out_channels; ++out) {
+    if (in_channels == 1) {
+      sources_[out] = 0;
+    } else if (out < in_channels) {
+      sources_[out] = static_cast<int>(out);
+    }
+  }
+}
+
+void ChannelMap::Apply(const float* in, size_t frames, float* out) const {
+  if (averages_) {
+    const float n = static_cast<float>(in_channels_);
+    for (size_t f = 0; f < frames; ++f) {
+      const float* frame = in + f * in_channels_;
+      float sum = 0.0f;
+      for (unsigned c = 0; c < in_channels_; ++c) sum += frame[c];
+      out[f] = sum / n;
+    }
+    return;
+  }
+  for (size_t f = 0; f < frames; ++f) {
+    const float* frame = in + f * in_channels_;
+    float* mapped = out + f * out_channels_;
+    for (unsigned c = 0; c < out_channels_; ++c) mapped[c] = sources_[c] == kSilent ? 0.0f : frame[sources_[c]];
+  }
+}
+
+bool Converter::SupportsInput(snd_pcm_format_t format) {
+  switch (format) {
+    case SND_PCM_FORMAT_U8:
+    case SND_PCM_FORMAT_S16_LE:
+    case SND_PCM_FORMAT_S16_BE:
+    case SND_PCM_FORMAT_S24_3LE:
+    case SND_PCM_FORMAT_S24_3BE:
+    case SND_PCM_FORMAT_S32_LE:
+    case SND_PCM_FORMAT_FLOAT_LE:
+    case SND_PCM_FORMAT_FLOAT64_LE:
+      return true;
+    default:
+      return false;
+  }
+}
+
+bool Converter::SupportsOutput(snd_pcm_format_t format) { return sample_codec::CanEncode(format); }
+
+std::unique_ptr<Converter> Converter::Create(const AudioFormat& from, const AudioFormat& to, int quality,
+                                             DeviceError* error) {
+  if (!CheckFormat(from, "input", true, error) || !CheckFormat(to, "output", false, error)) return nullptr;
+  if (quality < SPEEX_RESAMPLER_QUALITY_MIN || quality > SPEEX_RESAMPLER_QUALITY_MAX) {
+    error->code = "E_INVALID_ARG";
+    error->message = "resampler quality must be from " + std::to_string(SPEEX_RESAMPLER_QUALITY_MIN) + " to " +
+                     std::to_string(SPEEX_RESAMPLER_QUALITY_MAX) + "; got " + std::to_string(quality);
+    return nullptr;
+  }
+  std::unique_ptr<Converter> converter(new Converter(from, to));
+  if (from.rate != to.rate) {
+    int err = RESAMPLER_ERR_SUCCESS;
+    converter->resampler_ = speex_resampler_init(converter->resampler_channels_, from.rate, to.rate, quality, &err);
+    if (converter->resampler_ == nullptr) {
+      error->code = "E_RESAMPLER_INIT";
+      error->message = "cannot create a resampler from " + std::to_string(from.rate) + " to " +
+                       std::to_string(to.rate) + " Hz: " + speex_resampler_strerror(err);
+      return nullptr;
+    }
+    // Without this the output starts with the filter's delay in silence;
+    // with it, output frame k sits at input time k × in/out.
+    speex_resampler_skip_zeros(converter->resampler_);
+  }
+  return converter;
+}
+
+Converter::Converter(const AudioFormat& from, const AudioFormat& to)
+    : from_(from),
+      to_(to),
+      map_(from.channels, to.channels),
+      in_frame_bytes_(sample_codec::SampleBytes(from.format) * from.channels),
+      out_frame_bytes_(sample_codec::SampleBytes(to.format) * to.channels),
+      map_before_resampling_(to.channels < from.channels),
+      resampler_channels_(std::min(from.channels, to.channels)) {
+  const bool same_rate = from.rate == to.rate;
+  const bool same_channels = from.channels == to.channels;
+  if (same_rate && same_channels && from.format == to.format) {
+    path_ = Path::kCopy;
+  } else if (same_rate && same_channels && from.format == SND_PCM_FORMAT_S16_BE && to.format == SND_PCM_FORMAT_S16_LE) {
+    path_ = Path::kSwapS16;
+  } else if (same_rate && from.format == to.format && IsIntegerFormat(from.format) && !map_.averages()) {
+    path_ = Path::kMoveSamples;
+  }
+  const uint64_t scaled = static_cast<uint64_t>(kBlockFrames) * from.rate / to.rate;
+  block_frames_ = static_cast<size_t>(std::clamp<uint64_t>(scaled, 1, kBlockFrames));
+  resampled_capacity_ = static_cast<size_t>(OutputFramesFor(block_frames_)) + 16;
+  if (path_ == Path::kFloat) {
+    decoded_.resize(block_frames_ * from.channels);
+    if (!map_.identity()) mapped_.resize(std::max(block_frames_, resampled_capacity_) * to.channels);
+    if (from.rate != to.rate) resampled_.resize(resampled_capacity_ * resampler_channels_);
+  }
+}
+
+Converter::~Converter() {
+  if (resampler_ != nullptr) speex_resampler_destroy(resampler_);
+}
+
+size_t Converter::memory_bytes() const {
+  size_t floats = decoded_.capacity() + mapped_.capacity() + resampled_.capacity();
+  if (resampler_ != nullptr) {
+    // Its history per channel plus its interpolation table, each about a
+    // filter length times a small factor (16 is its oversampling from
+    // quality 5 up). An estimate, only to give V8's GC the right pressure.
+    const size_t filter_length = 2 * static_cast<size_t>(speex_resampler_get_input_latency(resampler_));
+    floats += filter_length * (resampler_channels_ + 16);
+  }
+  return sizeof(*this) + floats * sizeof(float);
+}
+
+uint64_t Converter::OutputFramesFor(uint64_t input_frames) const {
+  // Rounded to nearest, halves up; 128 bits because frames × rate may pass 2^64.
+  const unsigned __int128 scaled = static_cast<unsigned __int128>(input_frames) * to_.rate * 2 + from_.rate;
+  return static_cast<uint64_t>(scaled / (2 * static_cast<unsigned __int128>(from_.rate)));
+}
+
+void Converter::Convert(const uint8_t* in, size_t frames, std::vector<uint8_t>* out) {
+  const size_t old_size = out->size();
+  switch (path_) {
+    case Path::kCopy:
+      out->insert(out->end(), in, in + frames * in_frame_bytes_);
+      return;
+    case Path::kSwapS16: {
+      out->resize(old_size + frames * out_frame_bytes_);
+      uint8_t* dst = out->data() + old_size;
+      for (size_t i = 0; i < frames * in_frame_bytes_; i += 2) {
+        dst[i] = in[i + 1];
+        dst[i + 1] = in[i];
+      }
+      return;
+    }
+    case Path::kMoveSamples:
+      out->resize(old_size + frames * out_frame_bytes_);
+      MoveSamples(in, frames, out->data() + old_size);
+      return;
+    case Path::kFloat:
+      break;
+  }
+  out->reserve(old_size + (OutputFramesFor(frames) + 1) * out_frame_bytes_);
+  for (size_t done = 0; done < frames;) {
+    const size_t n = std::min(block_frames_, frames - done);
+    ConvertBlock(in + done * in_frame_bytes_, n, out);
+    done += n;
+  }
+  frames_in_ += frames;
+}
+
+void Converter::MoveSamples(const uint8_t* in, size_t frames, uint8_t* out) const {
+  const size_t sample_bytes = sample_codec::SampleBytes(from_.format);
+  for (size_t f = 0; f < frames; ++f) {
+    const uint8_t* frame = in + f * in_frame_bytes_;
+    uint8_t* moved = out + f * out_frame_bytes_;
+    for (unsigned c = 0; c < to_.channels; ++c) {
+      const int source = map_.source(c);
+      if (source == ChannelMap::kSilent) {
+        // Every integer format we output is signed: silence is zero bytes.
+        std::memset(moved + c * sample_bytes, 0, sample_bytes);
+      } else {
+        std::memcpy(moved + c * sample_bytes, frame + source * sample_bytes, sample_bytes);
+      }
+    }
+  }
+}
+
+void Converter::ConvertBlock(const uint8_t* in, size_t frames, std::vector<uint8_t>* out) {
+  DecodeSamples(from_.format, in, frames * from_.channels, decoded_.data());
+  const float* signal = decoded_.data();
+  if (map_before_resampling_) {
+    map_.Apply(signal, frames, mapped_.data());
+    signal = mapped_.data();
+  }
+  if (resampler_ == nullptr) {
+    Emit(signal, frames, out);
+  } else {
+    Resample(signal, frames, UINT64_MAX, out);
+  }
+}
+
+uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, std::vector<uint8_t>* out) {
+  uint64_t emitted = 0;
+  while (frames > 0 && emitted < max_out) {
+    spx_uint32_t in_len = static_cast<spx_uint32_t>(frames);
+    spx_uint32_t out_len = static_cast<spx_uint32_t>(std::min<uint64_t>(resampled_capacity_, max_out - emitted));
+    speex_resampler_process_interleaved_float(resampler_, in, &in_len, resampled_.data(), &out_len);
+    if (in_len == 0 && out_len == 0) break;  // cannot happen with room for output; never spin
+    in += static_cast<size_t>(in_len) * resampler_channels_;
+    frames -= in_len;
+    Emit(resampled_.data(), out_len, out);
+    emitted += out_len;
+  }
+  frames_out_ += emitted;
+  return emitted;
+}
+
+void Converter::Emit(const float* signal, size_t frames, std::vector<uint8_t>* out) {
+  if (!map_before_resampling_ && !map_.identity()) {
+    map_.Apply(signal, frames, mapped_.data());
+    signal = mapped_.data();
+  }
+  const size_t old_size = out->size();
+  out->resize(old_size + frames * out_frame_bytes_);
+  sample_codec::EncodeSamples(to_.format, signal, frames * to_.channels, out->data() + old_size);
+}
+
+void Converter::Flush(std::vector<uint8_t>* out) {
+  if (resampler_ != nullptr) {
+    // The resampler still holds the last input frames in its filter: push
+    // silence through until the stream has its exact length. Output can only
+    // lag the target (by about the filter's output latency), never lead it.
+    // A block of silence may yield nothing while the filter fills, so the
+    // loop is bounded by how much silence can possibly be needed instead.
+    const uint64_t target = OutputFramesFor(frames_in_);
+    const uint64_t owed_input = (target - std::min(frames_out_, target)) * from_.rate / to_.rate + 1;
+    const uint64_t silence_limit = owed_input + 2 * speex_resampler_get_input_latency(resampler_) + block_frames_;
+    std::fill(decoded_.begin(), decoded_.end(), 0.0f);
+    for (uint64_t fed = 0; frames_out_ < target && fed < silence_limit; fed += block_frames_) {
+      Resample(decoded_.data(), block_frames_, target - frames_out_, out);
+    }
+  }
+  Restart();
+}
+
+void Converter::Restart() {
+  frames_in_ = 0;
+  frames_out_ = 0;
+  if (resampler_ != nullptr) {
+    speex_resampler_reset_mem(resampler_);
+    speex_resampler_skip_zeros(resampler_);
+  }
+}
+
+}  // namespace speakerd

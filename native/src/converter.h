@@ -1,0 +1,146 @@
+// Converts one stream's frames, as a client sent them, into the device's
+// format: sample format, channel map and sample rate (speexdsp's resampler).
+// Runs synchronously on the caller's thread; one Converter per stream, since
+// the resampler carries state from chunk to chunk.
+//
+// Pipeline: decode to float32 interleaved → map channels → resample → encode
+// with clipping (sample_codec.h). Mapping runs before resampling when it
+// removes channels and after when it adds them, so the resampler filters as
+// few channels as possible; both steps are linear, so the order does not
+// change the result beyond float rounding.
+//
+// Output depends only on the input bytes, never on how they were split into
+// chunks. Exact fast paths: an identical format is copied; S16_BE → S16_LE is
+// a byte swap; the same integer format with a channel map that only moves
+// samples moves their bytes (S32 would otherwise lose its low 8 bits in
+// float). Without resampling, conversion into a format at least as wide as
+// the input is exact by the codec rules.
+#pragma once
+
+#include <alsa/asoundlib.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "device_error.h"
+
+struct SpeexResamplerState_;
+
+namespace speakerd {
+
+struct AudioFormat {
+  snd_pcm_format_t format;
+  unsigned rate;
+  unsigned channels;
+};
+
+// Which input channel feeds each output channel:
+//   - the same count: channel i → channel i;
+//   - mono in: every output channel gets the mono signal;
+//   - mono out (from N > 1): the average of all input channels, computed in
+//     float as their sum divided by N, then rounded half to even on encode;
+//   - otherwise (stereo or more into a different count): output channel i
+//     gets input channel i, for i < min(in, out). Extra output channels are
+//     silent; extra input channels are dropped, which keeps front left and
+//     front right (WAV's first two channels) when folding 5.1 into stereo.
+class ChannelMap {
+ public:
+  static constexpr int kSilent = -1;
+
+  ChannelMap(unsigned in_channels, unsigned out_channels);
+
+  bool identity() const { return identity_; }
+  bool averages() const { return averages_; }
+  // Input channel feeding output channel `out`, or kSilent. Not for averages().
+  int source(unsigned out) const { return sources_[out]; }
+
+  // Maps `frames` float frames from `in` into `out`.
+  void Apply(const float* in, size_t frames, float* out) const;
+
+ private:
+  unsigned in_channels_;
+  unsigned out_channels_;
+  bool identity_;
+  bool averages_;
+  std::vector<int> sources_;
+};
+
+class Converter {
+ public:
+  static constexpr int kDefaultQuality = 5;  // speexdsp's "desktop" quality
+  static constexpr unsigned kMinRate = 1000;
+  static constexpr unsigned kMaxRate = 384000;
+  static constexpr unsigned kMaxInputChannels = 8;
+  static constexpr unsigned kMaxOutputChannels = 32;
+
+  // U8, S16_LE, S16_BE, S24_3LE, S24_3BE, S32_LE, FLOAT_LE, FLOAT64_LE.
+  static bool SupportsInput(snd_pcm_format_t format);
+  // The device formats: those the mixer supports.
+  static bool SupportsOutput(snd_pcm_format_t format);
+
+  // Null, with *error set, for an unsupported format (E_INVALID_FORMAT), a
+  // rate, channel count or quality out of range (E_INVALID_ARG), or a
+  // resampler that cannot be created (E_RESAMPLER_INIT).
+  static std::unique_ptr<Converter> Create(const AudioFormat& from, const AudioFormat& to, int quality,
+                                           DeviceError* error);
+
+  ~Converter();
+  Converter(const Converter&) = delete;
+  Converter& operator=(const Converter&) = delete;
+
+  size_t input_frame_bytes() const { return in_frame_bytes_; }
+  size_t output_frame_bytes() const { return out_frame_bytes_; }
+  // Native memory held between calls: scratch buffers and the resampler's
+  // history, estimated from its filter length (its tables are not exposed).
+  size_t memory_bytes() const;
+
+  // Appends to *out the device-format frames that `frames` input frames at
+  // `in` produce. A resampler holds back its filter's latency until Flush.
+  void Convert(const uint8_t* in, size_t frames, std::vector<uint8_t>* out);
+
+  // Ends the stream: appends the resampler's tail so that the stream's output
+  // totals round(input frames × out rate / in rate) frames, then starts over
+  // for a new stream.
+  void Flush(std::vector<uint8_t>* out);
+
+ private:
+  enum class Path {
+    kCopy,         // same format, rate and channels
+    kSwapS16,      // S16_BE → S16_LE, same rate and channels
+    kMoveSamples,  // same integer format and rate, a map that only moves samples
+    kFloat,        // decode, map, resample, encode
+  };
+
+  Converter(const AudioFormat& from, const AudioFormat& to);
+
+  void MoveSamples(const uint8_t* in, size_t frames, uint8_t* out) const;
+  void ConvertBlock(const uint8_t* in, size_t frames, std::vector<uint8_t>* out);
+  // Feeds `frames` float frames, at the resampler's channel count, through the
+  // resampler, emitting at most `max_out` frames. Returns the frames emitted.
+  uint64_t Resample(const float* in, size_t frames, uint64_t max_out, std::vector<uint8_t>* out);
+  // Maps (when mapping follows resampling) and encodes `frames` float frames.
+  void Emit(const float* signal, size_t frames, std::vector<uint8_t>* out);
+  uint64_t OutputFramesFor(uint64_t input_frames) const;
+  void Restart();
+
+  AudioFormat from_;
+  AudioFormat to_;
+  ChannelMap map_;
+  Path path_ = Path::kFloat;
+  size_t in_frame_bytes_;
+  size_t out_frame_bytes_;
+  bool map_before_resampling_;
+  unsigned resampler_channels_;
+  size_t block_frames_;           // input frames decoded at a time
+  size_t resampled_capacity_;     // output frames per resampler call
+  SpeexResamplerState_* resampler_ = nullptr;
+  uint64_t frames_in_ = 0;        // since the stream started
+  uint64_t frames_out_ = 0;
+  std::vector<float> decoded_;
+  std::vector<float> mapped_;
+  std::vector<float> resampled_;
+};
+
+}  // namespace speakerd

@@ -1,0 +1,150 @@
+#include "converter_wrap.h"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "converter.h"
+#include "js_errors.h"
+
+namespace speakerd {
+namespace {
+
+// Argument errors (a format, rate, channel count or quality the converter does
+// not take) are TypeErrors, like every other API misuse; a resampler that
+// cannot be created is an Error.
+Napi::Error ConverterError(Napi::Env env, const DeviceError& error) {
+  if (error.code == "E_RESAMPLER_INIT") return MakeError(env, error);
+  return MakeTypeError(env, error.code, error.message);
+}
+
+// Reads { format, rate, channels } from options[key], the `side` ("input" or
+// "output") of the conversion. The JS wrapper has checked the values; this
+// only keeps a malformed call from reaching the converter.
+AudioFormat ReadAudioFormat(Napi::Env env, Napi::Object options, const char* key, const char* side) {
+  const Napi::Value value = options.Get(key);
+  if (!value.IsObject()) {
+    throw MakeTypeError(env, "E_INVALID_ARG", std::string(key) + " must be { format, rate, channels }");
+  }
+  Napi::Object o = value.As<Napi::Object>();
+  const Napi::Value format = o.Get("format");
+  const Napi::Value rate = o.Get("rate");
+  const Napi::Value channels = o.Get("channels");
+  if (!format.IsString() || !rate.IsNumber() || !channels.IsNumber()) {
+    throw MakeTypeError(env, "E_INVALID_ARG",
+                            std::string(key) + " must be { format: string, rate: number, channels: number }");
+  }
+  const std::string name = format.As<Napi::String>().Utf8Value();
+  AudioFormat f;
+  f.format = snd_pcm_format_value(name.c_str());
+  f.rate = rate.As<Napi::Number>().Uint32Value();
+  f.channels = channels.As<Napi::Number>().Uint32Value();
+  if (f.format == SND_PCM_FORMAT_UNKNOWN) {
+    throw MakeTypeError(env, "E_INVALID_FORMAT", std::string("unsupported ") + side + " sample format " + name);
+  }
+  return f;
+}
+
+const uint8_t* BytesOf(Napi::TypedArray array) {
+  return static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+}
+
+// A converter serves one stream. flush() ends it and frees its native memory
+// at once, not when JS collects the object: V8 does not see that memory, so
+// it is also reported as external memory while held, which makes V8 collect
+// converters of streams that were dropped without a flush.
+class ConverterWrap : public Napi::ObjectWrap<ConverterWrap> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "Converter",
+                       {InstanceMethod<&ConverterWrap::Convert>("convert"),
+                        InstanceMethod<&ConverterWrap::Flush>("flush")});
+  }
+
+  // Argument: External<Converter>, whose ownership passes to this object.
+  explicit ConverterWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<ConverterWrap>(info) {
+    if (!info[0].IsExternal()) throw MakeTypeError(info.Env(), "E_INVALID_ARG", "use createConverter()");
+    converter_.reset(info[0].As<Napi::External<Converter>>().Data());
+    external_bytes_ = static_cast<int64_t>(converter_->memory_bytes());
+    Napi::MemoryManagement::AdjustExternalMemory(info.Env(), external_bytes_);
+  }
+
+  ~ConverterWrap() override { Release(Env()); }
+
+ private:
+  Napi::Value Convert(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray()) throw MakeTypeError(env, "E_INVALID_ARG", "convert() takes a Buffer or Uint8Array");
+    if (!converter_) {
+      throw MakeTypeError(env, "E_CONVERTER_FLUSHED", "convert() after flush(): a converter serves one stream");
+    }
+    Napi::TypedArray chunk = info[0].As<Napi::TypedArray>();
+    const size_t bytes = chunk.ByteLength();
+    const size_t frame_bytes = converter_->input_frame_bytes();
+    if (bytes % frame_bytes != 0) {
+      throw MakeTypeError(env, "E_PARTIAL_FRAME",
+                              "convert() takes whole frames of " + std::to_string(frame_bytes) + " bytes; got " +
+                                  std::to_string(bytes) + " bytes");
+    }
+    std::vector<uint8_t> out;
+    converter_->Convert(BytesOf(chunk), bytes / frame_bytes, &out);
+    return ToBuffer(env, out);
+  }
+
+  Napi::Value Flush(const Napi::CallbackInfo& info) {
+    std::vector<uint8_t> out;
+    if (converter_) converter_->Flush(&out);
+    Release(info.Env());
+    return ToBuffer(info.Env(), out);
+  }
+
+  // A copy into a V8-owned Buffer, whose memory V8 accounts for.
+  static Napi::Value ToBuffer(Napi::Env env, const std::vector<uint8_t>& bytes) {
+    return Napi::Buffer<uint8_t>::Copy(env, bytes.data(), bytes.size());
+  }
+
+  void Release(Napi::Env env) {
+    if (!converter_) return;
+    converter_.reset();
+    Napi::MemoryManagement::AdjustExternalMemory(env, -external_bytes_);
+  }
+
+  std::unique_ptr<Converter> converter_;
+  int64_t external_bytes_ = 0;
+};
+
+// createConverter({ from, to, quality? }); its data is the Converter class.
+Napi::Value CreateConverter(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw MakeTypeError(env, "E_INVALID_ARG", "createConverter() needs an options object");
+  Napi::Object options = info[0].As<Napi::Object>();
+  const AudioFormat from = ReadAudioFormat(env, options, "from", "input");
+  const AudioFormat to = ReadAudioFormat(env, options, "to", "output");
+  int quality = Converter::kDefaultQuality;
+  const Napi::Value q = options.Get("quality");
+  if (!q.IsUndefined()) {
+    if (!q.IsNumber()) throw MakeTypeError(env, "E_INVALID_ARG", "quality must be a number");
+    quality = q.As<Napi::Number>().Int32Value();
+  }
+  DeviceError error;
+  std::unique_ptr<Converter> converter = Converter::Create(from, to, quality, &error);
+  if (!converter) throw ConverterError(env, error);
+  auto* constructor = static_cast<Napi::FunctionReference*>(info.Data());
+  Napi::Object object = constructor->New({Napi::External<Converter>::New(env, converter.get())});
+  converter.release();  // the object owns it now
+  return object;
+}
+
+}  // namespace
+
+void InitConverterWrap(Napi::Env env, Napi::Object exports) {
+  // The class lives as long as createConverter does: a reference owned by
+  // the function, not a static, since every worker thread has its own env.
+  auto* constructor = new Napi::FunctionReference(Napi::Persistent(ConverterWrap::Define(env)));
+  Napi::Function create = Napi::Function::New(env, CreateConverter, "createConverter", constructor);
+  create.AddFinalizer([](Napi::Env, Napi::FunctionReference* reference) { delete reference; }, constructor);
+  exports.Set("createConverter", create);
+}
+
+}  // namespace speakerd

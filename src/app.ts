@@ -1,0 +1,55 @@
+// Builds the Fastify app from its plugins and routes. Listening and signals
+// are main.ts's business.
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from './config';
+import type { AudioEngine } from './engine/engine';
+import { SpeakerdError } from './errors';
+import audioPlugin from './plugins/audio';
+import authPlugin from './plugins/auth';
+import deviceRoutes from './routes/device';
+import healthRoutes from './routes/health';
+import streamRoutes from './routes/streams';
+
+export async function buildApp(config: Config, engine: AudioEngine, logger: Logger): Promise<FastifyInstance> {
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    // Streams are long requests: Node's default 5 min request timeout would
+    // cut an hour-long announcement. Idle bodies are cut by our own timer.
+    requestTimeout: 0,
+    genReqId: () => Math.random().toString(36).slice(2, 10),
+  });
+
+  app.setErrorHandler((error: FastifyError | SpeakerdError, request, reply) => {
+    let failure: SpeakerdError;
+    if (error instanceof SpeakerdError) {
+      failure = error;
+    } else if ((error as FastifyError).validation) {
+      failure = new SpeakerdError('E_INVALID_PARAMETER', 400, error.message, 'see the API in README.md for the parameters and their ranges');
+    } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
+      failure = new SpeakerdError((error as FastifyError).code ?? 'E_BAD_REQUEST', (error as FastifyError).statusCode!, error.message, 'check the request');
+    } else {
+      request.log.error({ err: error }, 'unexpected error');
+      failure = new SpeakerdError('E_INTERNAL', 500, 'speakerd failed unexpectedly; the log has the details', 'report this with the log lines around it');
+    }
+    if (failure.statusCode === 429) reply.header('retry-after', '1');
+    return reply.code(failure.statusCode).send(failure.toBody());
+  });
+
+  // A body we stopped reading (an error, or audio past the declared data)
+  // would otherwise be drained to its end before the connection is reused.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) reply.header('connection', 'close');
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    reply.code(404).send(new SpeakerdError('E_NOT_FOUND', 404, `no route for ${request.method} ${request.url}`, 'see the API in README.md').toBody()),
+  );
+
+  await app.register(audioPlugin, { engine });
+  await app.register(authPlugin, { token: config.authToken });
+  await app.register(healthRoutes);
+  await app.register(deviceRoutes);
+  await app.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs });
+  return app;
+}

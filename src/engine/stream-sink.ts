@@ -1,0 +1,181 @@
+// Plays one request body: body bytes → decoder (whole frames) → converter
+// (device format) → the stream's ring, reading the socket only as fast as the
+// ring takes frames. Ends with the stream's result, or a SpeakerdError that
+// says why it stopped.
+import type { Readable } from 'node:stream';
+import { SpeakerdError } from '../errors';
+import type { BodyDecoder } from '../formats/decoder';
+import { frameBytes } from '../formats/audio-format';
+import { createConverter, type Converter } from './converter';
+import type { AudioEngine, StreamRecord } from './engine';
+import type { StreamResult } from './native';
+
+export interface SinkOptions {
+  idleTimeoutMs: number;
+  maxSeconds: number;
+}
+
+export interface PlayResult {
+  id: string;
+  frames: number;
+  seconds: number;
+  underruns: number;
+  truncated: boolean;
+  mode: string;
+}
+
+/** Why the body stopped before its end. */
+type Cut = { kind: 'idle' } | { kind: 'too_long' } | { kind: 'client_gone' };
+
+const IDLE = Symbol('idle');
+
+export class StreamSink {
+  readonly #engine: AudioEngine;
+  readonly #record: StreamRecord;
+  readonly #decoder: BodyDecoder;
+  readonly #options: SinkOptions;
+  #converter: Converter | undefined;
+  /** The body is already in the device's format: frames go to the ring as they are. */
+  #passThrough = false;
+  #opened = false;
+  #inputFrames = 0;
+  #maxInputFrames = Infinity;
+
+  constructor(engine: AudioEngine, record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
+    this.#engine = engine;
+    this.#record = record;
+    this.#decoder = decoder;
+    this.#options = options;
+  }
+
+  async play(body: Readable): Promise<PlayResult> {
+    let cut: Cut | undefined;
+    let truncated = false;
+    try {
+      cut = await this.#pump(body);
+      if (cut?.kind === 'client_gone') {
+        this.#record.native.abort();
+      } else if (cut === undefined) {
+        truncated = this.#decoder.end().truncated;
+      }
+      await this.#finishConversion();
+    } catch (error) {
+      this.#record.native.abort();
+      throw error;
+    }
+    const result = await this.#finish();
+    return this.#answer(result, cut, truncated);
+  }
+
+  // Reads the body chunk by chunk, each awaited until the ring took it.
+  async #pump(body: Readable): Promise<Cut | undefined> {
+    const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let gone = false;
+    const onClose = () => {
+      gone = !body.readableEnded;
+    };
+    body.once('close', onClose);
+    try {
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<typeof IDLE>((resolve) => {
+          timer = setTimeout(resolve, this.#options.idleTimeoutMs, IDLE);
+        });
+        let next: IteratorResult<Buffer> | typeof IDLE;
+        try {
+          next = await Promise.race([chunks.next(), idle]);
+        } catch (error) {
+          // The socket closed under us: the client went away.
+          if (gone || body.destroyed) return { kind: 'client_gone' };
+          throw error;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (next === IDLE) return { kind: 'idle' };
+        if (next.done) return gone ? { kind: 'client_gone' } : undefined;
+        if (!(await this.#play(next.value))) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
+        // Past the declared audio nothing more can play: stop reading, so
+        // that trailing bytes cannot hold the stream open.
+        if (this.#decoder.finished) return undefined;
+      }
+    } finally {
+      body.off('close', onClose);
+    }
+  }
+
+  // Decodes, converts and queues one body chunk; false when the stream will
+  // take no more (stopped, the device lost, or the length limit reached).
+  async #play(chunk: Buffer): Promise<boolean> {
+    for (let frames of this.#decoder.write(chunk)) {
+      const stream = this.#open();
+      const format = this.#record.format!;
+      const bytesPerFrame = frameBytes(format);
+      const room = this.#maxInputFrames - this.#inputFrames;
+      const count = frames.length / bytesPerFrame;
+      if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
+      this.#inputFrames += Math.min(count, room);
+      const deviceFrames = this.#passThrough ? frames : this.#converter!.convert(frames);
+      if (!(await stream.writeAll(deviceFrames))) return false;
+      if (count > room) return false;
+    }
+    return true;
+  }
+
+  // The converter starts with the first frames, once the format is known.
+  // A body already in the device's format skips it: one copy and one
+  // garbage buffer fewer per chunk.
+  #open() {
+    if (!this.#opened) {
+      const format = this.#decoder.format!;
+      const device = this.#engine.device.info;
+      this.#record.format = format;
+      this.#maxInputFrames = this.#options.maxSeconds * format.rate;
+      this.#passThrough = format.sampleFormat === device.format && format.rate === device.rate && format.channels === device.channels;
+      if (!this.#passThrough) {
+        this.#converter = createConverter({
+          from: { format: format.sampleFormat, rate: format.rate, channels: format.channels },
+          to: { format: device.format, rate: device.rate, channels: device.channels },
+        });
+      }
+      this.#opened = true;
+    }
+    return this.#record.native;
+  }
+
+  async #finishConversion(): Promise<void> {
+    if (!this.#converter) return;
+    const tail = this.#converter.flush();
+    if (tail.length > 0) await this.#record.native.writeAll(tail);
+  }
+
+  async #finish(): Promise<StreamResult> {
+    this.#record.native.end();
+    return this.#record.native.finished();
+  }
+
+  #answer(result: StreamResult, cut: Cut | undefined, truncated: boolean): PlayResult {
+    const rate = this.#engine.device.info.rate;
+    const frames = result.frames;
+    const played = `${frames} frames (${(frames / rate).toFixed(3)} s) played`;
+    if (cut?.kind === 'client_gone') {
+      // Nobody is left to read this; the route logs it.
+      throw new SpeakerdError('E_CLIENT_GONE', 499, `the client went away; ${played} before the stream was stopped`, 'nothing to do');
+    }
+    if (result.outcome === 'device_lost') {
+      throw new SpeakerdError('E_DEVICE_LOST', 503, `the audio device was lost during the stream; ${played}`, 'speakerd reopens the device by itself; send the stream again when /readyz answers 200');
+    }
+    if (this.#record.stopped) {
+      throw new SpeakerdError('E_STREAM_STOPPED', 409, `the stream was stopped by DELETE /v1/streams/${this.#record.id}; ${played}`, 'nothing to do: someone stopped it on purpose');
+    }
+    if (result.outcome === 'aborted' || result.outcome === 'closed') {
+      throw new SpeakerdError('E_SHUTTING_DOWN', 503, `speakerd shut down during the stream; ${played}`, 'send the rest to another instance, or retry after the restart');
+    }
+    if (cut?.kind === 'idle') {
+      throw new SpeakerdError('E_STREAM_IDLE', 408, `no data for ${this.#options.idleTimeoutMs} ms; ${played}`, 'send the body without pauses longer than STREAM_IDLE_TIMEOUT_MS');
+    }
+    if (cut?.kind === 'too_long') {
+      throw new SpeakerdError('E_STREAM_TOO_LONG', 413, `the stream is longer than MAX_STREAM_SECONDS=${this.#options.maxSeconds}; the first ${played}`, 'split the audio into shorter streams, or raise MAX_STREAM_SECONDS');
+    }
+    return { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#engine.mode ?? 'headless' };
+  }
+}

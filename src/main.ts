@@ -1,0 +1,73 @@
+// Serves: validates the configuration, listens at once, opens the device in
+// the background, and shuts down gracefully on SIGTERM and SIGINT (also as
+// PID 1, where the kernel gives signals no default action).
+import pino, { type Logger } from 'pino';
+import { buildApp } from './app';
+import { ConfigError, loadConfig, type Config } from './config';
+import { AudioEngine } from './engine/engine';
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+function handleSignals(shutdown: (signal: NodeJS.Signals) => Promise<void>, logger: Logger): void {
+  let shuttingDown = false;
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      if (shuttingDown) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      shuttingDown = true;
+      shutdown(signal).then(
+        () => process.exit(0),
+        (error: unknown) => {
+          logger.error({ err: error }, 'shutdown failed');
+          process.exit(1);
+        },
+      );
+    });
+  }
+}
+
+export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`speakerd: invalid configuration: ${error.message}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid } });
+  const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
+  const app = await buildApp(config, engine, logger);
+  await app.listen({ port: config.port, host: config.host });
+
+  handleSignals(async (signal) => {
+    logger.info({ signal, streams: engine.streams.size, graceMs: config.shutdownGraceMs }, 'shutting down: no new streams');
+    engine.drain();
+    if (!(await waitUntil(() => engine.streams.size === 0, config.shutdownGraceMs))) {
+      logger.warn({ streams: engine.streams.size }, 'grace period over: cutting the streams still playing');
+      engine.cutAll();
+      await waitUntil(() => engine.streams.size === 0, 2000);
+    }
+    await app.close();
+    logger.info('stopped');
+  }, logger);
+
+  // The device opens while the server already answers: /livez at once,
+  // /healthz and /readyz once this settles.
+  engine.start().then(
+    () => logger.info({ mode: engine.mode }, 'ready'),
+    (error: Error) => {
+      logger.fatal({ err: error }, `AUDIO_MODE=device and the device cannot be opened: ${error.message}`);
+      process.exit(1);
+    },
+  );
+}

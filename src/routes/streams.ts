@@ -1,0 +1,100 @@
+// /v1/streams: play a request body, list, inspect and stop streams.
+import type { FastifyInstance } from 'fastify';
+import type { StreamRecord } from '../engine/engine';
+import { StreamSink } from '../engine/stream-sink';
+import { SpeakerdError } from '../errors';
+import { decoderFor } from '../formats/detect';
+
+export interface StreamLimits {
+  maxStreamSeconds: number;
+  streamIdleTimeoutMs: number;
+}
+
+const playQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    gain: { type: 'number', minimum: -120, maximum: 24, description: 'gain in dB' },
+    name: { type: 'string', minLength: 1, maxLength: 128, description: 'a label for listings and logs' },
+  },
+} as const;
+
+const playResult = {
+  type: 'object',
+  properties: {
+    id: { type: 'string' },
+    frames: { type: 'integer' },
+    seconds: { type: 'number' },
+    underruns: { type: 'integer' },
+    truncated: { type: 'boolean' },
+    mode: { type: 'string' },
+  },
+} as const;
+
+const streamIdParams = {
+  type: 'object',
+  properties: { id: { type: 'string', maxLength: 64 } },
+  required: ['id'],
+} as const;
+
+function describe(record: StreamRecord) {
+  const stats = record.native.stats();
+  return {
+    id: record.id,
+    name: record.name ?? null,
+    format: record.format ?? null,
+    framesPlayed: stats.framesPlayed,
+    bufferedFrames: stats.bufferedFrames,
+    underruns: stats.underruns,
+    started: record.started.toISOString(),
+  };
+}
+
+function notFound(id: string): SpeakerdError {
+  return new SpeakerdError('E_STREAM_NOT_FOUND', 404, `no stream ${id} is playing`, 'GET /v1/streams lists the streams that are playing');
+}
+
+export default async function streamRoutes(app: FastifyInstance, limits: StreamLimits): Promise<void> {
+  // The body stays a stream: the handler reads it as the ring takes frames,
+  // so no parser may buffer it (and bodyLimit does not apply).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+  app.post<{ Querystring: { gain?: number; name?: string } }>(
+    '/v1/streams',
+    { schema: { querystring: playQuery, response: { 200: playResult } } },
+    async (request) => {
+      const decoder = decoderFor(request.headers['content-type']);
+      const record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
+      const log = request.log.child({ streamId: record.id, streamName: record.name });
+      log.info({ contentType: request.headers['content-type'], gainDb: request.query.gain ?? 0 }, 'stream admitted');
+      try {
+        const sink = new StreamSink(app.audio, record, decoder, {
+          idleTimeoutMs: limits.streamIdleTimeoutMs,
+          maxSeconds: limits.maxStreamSeconds,
+        });
+        const result = await sink.play(request.raw);
+        log.info({ result, format: record.format }, 'stream played');
+        return result;
+      } catch (error) {
+        log.info({ code: (error as SpeakerdError).code, err: error }, 'stream ended early');
+        throw error;
+      } finally {
+        app.audio.release(record);
+      }
+    },
+  );
+
+  app.get('/v1/streams', async () => ({ streams: [...app.audio.streams.values()].map(describe) }));
+
+  app.get<{ Params: { id: string } }>('/v1/streams/:id', { schema: { params: streamIdParams } }, async (request) => {
+    const record = app.audio.streams.get(request.params.id);
+    if (!record) throw notFound(request.params.id);
+    return describe(record);
+  });
+
+  app.delete<{ Params: { id: string } }>('/v1/streams/:id', { schema: { params: streamIdParams } }, async (request) => {
+    if (!app.audio.stop(request.params.id)) throw notFound(request.params.id);
+    return { id: request.params.id, stopped: true };
+  });
+}

@@ -1,0 +1,131 @@
+// Drives native/src/converter.cc without Node, for scripts/check-native.sh to
+// run under AddressSanitizer and UndefinedBehaviorSanitizer: every input
+// format into every device format, several channel maps and rate pairs
+// (including the extremes), random bytes (so float input holds NaN and
+// infinities) cut into random chunks. Checks that chunking never changes the
+// output, that every stream has its exact length, and that bad arguments are
+// refused with the right code.
+//
+// Usage: converter_harness [seed]. Prints "converter_harness: FAIL ..." for
+// each failed expectation and ends with
+//   converter_harness: cases=<n> checks=<n> seed=<n>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "converter.h"
+
+namespace {
+
+using speakerd::AudioFormat;
+using speakerd::Converter;
+using speakerd::DeviceError;
+
+int failures = 0;
+int checks = 0;
+
+void Expect(bool ok, const std::string& what) {
+  ++checks;
+  if (!ok) {
+    ++failures;
+    std::printf("converter_harness: FAIL %s\n", what.c_str());
+  }
+}
+
+std::string Describe(const AudioFormat& from, const AudioFormat& to) {
+  return std::string(snd_pcm_format_name(from.format)) + "/" + std::to_string(from.rate) + "/" +
+         std::to_string(from.channels) + " -> " + snd_pcm_format_name(to.format) + "/" + std::to_string(to.rate) +
+         "/" + std::to_string(to.channels);
+}
+
+uint64_t ExpectedFrames(uint64_t frames, unsigned in_rate, unsigned out_rate) {
+  return (frames * out_rate * 2 + in_rate) / (2 * static_cast<uint64_t>(in_rate));
+}
+
+void RunCase(const AudioFormat& from, const AudioFormat& to, size_t frames, std::mt19937* random) {
+  const std::string name = Describe(from, to);
+  DeviceError error;
+  auto whole = Converter::Create(from, to, Converter::kDefaultQuality, &error);
+  auto chunked = Converter::Create(from, to, Converter::kDefaultQuality, &error);
+  if (!whole || !chunked) {
+    Expect(false, name + ": create failed: " + error.code + " " + error.message);
+    return;
+  }
+  std::vector<uint8_t> input(frames * whole->input_frame_bytes());
+  for (uint8_t& byte : input) byte = static_cast<uint8_t>((*random)());
+
+  std::vector<uint8_t> expected;
+  whole->Convert(input.data(), frames, &expected);
+  whole->Flush(&expected);
+
+  std::vector<uint8_t> got;
+  std::uniform_int_distribution<size_t> chunk_size(0, 3000);
+  for (size_t at = 0; at < frames;) {
+    const size_t n = std::min(frames - at, chunk_size(*random));
+    chunked->Convert(input.data() + at * chunked->input_frame_bytes(), n, &got);
+    at += n;
+  }
+  chunked->Flush(&got);
+
+  Expect(got == expected, name + ": chunked output differs from whole output");
+  const uint64_t want = ExpectedFrames(frames, from.rate, to.rate);
+  Expect(expected.size() == want * whole->output_frame_bytes(),
+         name + ": " + std::to_string(expected.size() / whole->output_frame_bytes()) + " frames, want " +
+             std::to_string(want));
+}
+
+void ExpectRefused(const AudioFormat& from, const AudioFormat& to, int quality, const std::string& code) {
+  DeviceError error;
+  auto converter = Converter::Create(from, to, quality, &error);
+  Expect(!converter && error.code == code,
+         Describe(from, to) + " quality " + std::to_string(quality) + ": want " + code + ", got " +
+             (converter ? "a converter" : error.code));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const unsigned seed = argc > 1 ? static_cast<unsigned>(std::strtoul(argv[1], nullptr, 10)) : 1;
+  std::mt19937 random(seed);
+  const snd_pcm_format_t inputs[] = {SND_PCM_FORMAT_U8,      SND_PCM_FORMAT_S16_LE,  SND_PCM_FORMAT_S16_BE,
+                                     SND_PCM_FORMAT_S24_3LE, SND_PCM_FORMAT_S24_3BE, SND_PCM_FORMAT_S32_LE,
+                                     SND_PCM_FORMAT_FLOAT_LE, SND_PCM_FORMAT_FLOAT64_LE};
+  const snd_pcm_format_t outputs[] = {SND_PCM_FORMAT_S16_LE, SND_PCM_FORMAT_S24_LE, SND_PCM_FORMAT_S24_3LE,
+                                      SND_PCM_FORMAT_S32_LE, SND_PCM_FORMAT_FLOAT_LE};
+  const unsigned channel_counts[] = {1, 2, 6};
+  const unsigned rate_pairs[][2] = {{48000, 48000}, {44100, 48000}, {16000, 48000}, {48000, 22050}};
+  int cases = 0;
+  for (snd_pcm_format_t in : inputs) {
+    for (snd_pcm_format_t out : outputs) {
+      for (unsigned in_channels : channel_counts) {
+        for (unsigned out_channels : channel_counts) {
+          for (const auto& rates : rate_pairs) {
+            RunCase({in, rates[0], in_channels}, {out, rates[1], out_channels}, 2000, &random);
+            ++cases;
+          }
+        }
+      }
+    }
+  }
+  // The limits: the widest rate ratios and channel counts.
+  RunCase({SND_PCM_FORMAT_S16_LE, 1000, 8}, {SND_PCM_FORMAT_S16_LE, 384000, 32}, 50, &random);
+  RunCase({SND_PCM_FORMAT_FLOAT_LE, 384000, 8}, {SND_PCM_FORMAT_S32_LE, 1000, 2}, 20000, &random);
+  RunCase({SND_PCM_FORMAT_S16_LE, 1000, 1}, {SND_PCM_FORMAT_S16_LE, 1001, 1}, 7, &random);
+  cases += 3;
+
+  const AudioFormat good{SND_PCM_FORMAT_S16_LE, 48000, 2};
+  ExpectRefused({SND_PCM_FORMAT_S24_LE, 48000, 2}, good, 5, "E_INVALID_FORMAT");
+  ExpectRefused(good, {SND_PCM_FORMAT_U8, 48000, 2}, 5, "E_INVALID_FORMAT");
+  ExpectRefused({SND_PCM_FORMAT_S16_LE, 999, 2}, good, 5, "E_INVALID_ARG");
+  ExpectRefused(good, {SND_PCM_FORMAT_S16_LE, 384001, 2}, 5, "E_INVALID_ARG");
+  ExpectRefused({SND_PCM_FORMAT_S16_LE, 48000, 0}, good, 5, "E_INVALID_ARG");
+  ExpectRefused({SND_PCM_FORMAT_S16_LE, 48000, 9}, good, 5, "E_INVALID_ARG");
+  ExpectRefused(good, {SND_PCM_FORMAT_S16_LE, 48000, 33}, 5, "E_INVALID_ARG");
+  ExpectRefused(good, {SND_PCM_FORMAT_S16_LE, 44100, 2}, 11, "E_INVALID_ARG");
+
+  std::printf("converter_harness: cases=%d checks=%d seed=%u\n", cases, checks, seed);
+  return failures == 0 ? 0 : 1;
+}

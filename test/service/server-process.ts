@@ -1,0 +1,75 @@
+// Runs the real service (node dist/cli.js serve) as a child process on a free
+// port, and collects its JSON log lines. Tests talk to it over real sockets.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+
+const cli = path.resolve(__dirname, '../../dist/cli.js');
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  logs: Record<string, unknown>[];
+  /** Resolves with the exit code and signal. */
+  exited: Promise<[number | null, NodeJS.Signals | null]>;
+  stop(): Promise<[number | null, NodeJS.Signals | null]>;
+}
+
+interface Teardown {
+  teardown(fn: () => unknown): void;
+}
+
+/** Starts the service with `env` on top of a minimal environment; resolves once it listens. */
+export async function startServer(t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
+  // The same V8 flags as `npm start` and the container (see docs/decisions.md).
+  const child = spawn(process.execPath, ['--max-semi-space-size=1', cli, 'serve'], {
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  const logs: Record<string, unknown>[] = [];
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const url = await new Promise<string>((resolve, reject) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      try {
+        const entry = JSON.parse(line) as Record<string, unknown>;
+        logs.push(entry);
+        const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg));
+        if (match) resolve(match[1]!);
+      } catch {
+        logs.push({ msg: line });
+      }
+    });
+    exited.then(([code, signal]) => reject(new Error(`server exited (${code ?? signal}) before listening: ${stderr}`)));
+  });
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    return exited;
+  };
+  t.teardown(stop);
+  return { url, child, logs, exited, stop };
+}
+
+/** Polls `url` until it answers `status`, or fails after timeoutMs. */
+export async function waitForStatus(url: string, status: number, timeoutMs = 10_000): Promise<Response> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const response = await fetch(url).catch(() => undefined);
+    if (response?.status === status) return response;
+    if (Date.now() > deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${response?.status})`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** The environment for a device-mode server playing into a file PCM, bit-exact. */
+export function fileDeviceEnv(file: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'out',
+    AUDIO_ALSA_CONFIG: `pcm.out { type file slave.pcm null file "${file}" format raw }`,
+    AUDIO_UNDERRUN: 'wait',
+    ...extra,
+  };
+}
