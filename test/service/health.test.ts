@@ -1,6 +1,6 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, createReadStream } from 'node:fs';
+import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
 import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
@@ -21,6 +21,17 @@ t.test('auto mode with an empty AUDIO_SND_DIR plays headless and says why', asyn
   t.match(device.format, { access: 'mmap', rate: 48000, channels: 2, format: 'S16_LE' });
   const warning = server.logs.find((l) => l.mode === 'headless');
   t.equal(warning?.msg, `playing headless: ${snd} has no playback node (pcmC*D*p); found nothing`, 'the log says why');
+});
+
+t.test('auto mode with a playback node whose device cannot open falls back to headless with the open error', async (t) => {
+  const snd = path.join(scratchDir(t), 'snd');
+  mkdirSync(snd);
+  writeFileSync(path.join(snd, 'pcmC0D0p'), ''); // a name is all auto mode looks at
+  const server = await startServer(t, { AUDIO_MODE: 'auto', AUDIO_SND_DIR: snd, AUDIO_DEVICE: 'hw:0,0' });
+  await waitForStatus(`${server.url}/healthz`, 200);
+  const device = (await (await fetch(`${server.url}/v1/device`)).json()) as Record<string, unknown>;
+  t.equal(device.mode, 'headless');
+  t.equal(device.headlessReason, 'cannot open hw:0,0: cannot open PCM "hw:0,0": No such file or directory (E_ALSA_OPEN, errno 2)');
 });
 
 t.test('auto mode without the folder at all plays headless', async (t) => {

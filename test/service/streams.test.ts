@@ -30,6 +30,18 @@ t.test('a WAV POSTed plays bit-exact and the reply comes with the counts', async
   t.same(await listStreams(base), [], 'the stream list is empty again');
 });
 
+t.test('log lines of a stream carry the request id and the stream id, and none is written per chunk', async (t) => {
+  const { server, base } = await fileServer(t);
+  const response = await fetch(`${base}/v1/streams?name=logged`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: s16Pattern(48_000, 2) });
+  const { id } = (await response.json()) as { id: string };
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const streamLines = server.logs.filter((line) => line.streamId === id);
+  t.same(streamLines.map((line) => line.msg), ['stream admitted', 'stream played']);
+  t.ok(streamLines.every((line) => typeof line.reqId === 'string' && line.reqId === streamLines[0]!.reqId), 'each carries the request id');
+  t.equal(streamLines[0]!.streamName, 'logged');
+  t.ok(server.logs.filter((line) => line.reqId === streamLines[0]!.reqId).length <= 4, 'a handful of lines for a 192 KB body');
+});
+
 t.test('curl --data-binary plays a WAV file', async (t) => {
   const { base, out } = await fileServer(t);
   const file = path.join(scratchDir(t), 'in.wav');
