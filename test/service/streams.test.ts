@@ -244,6 +244,16 @@ t.test('SIGTERM lets a running stream finish within the grace period, refuses ne
   t.ok(readFileSync(out).equals(s16Constant(9600, 2, 7)));
 });
 
+t.test('SIGINT shuts down the same way', async (t) => {
+  const { server, base } = await fileServer(t);
+  const response = await fetch(`${base}/v1/streams`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: s16Constant(4800, 2, 3) });
+  t.equal(response.status, 200);
+  server.child.kill('SIGINT');
+  t.same(await server.exited, [0, null]);
+  t.ok(server.logs.some((line) => line.msg === 'shutting down: no new streams' && line.signal === 'SIGINT'));
+  t.ok(server.logs.some((line) => line.msg === 'stopped'));
+});
+
 t.test('SIGTERM cuts streams still playing when the grace period ends', async (t) => {
   const { server, base } = await fileServer(t, { SHUTDOWN_GRACE_MS: '200' });
   const lingering = postStreaming(`${base}/v1/streams`, RAW_S16);
