@@ -49,7 +49,7 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   await app.register(audioPlugin, { engine });
   await app.register(authPlugin, { token: config.authToken });
   await app.register(healthRoutes);
-  await app.register(deviceRoutes);
+  await app.register(deviceRoutes, { config });
   await app.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs });
   return app;
 }

@@ -1,11 +1,13 @@
 #!/usr/bin/env node
-// speakerd's command line: serve (the default), or play a test tone.
+// speakerd's command line: serve (the default), play a test tone, or diagnose.
 import { existsSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { runDoctor } from './diagnostics/doctor';
 import { serve } from './main';
 import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
 
 const USAGE = `Usage: speakerd [serve|tone] [options]
+       speakerd doctor [--json]
 
 Commands:
   serve    Serve the HTTP API (the default). Configured by environment
@@ -16,6 +18,11 @@ Commands:
            STREAM_IDLE_TIMEOUT_MS, AUTH_TOKEN, SHUTDOWN_GRACE_MS
            (see README.md).
   tone     Play a sine tone through the playback engine and report what happened.
+  doctor   Check why the configured device plays or not: /dev/snd nodes and
+           their permissions, the PCM's open error, seccomp, capabilities,
+           real-time scheduling, the memory limit and the cards. Reads the
+           same variables as serve. Exits 0 when a playable device was found,
+           1 when not (headless included), 2 on an invalid configuration.
 
 Options for tone:
   --pcm NAME           ALSA PCM to open (default: the headless clock sink)
@@ -24,6 +31,11 @@ Options for tone:
   --frequency HZ       pitch (default 440)
   --rate HZ            device rate (default 48000)
   --underrun POLICY    silence (keep a card fed; default) or wait (unpaced PCMs such as file)
+
+Options for doctor:
+  --json               print the whole report as JSON instead of text
+
+Options:
   -h, --help           show this help
 `;
 
@@ -92,6 +104,7 @@ async function main(argv: string[]): Promise<number | undefined> {
       frequency: { type: 'string', default: '440' },
       rate: { type: 'string', default: '48000' },
       underrun: { type: 'string', default: 'silence' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -105,6 +118,12 @@ async function main(argv: string[]): Promise<number | undefined> {
     return undefined;
   }
   if (command === 'tone') return tone(values);
+  if (command === 'doctor') {
+    const result = await runDoctor(process.env, { json: values.json });
+    process.stdout.write(result.output);
+    process.stderr.write(result.errorOutput);
+    return result.exitCode;
+  }
   process.stderr.write(`speakerd: unknown command "${positionals[0]}"\n\n${USAGE}`);
   return 2;
 }

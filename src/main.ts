@@ -4,6 +4,7 @@
 import pino, { type Logger } from 'pino';
 import { buildApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
+import { buildReport } from './diagnostics/report';
 import { AudioEngine } from './engine/engine';
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -63,9 +64,20 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
 
   // The device opens while the server already answers: /livez at once,
   // /healthz and /readyz once this settles.
+  // The diagnostics go to the log at start-up, whatever the outcome: they
+  // are what an operator reads in `kubectl logs` when the speaker is silent.
+  const logDiagnostics = () => {
+    const report = buildReport(config, engine.openAttempt);
+    const problems = report.findings.filter((f) => f.severity !== 'ok');
+    logger[report.ok ? 'info' : 'warn']({ verdict: report.verdict, findings: problems }, `diagnostics: ${report.verdict.code}: ${report.verdict.message}`);
+  };
   engine.start().then(
-    () => logger.info({ mode: engine.mode }, 'ready'),
+    () => {
+      logDiagnostics();
+      logger.info({ mode: engine.mode }, 'ready');
+    },
     (error: Error) => {
+      logDiagnostics();
       logger.fatal({ err: error }, `AUDIO_MODE=device and the device cannot be opened: ${error.message}`);
       process.exit(1);
     },

@@ -6,6 +6,7 @@ import { readdirSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { Config } from '../config';
 import { SpeakerdError } from '../errors';
+import type { PcmOpenAttempt } from '../diagnostics/report';
 import type { AudioFormat } from '../formats/audio-format';
 import { openClockSink, openDevice, type Device, type NativeError, type PlaybackFormat, type Stream } from './native';
 
@@ -38,6 +39,7 @@ export class AudioEngine {
   #headlessReason: string | undefined;
   #device: Device | undefined;
   #draining = false;
+  #openAttempt: PcmOpenAttempt;
   readonly streams = new Map<string, StreamRecord>();
   readonly #audio: Config['audio'];
   readonly #maxStreams: number;
@@ -47,6 +49,12 @@ export class AudioEngine {
     this.#audio = options.audio;
     this.#maxStreams = options.maxStreams;
     this.#log = log;
+    this.#openAttempt = { pcm: options.audio.device, attempted: false, opened: false, error: null, info: null };
+  }
+
+  /** What happened to the configured PCM: the diagnostics' starting point. */
+  get openAttempt(): PcmOpenAttempt {
+    return this.#openAttempt;
   }
 
   get state(): EngineState {
@@ -133,9 +141,17 @@ export class AudioEngine {
       });
     } catch (error) {
       const cause = error as NativeError;
+      this.#openAttempt = {
+        pcm: audio.device,
+        attempted: true,
+        opened: false,
+        error: { code: cause.code, errno: cause.errno, message: cause.message, alsaMessages: cause.alsaMessages ?? [] },
+        info: null,
+      };
       throw new DeviceOpenError(`cannot open ${audio.device}: ${cause.message} (${cause.code}, errno ${cause.errno})`, cause);
     }
     this.#mode = 'device';
+    this.#openAttempt = { pcm: audio.device, attempted: true, opened: true, error: null, info: this.#device.info };
     this.#watch(this.#device);
     this.#log.info({ mode: 'device', device: this.#device.info }, 'audio device open');
   }

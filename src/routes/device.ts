@@ -1,10 +1,13 @@
-// GET /v1/device: what an operator reads when the speaker stays silent.
+// GET /v1/device: what an operator reads when the speaker stays silent,
+// with the same diagnostics as `speakerd doctor`.
 import type { FastifyInstance } from 'fastify';
+import type { Config } from '../config';
+import { buildReport } from '../diagnostics/report';
 
-export default async function deviceRoutes(app: FastifyInstance): Promise<void> {
+export default async function deviceRoutes(app: FastifyInstance, { config }: { config: Config }): Promise<void> {
   app.get('/v1/device', async () => {
     const engine = app.audio;
-    if (engine.state === 'starting') return { state: 'starting', mode: null };
+    if (engine.state === 'starting') return { state: 'starting', mode: null, diagnostics: buildReport(config, engine.openAttempt) };
     const device = engine.device;
     const stats = device.stats();
     return {
@@ -17,6 +20,7 @@ export default async function deviceRoutes(app: FastifyInstance): Promise<void> 
       running: stats.running,
       realtime: stats.realtime,
       streams: stats.streams,
+      diagnostics: buildReport(config, engine.openAttempt),
     };
   });
 }
