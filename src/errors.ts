@@ -30,3 +30,11 @@ export class SpeakerdError extends Error {
 export function argumentError(message: string, code = 'E_INVALID_ARG'): TypeError & { code: string } {
   return Object.assign(new TypeError(message), { code });
 }
+
+/** An integer in [min, max], or an argumentError naming the argument. */
+export function checkInteger(name: string, value: unknown, min: number, max: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw argumentError(`${name} must be an integer from ${min} to ${max}; got ${String(value)}`);
+  }
+  return value;
+}

@@ -54,3 +54,9 @@ export function threadCount(): number {
   const status: string = require('node:fs').readFileSync('/proc/self/status', 'utf8');
   return Number(/^Threads:\s+(\d+)/m.exec(status)?.[1]);
 }
+
+/** Rounds as the engine does (lrintf in the default mode): halves go to the even neighbour. */
+export function roundHalfToEven(x: number): number {
+  const r = Math.round(x);
+  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}

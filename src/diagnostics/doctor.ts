@@ -3,7 +3,8 @@
 // why not. Exit codes: 0 playable, 1 not playable (headless included), 2 an
 // invalid configuration (as serve).
 import { ConfigError, loadConfig, type Config } from '../config';
-import { openDevice, type NativeError } from '../engine/native';
+import { configuredDeviceOptions, failedOpenAttempt } from '../engine/engine';
+import { openDevice } from '../engine/native';
 import { renderReport } from './render';
 import { buildReport, type DiagnosticsReport, type PcmOpenAttempt, type ReportOptions } from './report';
 
@@ -27,29 +28,12 @@ async function tryConfiguredPcm(audio: Config['audio']): Promise<PcmOpenAttempt>
   const attempt: PcmOpenAttempt = { pcm: audio.device, attempted: audio.mode !== 'headless', opened: false, error: null, info: null };
   if (!attempt.attempted) return attempt;
   try {
-    const device = await openDevice({
-      pcm: audio.device,
-      ...(audio.alsaConfig !== undefined ? { alsaConfig: audio.alsaConfig } : {}),
-      format: audio.format,
-      rate: audio.rate,
-      channels: audio.channels,
-      periodFrames: audio.periodFrames,
-      periods: audio.periods,
-      underrun: audio.underrun,
-      idleMs: audio.idleMs,
-      realtime: false,
-    });
+    const device = await openDevice({ ...configuredDeviceOptions(audio), realtime: false });
     attempt.opened = true;
     attempt.info = device.info;
     await device.close();
   } catch (error) {
-    const cause = error as Partial<NativeError>;
-    attempt.error = {
-      code: cause.code ?? 'E_UNKNOWN',
-      errno: typeof cause.errno === 'number' ? cause.errno : 0,
-      message: cause.message ?? String(error),
-      alsaMessages: Array.isArray(cause.alsaMessages) ? cause.alsaMessages : [],
-    };
+    return failedOpenAttempt(audio.device, error);
   }
   return attempt;
 }

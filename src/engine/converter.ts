@@ -2,7 +2,7 @@
 // format its client sent, into the device's format (sample format, channel
 // map, sample rate through speexdsp's resampler). Synchronous: a chunk is
 // converted on the request path before it is written to the stream's ring.
-import { argumentError } from '../errors';
+import { argumentError, checkInteger } from '../errors';
 import { INPUT_SAMPLE_FORMATS, MAX_CHANNELS, MAX_RATE, MIN_RATE, type InputSampleFormat } from '../formats/audio-format';
 import { addon } from './addon';
 import { SAMPLE_FORMATS, type SampleFormat } from './native';
@@ -52,13 +52,6 @@ interface NativeConverterAddon {
 }
 
 const native = addon as NativeConverterAddon;
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw argumentError(`${name} must be an integer from ${min} to ${max}; got ${String(value)}`);
-  }
-  return value;
-}
 
 function checkSpec<F extends string>(side: 'from' | 'to', spec: unknown, formats: readonly F[], maxChannels: number) {
   if (typeof spec !== 'object' || spec === null) throw argumentError(`${side} must be { format, rate, channels }`);

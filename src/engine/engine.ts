@@ -8,7 +8,7 @@ import type { Config } from '../config';
 import { SpeakerdError } from '../errors';
 import type { PcmOpenAttempt } from '../diagnostics/report';
 import type { AudioFormat } from '../formats/audio-format';
-import { openClockSink, openDevice, type Device, type NativeError, type PlaybackFormat, type Stream } from './native';
+import { openClockSink, openDevice, type Device, type DeviceOptions, type NativeError, type Stream } from './native';
 
 export type DeviceMode = 'device' | 'headless';
 export type EngineState = 'starting' | 'ready' | 'closed';
@@ -22,6 +22,29 @@ export interface StreamRecord {
   readonly native: Stream;
   /** Set by DELETE: the POST answers 409. */
   stopped: boolean;
+}
+
+/** The options that open the configured PCM: the engine and the doctor open it the same way. */
+export function configuredDeviceOptions(audio: Config['audio']): DeviceOptions {
+  const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs } = audio;
+  return { pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs };
+}
+
+/** What diagnostics need to know of an open that failed. */
+export function failedOpenAttempt(pcm: string, error: unknown): PcmOpenAttempt {
+  const cause = error as Partial<NativeError>;
+  return {
+    pcm,
+    attempted: true,
+    opened: false,
+    error: {
+      code: cause.code ?? 'E_UNKNOWN',
+      errno: typeof cause.errno === 'number' ? cause.errno : 0,
+      message: cause.message ?? String(error),
+      alsaMessages: Array.isArray(cause.alsaMessages) ? cause.alsaMessages : [],
+    },
+    info: null,
+  };
 }
 
 export class DeviceOpenError extends Error {
@@ -125,29 +148,13 @@ export class AudioEngine {
     return undefined;
   }
 
-  // The same format and gap policy for a card and for the clock sink.
-  #playbackFormat(): PlaybackFormat {
-    const { format, rate, channels, periodFrames, periods, underrun, idleMs } = this.#audio;
-    return { format, rate, channels, periodFrames, periods, underrun, idleMs };
-  }
-
   async #openConfiguredDevice(): Promise<void> {
     const audio = this.#audio;
     try {
-      this.#device = await openDevice({
-        pcm: audio.device,
-        ...(audio.alsaConfig !== undefined ? { alsaConfig: audio.alsaConfig } : {}),
-        ...this.#playbackFormat(),
-      });
+      this.#device = await openDevice(configuredDeviceOptions(audio));
     } catch (error) {
       const cause = error as NativeError;
-      this.#openAttempt = {
-        pcm: audio.device,
-        attempted: true,
-        opened: false,
-        error: { code: cause.code, errno: cause.errno, message: cause.message, alsaMessages: cause.alsaMessages ?? [] },
-        info: null,
-      };
+      this.#openAttempt = failedOpenAttempt(audio.device, error);
       throw new DeviceOpenError(`cannot open ${audio.device}: ${cause.message} (${cause.code}, errno ${cause.errno})`, cause);
     }
     this.#mode = 'device';
@@ -157,7 +164,9 @@ export class AudioEngine {
   }
 
   async #openHeadless(reason: string): Promise<void> {
-    this.#device = await openClockSink(this.#playbackFormat());
+    // The same format and gap policy as the card would have had.
+    const { pcm: _pcm, alsaConfig: _alsaConfig, ...format } = configuredDeviceOptions(this.#audio);
+    this.#device = await openClockSink(format);
     this.#mode = 'headless';
     this.#headlessReason = reason;
     this.#watch(this.#device);

@@ -3,7 +3,7 @@
 // into C++, and turns the playback thread's event batches into events on
 // Device and Stream objects.
 import { EventEmitter, once } from 'node:events';
-import { argumentError } from '../errors';
+import { argumentError, checkInteger } from '../errors';
 import { addon, alsaConfigDir, alsaLibVersion } from './addon';
 
 export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
@@ -124,13 +124,6 @@ interface NativeAddon {
 const native = addon as NativeAddon;
 
 export { alsaConfigDir, alsaLibVersion };
-
-function checkInteger(name: string, value: unknown, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw argumentError(`${name} must be an integer from ${min} to ${max}; got ${String(value)}`);
-  }
-  return value;
-}
 
 function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
   const format = options.format ?? 'S16_LE';

@@ -2,13 +2,7 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDevice } from '../../src/engine/native';
-import { filePcmConfig, s16Constant, s16Pattern, s32Pattern, scratchDir } from '../pcm-fixtures';
-
-// The mixer rounds like lrintf in the default mode: halves go to the even neighbour.
-function roundHalfToEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { filePcmConfig, s16Constant, s16Pattern, s32Pattern, scratchDir, roundHalfToEven } from '../pcm-fixtures';
 
 t.test('S16_LE frames written to a stream come out of a file PCM byte for byte', async (t) => {
   const out = path.join(scratchDir(t), 'out.raw');

@@ -1,13 +1,8 @@
 import t from 'tap';
+import { roundHalfToEven } from '../pcm-fixtures';
 import { addon } from '../../src/engine/addon';
 import { INPUT_SAMPLE_FORMATS } from '../../src/formats/audio-format';
 import { createConverter, type Converter, type ConverterOptions, type InputSpec, type OutputSpec } from '../../src/engine/converter';
-
-// lrintf in the default rounding mode: halves go to the even neighbour.
-function roundHalfToEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 /** A deterministic generator of 32-bit values (an LCG), for signals and chunk sizes. */
 function lcg(seed: number): () => number {

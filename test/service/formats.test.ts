@@ -4,15 +4,11 @@
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { scratchDir } from '../pcm-fixtures';
+import { scratchDir, roundHalfToEven } from '../pcm-fixtures';
 import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
 
 const DEVICE_RATE = 48000;
 
-function roundHalfToEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 const clip16 = (x: number) => Math.max(-32768, Math.min(32767, x));
 
 /** One input sample format: how to write a value in [-1, 1) and what S16 the device must get for it. */

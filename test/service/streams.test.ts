@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { s16Constant, s16Pattern, scratchDir } from '../pcm-fixtures';
+import { roundHalfToEven, s16Constant, s16Pattern, scratchDir } from '../pcm-fixtures';
 import { listStreams, openFds, postStreaming, waitForStreams } from './http-client';
 import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
 import { wav, wavHeader } from './wav-fixtures';
@@ -109,8 +109,7 @@ t.test('two concurrent streams come out as the exact sum', async (t) => {
   let mismatches = 0;
   for (let i = 0; i < a.length / 2; i++) {
     const sum = a.readInt16LE(i * 2) + b.readInt16LE(i * 2) * 0.5;
-    const rounded = Math.abs(sum % 1) === 0.5 && Math.round(sum) % 2 !== 0 ? Math.round(sum) - 1 : Math.round(sum);
-    if (written.readInt16LE(i * 2) !== Math.max(-32768, Math.min(32767, rounded))) mismatches++;
+    if (written.readInt16LE(i * 2) !== Math.max(-32768, Math.min(32767, roundHalfToEven(sum)))) mismatches++;
   }
   t.equal(mismatches, 0, 'every sample is the clipped sum');
 });
