@@ -12,6 +12,8 @@
         "native/src/converter.cc",
         "native/src/converter_wrap.cc",
         "native/src/device_wrap.cc",
+        "native/src/fault_pcm.cc",
+        "native/src/ioplug_params.cc",
         "native/src/mixer.cc",
         "native/src/pcm_device.cc",
         "native/src/playback_thread.cc"

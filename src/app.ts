@@ -32,7 +32,7 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
       request.log.error({ err: error }, 'unexpected error');
       failure = new SpeakerdError('E_INTERNAL', 500, 'speakerd failed unexpectedly; the log has the details', 'report this with the log lines around it');
     }
-    if (failure.statusCode === 429) reply.header('retry-after', '1');
+    if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
     return reply.code(failure.statusCode).send(failure.toBody());
   });
 

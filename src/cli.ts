@@ -120,9 +120,11 @@ async function main(argv: string[]): Promise<number | undefined> {
   if (command === 'tone') return tone(values);
   if (command === 'doctor') {
     const result = await runDoctor(process.env, { json: values.json });
-    process.stdout.write(result.output);
     process.stderr.write(result.errorOutput);
-    return result.exitCode;
+    // Exit once the report is out: an open stuck in the driver would
+    // otherwise hold the process until it returns.
+    process.stdout.write(result.output, () => process.exit(result.exitCode));
+    return undefined;
   }
   process.stderr.write(`speakerd: unknown command "${positionals[0]}"\n\n${USAGE}`);
   return 2;

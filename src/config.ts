@@ -24,6 +24,11 @@ export interface Config {
     sndDir: string;
     underrun: UnderrunPolicy;
     idleMs: number;
+    /** How long an open may take before it is given up as stuck (E_ALSA_OPEN_TIMEOUT). */
+    openTimeoutMs: number;
+    /** Reopen backoff after a device is lost or refuses to open: doubles from min to max, jittered. */
+    reopenMinMs: number;
+    reopenMaxMs: number;
   };
   maxStreams: number;
   maxStreamSeconds: number;
@@ -95,6 +100,9 @@ export function loadConfig(env: Env = process.env): Config {
       sndDir: text(env, 'AUDIO_SND_DIR', '/dev/snd'),
       underrun: oneOf(env, 'AUDIO_UNDERRUN', 'silence', ['silence', 'wait']),
       idleMs: integer(env, 'AUDIO_IDLE_MS', 5000, 0, 86_400_000),
+      openTimeoutMs: integer(env, 'AUDIO_OPEN_TIMEOUT_MS', 10_000, 100, 600_000),
+      reopenMinMs: integer(env, 'AUDIO_REOPEN_MIN_MS', 500, 10, 600_000),
+      reopenMaxMs: integer(env, 'AUDIO_REOPEN_MAX_MS', 30_000, 10, 3_600_000),
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),
@@ -102,5 +110,8 @@ export function loadConfig(env: Env = process.env): Config {
     authToken: env.AUTH_TOKEN === undefined || env.AUTH_TOKEN === '' ? undefined : env.AUTH_TOKEN,
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
   };
+  if (config.audio.reopenMaxMs < config.audio.reopenMinMs) {
+    throw new ConfigError('AUDIO_REOPEN_MAX_MS', String(config.audio.reopenMaxMs), `must not be below AUDIO_REOPEN_MIN_MS=${config.audio.reopenMinMs}`);
+  }
   return config;
 }

@@ -12,13 +12,16 @@ export class SpeakerdError extends Error {
   readonly code: string;
   readonly statusCode: number;
   readonly hint: string;
+  /** Sent as Retry-After: when trying again makes sense (429, and 503 while the device comes back). */
+  readonly retryAfterSeconds: number | undefined;
 
-  constructor(code: string, statusCode: number, message: string, hint: string) {
+  constructor(code: string, statusCode: number, message: string, hint: string, retryAfterSeconds?: number) {
     super(message);
     this.name = 'SpeakerdError';
     this.code = code;
     this.statusCode = statusCode;
     this.hint = hint;
+    this.retryAfterSeconds = retryAfterSeconds;
   }
 
   toBody(): ErrorBody {

@@ -71,6 +71,23 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     const problems = report.findings.filter((f) => f.severity !== 'ok');
     logger[report.ok ? 'info' : 'warn']({ verdict: report.verdict, findings: problems }, `diagnostics: ${report.verdict.code}: ${report.verdict.message}`);
   };
+  // Every device failure is logged with the diagnostics; a reopen that keeps
+  // failing the same way is logged briefly, so the log is not flooded.
+  let lastFailureCode: string | undefined;
+  engine.supervisor.on('lost', (error) => {
+    logger.error({ error, reopenMinMs: config.audio.reopenMinMs, reopenMaxMs: config.audio.reopenMaxMs }, `audio device lost: ${error.code}: ${error.message}; reopening`);
+    lastFailureCode = `${error.code}/${error.errno}`;
+    logDiagnostics();
+  });
+  engine.supervisor.on('open-failed', (error, attempt, retryInMs) => {
+    logger.warn({ error, attempt, retryInMs }, `opening the audio device failed (attempt ${attempt}): ${error.code}: ${error.message}`);
+    if (`${error.code}/${error.errno}` !== lastFailureCode) logDiagnostics();
+    lastFailureCode = `${error.code}/${error.errno}`;
+  });
+  engine.supervisor.on('restored', (info, mode) => {
+    logger.info({ device: info, mode }, 'audio device open again: streams play');
+    lastFailureCode = undefined;
+  });
   engine.start().then(
     () => {
       logDiagnostics();

@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "ioplug_params.h"
+
 namespace speakerd {
 namespace {
 
@@ -123,19 +125,6 @@ const snd_pcm_ioplug_callback_t kCallbacks = [] {
   return callbacks;
 }();
 
-int Constrain(snd_pcm_ioplug_t* io) {
-  static const unsigned int kAccess[] = {SND_PCM_ACCESS_MMAP_INTERLEAVED, SND_PCM_ACCESS_RW_INTERLEAVED};
-  static const unsigned int kFormats[] = {SND_PCM_FORMAT_S16_LE, SND_PCM_FORMAT_S24_LE, SND_PCM_FORMAT_S24_3LE,
-                                          SND_PCM_FORMAT_S32_LE, SND_PCM_FORMAT_FLOAT_LE};
-  int err = snd_pcm_ioplug_set_param_list(io, SND_PCM_IOPLUG_HW_ACCESS, 2, kAccess);
-  if (err >= 0) err = snd_pcm_ioplug_set_param_list(io, SND_PCM_IOPLUG_HW_FORMAT, 5, kFormats);
-  if (err >= 0) err = snd_pcm_ioplug_set_param_minmax(io, SND_PCM_IOPLUG_HW_CHANNELS, 1, 8);
-  if (err >= 0) err = snd_pcm_ioplug_set_param_minmax(io, SND_PCM_IOPLUG_HW_RATE, 8000, 192000);
-  if (err >= 0) err = snd_pcm_ioplug_set_param_minmax(io, SND_PCM_IOPLUG_HW_PERIOD_BYTES, 64, 1 << 20);
-  if (err >= 0) err = snd_pcm_ioplug_set_param_minmax(io, SND_PCM_IOPLUG_HW_PERIODS, 2, 64);
-  return err;
-}
-
 }  // namespace
 
 int OpenClockSink(snd_pcm_t** pcm, const char* name) {
@@ -161,7 +150,7 @@ int OpenClockSink(snd_pcm_t** pcm, const char* name) {
     delete sink;
     return err;
   }
-  err = Constrain(&sink->io);
+  err = ConstrainToMixerFormats(&sink->io);
   if (err < 0) {
     snd_pcm_ioplug_delete(&sink->io);  // runs SinkClose
     return err;

@@ -309,9 +309,14 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     // hold at least two.
     ring_frames = std::max(ring_frames, period_frames_ * 2);
     auto state = std::make_shared<StreamState>(next_stream_id_++, ring_frames, frame_bytes_, gain);
-    if (!playback_->Attach(state.get())) {
-      throw MakeTypeError(env, "E_TOO_MANY_STREAMS",
-                          "this device already plays " + std::to_string(PlaybackThread::kMaxStreams) + " streams");
+    switch (playback_->Attach(state.get())) {
+      case PlaybackThread::AttachResult::kAttached:
+        break;
+      case PlaybackThread::AttachResult::kFull:
+        throw MakeTypeError(env, "E_TOO_MANY_STREAMS",
+                            "this device already plays " + std::to_string(PlaybackThread::kMaxStreams) + " streams");
+      case PlaybackThread::AttachResult::kDeviceFailed:
+        throw MakeError(env, playback_->fatal_error());
     }
     Napi::Object object = Napi::Env(env).GetInstanceData<AddonData>()->stream_constructor.New({});
     StreamWrap* wrap = StreamWrap::Unwrap(object);
@@ -330,6 +335,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     out.Set("framesCommitted", open ? static_cast<double>(playback_->frames_committed()) : 0.0);
     out.Set("xruns", open ? static_cast<double>(playback_->xruns()) : 0.0);
     out.Set("running", open && playback_->pcm_running());
+    out.Set("failed", open && playback_->failed());
     const int realtime = open ? playback_->realtime() : -1;
     out.Set("realtime", realtime < 0 ? env.Null() : Napi::Boolean::New(env, realtime == 1));
     out.Set("streams", static_cast<double>(streams_.size()));

@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #include "alsa_log.h"
+#include "fault_pcm.h"
 
 namespace speakerd {
 
@@ -57,7 +58,17 @@ std::unique_ptr<PcmDevice> PcmDevice::Open(const PcmRequest& request, DeviceErro
   snd_config_t* config = LoadConfig(request.alsa_config, error);
   if (config == nullptr) return nullptr;
   snd_pcm_t* pcm = nullptr;
-  int err = snd_pcm_open_lconf(&pcm, request.pcm.c_str(), SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK, config);
+  FaultSpec fault;
+  int err = FindFaultSpec(config, request.pcm, &fault, error);
+  if (err < 0) {
+    snd_config_delete(config);
+    return nullptr;
+  }
+  if (err == 1) {
+    err = OpenFaultPcm(&pcm, fault, config);
+  } else {
+    err = snd_pcm_open_lconf(&pcm, request.pcm.c_str(), SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK, config);
+  }
   snd_config_delete(config);
   if (err < 0) {
     SetAlsaError(error, "E_ALSA_OPEN", err, "cannot open PCM \"" + request.pcm + "\"");

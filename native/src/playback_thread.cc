@@ -48,17 +48,26 @@ void PlaybackThread::Stop() {
   thread_.join();
 }
 
-bool PlaybackThread::Attach(StreamState* stream) {
+PlaybackThread::AttachResult PlaybackThread::Attach(StreamState* stream) {
+  if (failed_.load(std::memory_order_acquire)) return AttachResult::kDeviceFailed;
   for (auto& slot : slots_) {
     StreamState* expected = nullptr;
-    // Release publishes the stream's initialised fields to the thread, which
-    // loads slots with acquire.
-    if (slot.compare_exchange_strong(expected, stream, std::memory_order_release, std::memory_order_relaxed)) {
-      ProducerProgress();
-      return true;
+    // seq_cst, paired with the thread's failed_ store and slot exchanges in
+    // RetireAll: either the thread sees this stream and retires it, or the
+    // load below sees failed_ (or both; then the slot decides who has it).
+    // It also publishes the stream's initialised fields to the thread.
+    if (!slot.compare_exchange_strong(expected, stream, std::memory_order_seq_cst, std::memory_order_relaxed)) {
+      continue;
     }
+    if (failed_.load(std::memory_order_seq_cst)) {
+      StreamState* attached = stream;
+      // Withdraw, unless the thread already took it and will report it done.
+      if (slot.compare_exchange_strong(attached, nullptr, std::memory_order_seq_cst)) return AttachResult::kDeviceFailed;
+    }
+    ProducerProgress();
+    return AttachResult::kAttached;
   }
-  return false;
+  return AttachResult::kFull;
 }
 
 void PlaybackThread::ProducerProgress() {
@@ -295,7 +304,14 @@ int PlaybackThread::MixAndCommit(size_t frames) {
     uint8_t* dst = static_cast<uint8_t*>(areas[0].addr) + (areas[0].first + offset * areas[0].step) / 8;
     MixInto(dst, count);
     const snd_pcm_sframes_t committed = snd_pcm_mmap_commit(pcm, offset, count);
-    if (committed < 0) return static_cast<int>(committed);
+    if (committed < 0) {
+      // The chunk never reached the device: streams report only what did.
+      for (auto& slot : slots_) {
+        StreamState* stream = slot.load(std::memory_order_acquire);
+        if (stream != nullptr) stream->frames_played.fetch_sub(stream->chunk_frames, std::memory_order_relaxed);
+      }
+      return static_cast<int>(committed);
+    }
     if (static_cast<snd_pcm_uframes_t>(committed) != count) return -EPIPE;
     committed_ += count;
     done += count;
@@ -310,13 +326,16 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
   size_t contributors = 0;
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
-    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
+    if (stream == nullptr) continue;
+    stream->chunk_frames = 0;
+    if (stream->Phase() != StreamPhase::kPlaying) continue;
     if (stream->ring.Readable() == 0 && stream->ended.load(std::memory_order_acquire)) continue;
     sole = stream;
     ++contributors;
   }
 
   auto account = [&](StreamState* stream, size_t got) {
+    stream->chunk_frames = got;
     if (got > 0) {
       if (stream->first_commit_ns.load(std::memory_order_relaxed) == 0) {
         stream->first_commit_ns.store(now, std::memory_order_relaxed);
@@ -388,7 +407,7 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream != nullptr && stream->Phase() == StreamPhase::kPlaying) streams_playing = true;
   }
-  const int recovered = device_->Recover(err);
+  int recovered = device_->Recover(err);
   if (recovered == 0) {
     running_ = false;
     pcm_running_.store(false, std::memory_order_relaxed);
@@ -400,34 +419,37 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
     }
     return true;
   }
+  // An unplugged card often shows first as an xrun whose recovery fails: the
+  // recovery's error is the one that says what happened.
+  const int cause = recovered < 0 ? recovered : err;
   {
     std::lock_guard<std::mutex> lock(log_mutex_);
-    SetAlsaError(&fatal_, err == -ENODEV || err == -EBADFD || err == -EIO ? "E_DEVICE_LOST" : "E_ALSA_IO", err,
-                 "PCM \"" + device_->name() + "\": " + during + " failed");
+    const bool lost = cause == -ENODEV || cause == -EBADFD || cause == -EIO || cause == -ENXIO;
+    SetAlsaError(&fatal_, lost ? "E_DEVICE_LOST" : "E_ALSA_IO", cause,
+                 "PCM \"" + device_->name() + "\": " + during + " failed" +
+                     (cause != err ? std::string(" (") + snd_strerror(err) + ", then recovery failed)" : ""));
   }
   running_ = false;
   pcm_running_.store(false, std::memory_order_relaxed);
+  failed_.store(true, std::memory_order_seq_cst);
   RetireAll(StreamOutcome::kDeviceLost);
   Raise(kDeviceError);
   return false;
 }
 
 void PlaybackThread::Retire(size_t slot, StreamOutcome outcome) {
-  StreamState* stream = slots_[slot].load(std::memory_order_relaxed);
+  StreamState* stream = slots_[slot].exchange(nullptr, std::memory_order_seq_cst);
+  if (stream == nullptr) return;
   stream->outcome.store(static_cast<int>(outcome), std::memory_order_relaxed);
+  stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_relaxed);
+  // The last touch of the stream: once JS sees the done bit it may free it.
+  // acq_rel publishes the outcome, the phase and the final counters with it.
   stream->events.fetch_or(kStreamDone, std::memory_order_acq_rel);
-  slots_[slot].store(nullptr, std::memory_order_release);
-  // Release: the JS side, seeing kRetired with acquire, also sees the final
-  // counters and the done bit. This is the last touch of the stream: it may
-  // be freed from here on.
-  stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_release);
   Raise(kDeviceStreams);
 }
 
 void PlaybackThread::RetireAll(StreamOutcome outcome) {
-  for (size_t i = 0; i < kMaxStreams; ++i) {
-    if (slots_[i].load(std::memory_order_acquire) != nullptr) Retire(i, outcome);
-  }
+  for (size_t i = 0; i < kMaxStreams; ++i) Retire(i, outcome);
 }
 
 void PlaybackThread::Wait(bool with_pcm, int timeout_ms) {

@@ -58,9 +58,12 @@ class PlaybackThread {
   void Stop();
   bool running() const { return thread_.joinable(); }
 
-  // JS thread: hands a stream to the playback thread. False when every slot
-  // is taken. The stream must stay alive until it is retired or Stop() returns.
-  bool Attach(StreamState* stream);
+  enum class AttachResult { kAttached, kFull, kDeviceFailed };
+  // JS thread: hands a stream to the playback thread. The stream must stay
+  // alive until it is retired or Stop() returns. kFull when every slot is
+  // taken, kDeviceFailed once the thread has stopped on a fatal error (the
+  // stream was not attached).
+  AttachResult Attach(StreamState* stream);
   // JS thread: after writing, ending or aborting a stream. Wakes the thread
   // only if it sleeps waiting for producers.
   void ProducerProgress();
@@ -75,6 +78,8 @@ class PlaybackThread {
   // -1 not tried yet, 0 refused, 1 granted.
   int realtime() const { return realtime_.load(std::memory_order_relaxed); }
   bool pcm_running() const { return pcm_running_.load(std::memory_order_relaxed); }
+  // The thread stopped on an error it cannot recover from (fatal_error()).
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
 
  private:
   void Run();
@@ -87,6 +92,8 @@ class PlaybackThread {
   bool StartPcm();
   void StopPcm();
   bool HandlePcmError(int err, const char* during);
+  // Takes the stream out of its slot and hands it back to JS; nothing if the
+  // slot was emptied meanwhile (Attach withdrawing from a failed device).
   void Retire(size_t slot, StreamOutcome outcome);
   void RetireAll(StreamOutcome outcome);
   // Sleeps until a producer makes progress, the PCM wants frames (with_pcm),
@@ -115,6 +122,9 @@ class PlaybackThread {
   std::atomic<uint64_t> xruns_{0};
   std::atomic<int> realtime_{-1};
   std::atomic<bool> pcm_running_{false};
+  // Set before the streams are retired on a fatal error; Attach checks it
+  // after taking a slot, so that no stream is left in a slot nobody serves.
+  std::atomic<bool> failed_{false};
 
   std::mutex log_mutex_;  // guards log_ and fatal_; both are rare
   std::vector<std::string> log_;

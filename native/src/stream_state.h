@@ -14,7 +14,7 @@ enum class StreamPhase : int {
   kBuffering,  // attached, waiting for a period of frames (or the end) before it plays
   kPlaying,    // mixed into every chunk
   kFinishing,  // all frames committed; waiting for the device to play them out
-  kRetired,    // the playback thread has let go; the JS side may free it
+  kRetired,    // out of its slot; the JS side may free it once it sees kStreamDone
 };
 
 enum class StreamOutcome : int { kNone, kPlayed, kAborted, kDeviceLost, kClosed };
@@ -23,7 +23,7 @@ enum class StreamOutcome : int { kNone, kPlayed, kAborted, kDeviceLost, kClosed 
 enum StreamEvent : uint32_t {
   kStreamDrain = 1u << 0,     // the ring has room again after a partial write
   kStreamUnderrun = 1u << 1,  // the ring ran dry while playing; silence was mixed in
-  kStreamDone = 1u << 2,      // retired; see outcome
+  kStreamDone = 1u << 2,      // retired; see outcome. The playback thread's last touch of the stream
 };
 
 struct StreamState {
@@ -50,6 +50,7 @@ struct StreamState {
 
   // Playback thread only.
   bool dry = false;
+  uint64_t chunk_frames = 0;  // what the chunk being committed took from this stream
   uint64_t end_position = 0;  // device position after this stream's last frame
 
   StreamPhase Phase() const { return static_cast<StreamPhase>(phase.load(std::memory_order_acquire)); }

@@ -3,8 +3,8 @@
 // why not. Exit codes: 0 playable, 1 not playable (headless included), 2 an
 // invalid configuration (as serve).
 import { ConfigError, loadConfig, type Config } from '../config';
-import { configuredDeviceOptions, failedOpenAttempt } from '../engine/engine';
-import { openDevice } from '../engine/native';
+import { DeviceOpener } from '../engine/device-opener';
+import { configuredDeviceOptions, failedOpenAttempt } from '../engine/device-supervisor';
 import { renderReport } from './render';
 import { buildReport, type DiagnosticsReport, type PcmOpenAttempt, type ReportOptions } from './report';
 
@@ -28,7 +28,7 @@ async function tryConfiguredPcm(audio: Config['audio']): Promise<PcmOpenAttempt>
   const attempt: PcmOpenAttempt = { pcm: audio.device, attempted: audio.mode !== 'headless', opened: false, error: null, info: null };
   if (!attempt.attempted) return attempt;
   try {
-    const device = await openDevice({ ...configuredDeviceOptions(audio), realtime: false });
+    const device = await new DeviceOpener(audio.openTimeoutMs).open({ ...configuredDeviceOptions(audio), realtime: false });
     attempt.opened = true;
     attempt.info = device.info;
     await device.close();

@@ -96,6 +96,23 @@ export function classifyOpenError(input: OpenErrorInput): Finding {
   const { nodes, openError } = input;
   const pcm = input.pcm ?? 'the PCM';
   if (!openError) return finding('OK', 'ok', `${pcm} opens for playback`, 'nothing to do');
+  // Codes from speakerd itself, not from the kernel: they say more than the errno.
+  if (openError.code === 'E_ALSA_OPEN_TIMEOUT') {
+    return finding(
+      'E_SND_OPEN_TIMEOUT',
+      'error',
+      `${openError.message}. speakerd keeps serving (headless in auto mode) and tries again once that open returns`,
+      'a USB card may need longer to initialise: raise AUDIO_OPEN_TIMEOUT_MS; if it never answers, the driver hangs: check `dmesg` on the node and replug or reload the card',
+    );
+  }
+  if (openError.code === 'E_DEVICE_LOST') {
+    return finding(
+      'E_SND_LOST',
+      'error',
+      `${pcm} was lost during playback: ${openError.message}`,
+      'a USB card was unplugged or the driver reset: speakerd reopens it by itself with backoff (readiness is 503 meanwhile, liveness stays 200, so no restart happens); plug the card back in',
+    );
+  }
   // The kernel's own answers come first: they hold whatever the nodes look like.
   if (openError.errno === EPERM) {
     const seccompNote = input.seccomp === 2 ? ' This process runs under a seccomp filter (Seccomp: 2), so the profile may be what refuses it.' : '';

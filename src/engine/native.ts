@@ -56,6 +56,8 @@ export interface DeviceStats {
   framesCommitted: number;
   xruns: number;
   running: boolean;
+  /** The playback thread stopped on an error it cannot recover from (the 'error' event). */
+  failed: boolean;
   /** Whether SCHED_FIFO was granted; null until the thread has tried. */
   realtime: boolean | null;
   streams: number;
@@ -281,6 +283,8 @@ export class Device extends EventEmitter {
       if (!stream) continue;
       if (type === 'done') this.#streams.delete(streamId);
       stream.deliver(type, detail);
+      // For whoever waits to close a device its streams still play on.
+      if (type === 'done' && this.#streams.size === 0) this.emit('idle');
     }
   }
 }

@@ -7,7 +7,7 @@ import { SpeakerdError } from '../errors';
 import type { BodyDecoder } from '../formats/decoder';
 import { frameBytes } from '../formats/audio-format';
 import { createConverter, type Converter } from './converter';
-import type { AudioEngine, StreamRecord } from './engine';
+import type { StreamRecord } from './engine';
 import type { StreamResult } from './native';
 
 export interface SinkOptions {
@@ -30,7 +30,6 @@ type Cut = { kind: 'idle' } | { kind: 'too_long' } | { kind: 'client_gone' };
 const IDLE = Symbol('idle');
 
 export class StreamSink {
-  readonly #engine: AudioEngine;
   readonly #record: StreamRecord;
   readonly #decoder: BodyDecoder;
   readonly #options: SinkOptions;
@@ -41,8 +40,7 @@ export class StreamSink {
   #inputFrames = 0;
   #maxInputFrames = Infinity;
 
-  constructor(engine: AudioEngine, record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
-    this.#engine = engine;
+  constructor(record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
     this.#record = record;
     this.#decoder = decoder;
     this.#options = options;
@@ -127,7 +125,7 @@ export class StreamSink {
   #open() {
     if (!this.#opened) {
       const format = this.#decoder.format!;
-      const device = this.#engine.device.info;
+      const device = this.#record.device;
       this.#record.format = format;
       this.#maxInputFrames = this.#options.maxSeconds * format.rate;
       this.#passThrough = format.sampleFormat === device.format && format.rate === device.rate && format.channels === device.channels;
@@ -154,7 +152,7 @@ export class StreamSink {
   }
 
   #answer(result: StreamResult, cut: Cut | undefined, truncated: boolean): PlayResult {
-    const rate = this.#engine.device.info.rate;
+    const rate = this.#record.device.rate;
     const frames = result.frames;
     const played = `${frames} frames (${(frames / rate).toFixed(3)} s) played`;
     if (cut?.kind === 'client_gone') {
@@ -176,6 +174,6 @@ export class StreamSink {
     if (cut?.kind === 'too_long') {
       throw new SpeakerdError('E_STREAM_TOO_LONG', 413, `the stream is longer than MAX_STREAM_SECONDS=${this.#options.maxSeconds}; the first ${played}`, 'split the audio into shorter streams, or raise MAX_STREAM_SECONDS');
     }
-    return { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#engine.mode ?? 'headless' };
+    return { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#record.mode };
   }
 }

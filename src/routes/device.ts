@@ -7,19 +7,22 @@ import { buildReport } from '../diagnostics/report';
 export default async function deviceRoutes(app: FastifyInstance, { config }: { config: Config }): Promise<void> {
   app.get('/v1/device', async () => {
     const engine = app.audio;
-    if (engine.state === 'starting') return { state: 'starting', mode: null, diagnostics: buildReport(config, engine.openAttempt) };
     const device = engine.device;
-    const stats = device.stats();
+    const stats = device?.stats();
+    const loss = engine.loss;
     return {
       state: engine.state,
-      mode: engine.mode,
+      mode: engine.mode ?? null,
       headlessReason: engine.headlessReason ?? null,
-      pcm: device.info.pcm,
-      format: device.info,
-      xruns: stats.xruns,
-      running: stats.running,
-      realtime: stats.realtime,
-      streams: stats.streams,
+      lost: loss
+        ? { error: loss.error, since: loss.since.toISOString(), attempts: loss.attempts, lastAttemptError: loss.lastAttemptError, nextAttemptAt: loss.nextAttemptAt?.toISOString() ?? null }
+        : null,
+      pcm: device?.info.pcm ?? config.audio.device,
+      format: device?.info ?? null,
+      xruns: stats?.xruns ?? null,
+      running: stats?.running ?? false,
+      realtime: stats?.realtime ?? null,
+      streams: engine.streams.size,
       diagnostics: buildReport(config, engine.openAttempt),
     };
   });

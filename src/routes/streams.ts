@@ -69,7 +69,7 @@ export default async function streamRoutes(app: FastifyInstance, limits: StreamL
       const log = request.log.child({ streamId: record.id, streamName: record.name });
       log.info({ contentType: request.headers['content-type'], gainDb: request.query.gain ?? 0 }, 'stream admitted');
       try {
-        const sink = new StreamSink(app.audio, record, decoder, {
+        const sink = new StreamSink(record, decoder, {
           idleTimeoutMs: limits.streamIdleTimeoutMs,
           maxSeconds: limits.maxStreamSeconds,
         });

@@ -118,12 +118,13 @@ struct RetiredStream {
 };
 
 // Waits for the stream to retire and then frees it at once, as the JS side
-// may (stream_state.h: "kRetired: the playback thread has let go; the JS side
-// may free it"), so that any later touch by the playback thread is a
-// use-after-free the sanitizers report.
+// may (stream_state.h: the kStreamDone bit is the playback thread's last
+// touch), so that any later touch by the playback thread is a use-after-free
+// the sanitizers report.
 RetiredStream AwaitRetireAndFree(std::unique_ptr<StreamState>& stream) {
   RetiredStream result;
-  result.retired = WaitFor([&] { return stream->Phase() == StreamPhase::kRetired; }, kRetireTimeout);
+  result.retired = WaitFor([&] { return (stream->events.load(std::memory_order_acquire) & kStreamDone) != 0; },
+                           kRetireTimeout);
   if (!result.retired) {
     Expect(false, "stream %u not retired within the timeout (phase %s, %" PRIu64 " frames played)", stream->id,
            PhaseName(stream->Phase()), stream->frames_played.load());
@@ -208,7 +209,7 @@ void SoloCycle(int cycle, const std::string& path, std::mt19937& rng) {
     PlaybackThread playback(std::move(device), WaitPolicy(), [&] { notifications.fetch_add(1); });
     playback.Start();
     auto stream = std::make_unique<StreamState>(1, period * 2, frame_bytes, 1.0f);
-    Expect(playback.Attach(stream.get()), "solo %d: attach refused", cycle);
+    Expect(playback.Attach(stream.get()) == PlaybackThread::AttachResult::kAttached, "solo %d: attach refused", cycle);
     Expect(WriteAll(playback, *stream, samples, frame_bytes, rng), "solo %d: producer timed out", cycle);
     stream->ended.store(true, std::memory_order_release);
     playback.ProducerProgress();
@@ -283,8 +284,8 @@ void MixCycle(int cycle, const std::string& path, std::mt19937& rng, MixEnding e
   auto voice_stream = std::make_unique<StreamState>(2, period * 2 + rng() % 512, frame_bytes, 0.5f);
   auto playback = std::make_unique<PlaybackThread>(std::move(device), WaitPolicy(), [] {});
   playback->Start();
-  Expect(playback->Attach(music_stream.get()), "mix %d: attach music refused", cycle);
-  Expect(playback->Attach(voice_stream.get()), "mix %d: attach voice refused", cycle);
+  Expect(playback->Attach(music_stream.get()) == PlaybackThread::AttachResult::kAttached, "mix %d: attach music refused", cycle);
+  Expect(playback->Attach(voice_stream.get()) == PlaybackThread::AttachResult::kAttached, "mix %d: attach voice refused", cycle);
 
   // Feed both streams in alternating random chunks. The wait policy stalls
   // every stream while one playing stream is dry, so each stream is closed
@@ -440,7 +441,7 @@ void ClockSinkRun() {
   auto stream = std::make_unique<StreamState>(7, frames, format.frame_bytes, 0.8f);
   Expect(stream->ring.Write(samples.data(), frames) == frames, "clock sink: ring refused frames");
   const auto started = Clock::now();
-  Expect(playback.Attach(stream.get()), "clock sink: attach refused");
+  Expect(playback.Attach(stream.get()) == PlaybackThread::AttachResult::kAttached, "clock sink: attach refused");
   stream->ended.store(true, std::memory_order_release);
   playback.ProducerProgress();
   const RetiredStream done = AwaitRetireAndFree(stream);
@@ -496,15 +497,15 @@ void FailingOpens(const std::string& scratch) {
   ExpectOpenFails("unknown plugin type", unknown_type, "E_ALSA_OPEN");
 
   // A PCM that opens but refuses the parameters: the half-built device must
-  // close its PCM. The clock sink takes 1 to 8 channels.
+  // close its PCM. The clock sink takes 1 to 32 channels.
   PcmRequest too_wide;
   too_wide.pcm = "speakerd-clock";
-  too_wide.channels = 9;
+  too_wide.channels = 33;
   snd_pcm_t* pcm = nullptr;
   if (OpenClockSink(&pcm, too_wide.pcm.c_str()) == 0) {
     DeviceError error;
-    Expect(!PcmDevice::Adopt(pcm, too_wide, &error), "clock sink with 9 channels: configured, want E_ALSA_HW_PARAMS");
-    Expect(error.code == "E_ALSA_HW_PARAMS", "clock sink with 9 channels: code \"%s\", want E_ALSA_HW_PARAMS",
+    Expect(!PcmDevice::Adopt(pcm, too_wide, &error), "clock sink with 33 channels: configured, want E_ALSA_HW_PARAMS");
+    Expect(error.code == "E_ALSA_HW_PARAMS", "clock sink with 33 channels: code \"%s\", want E_ALSA_HW_PARAMS",
            error.code.c_str());
   } else {
     Expect(false, "clock sink: OpenClockSink failed");

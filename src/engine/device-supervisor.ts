@@ -1,0 +1,310 @@
+// Keeps one playable device open for the engine, whatever the hardware does:
+//   - start-up: the card (device mode), the clock sink (headless), or the card
+//     when it opens and the clock sink when it does not (auto);
+//   - loss: when the playback thread stops on ENODEV/EBADFD/EIO, the dead PCM
+//     is closed and reopened with capped, jittered backoff, in this process;
+//   - arrival: in auto mode, playing headless, playback nodes that appear in
+//     AUDIO_SND_DIR (or a busy card that frees up) move it to the card.
+// Every failed open is kept as the diagnostics' starting point and reported
+// through events, so that the log says why at each step.
+import { EventEmitter } from 'node:events';
+import type { Logger } from 'pino';
+import type { Config } from '../config';
+import type { PcmOpenAttempt } from '../diagnostics/report';
+import { backoffDelay } from './backoff';
+import { DeviceOpener } from './device-opener';
+import { openClockSink, type Device, type DeviceInfo, type DeviceOptions, type NativeError } from './native';
+import { PlaybackNodeWatcher, playbackNodesAbsentReason } from './playback-nodes';
+
+export type DeviceMode = 'device' | 'headless';
+export type SupervisorState = 'starting' | 'playing' | 'lost' | 'closed';
+
+/** An error as the API and the logs show it. */
+export interface ErrorSummary {
+  code: string;
+  errno: number;
+  message: string;
+}
+
+/** The device is gone and being reopened. */
+export interface DeviceLoss {
+  error: ErrorSummary;
+  since: Date;
+  /** Reopen attempts that failed so far. */
+  attempts: number;
+  lastAttemptError: ErrorSummary | null;
+  nextAttemptAt: Date | null;
+}
+
+/** The options that open the configured PCM: the engine and the doctor open it the same way. */
+export function configuredDeviceOptions(audio: Config['audio']): DeviceOptions {
+  const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs } = audio;
+  return { pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs };
+}
+
+function summarize(error: unknown): ErrorSummary {
+  const cause = error as Partial<NativeError>;
+  return { code: cause.code ?? 'E_UNKNOWN', errno: typeof cause.errno === 'number' ? cause.errno : 0, message: cause.message ?? String(error) };
+}
+
+/** Why the configured PCM is not played, in one line. */
+function openFailureReason(pcm: string, error: ErrorSummary): string {
+  return `cannot open ${pcm}: ${error.message} (${error.code}, errno ${error.errno})`;
+}
+
+/** What diagnostics need to know of an open that failed. */
+export function failedOpenAttempt(pcm: string, error: unknown): PcmOpenAttempt {
+  const cause = error as Partial<NativeError>;
+  return { pcm, attempted: true, opened: false, error: { ...summarize(error), alsaMessages: Array.isArray(cause.alsaMessages) ? cause.alsaMessages : [] }, info: null };
+}
+
+export class DeviceOpenError extends Error {
+  readonly nativeError: NativeError;
+  constructor(message: string, nativeError: NativeError) {
+    super(message);
+    this.name = 'DeviceOpenError';
+    this.nativeError = nativeError;
+  }
+}
+
+export interface DeviceSupervisorEvents {
+  /** The playback thread stopped on an error it cannot recover from; reopening starts. */
+  lost: [error: ErrorSummary];
+  /** An open (reopen, or the move from headless) failed; `attempt` counts from 1. */
+  'open-failed': [error: ErrorSummary, attempt: number, retryInMs: number];
+  /** A device is open and plays: after a loss, or headless → device. */
+  restored: [info: DeviceInfo, mode: DeviceMode];
+}
+
+export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
+  #state: SupervisorState = 'starting';
+  #device: Device | undefined;
+  #mode: DeviceMode | undefined;
+  #headlessReason: string | undefined;
+  #openAttempt: PcmOpenAttempt;
+  #loss: DeviceLoss | undefined;
+  /** Failed attempts since the last open that worked; drives the backoff. */
+  #failures = 0;
+  #retryTimer: NodeJS.Timeout | undefined;
+  #attempting = false;
+  #watcher: PlaybackNodeWatcher | undefined;
+  readonly #opener: DeviceOpener;
+  readonly #audio: Config['audio'];
+  readonly #log: Logger;
+
+  constructor(audio: Config['audio'], log: Logger) {
+    super();
+    this.#audio = audio;
+    this.#log = log;
+    this.#opener = new DeviceOpener(audio.openTimeoutMs);
+    this.#openAttempt = { pcm: audio.device, attempted: false, opened: false, error: null, info: null };
+  }
+
+  get state(): SupervisorState {
+    return this.#state;
+  }
+
+  /** The device new streams go to; undefined while starting, lost or closed. */
+  get device(): Device | undefined {
+    return this.#state === 'playing' ? this.#device : undefined;
+  }
+
+  get mode(): DeviceMode | undefined {
+    return this.#mode;
+  }
+
+  get headlessReason(): string | undefined {
+    return this.#headlessReason;
+  }
+
+  get loss(): DeviceLoss | undefined {
+    return this.#loss;
+  }
+
+  /** What happened to the configured PCM at the last attempt: the diagnostics' starting point. */
+  get openAttempt(): PcmOpenAttempt {
+    return this.#openAttempt;
+  }
+
+  /**
+   * Opens what the configuration asks for. Rejects (DeviceOpenError) only in
+   * AUDIO_MODE=device; auto mode falls back to headless with a reason.
+   */
+  async start(): Promise<void> {
+    const { mode } = this.#audio;
+    if (mode === 'headless') {
+      await this.#playHeadless('AUDIO_MODE=headless');
+    } else if (mode === 'device') {
+      try {
+        this.#playOn(await this.#openConfigured());
+      } catch (error) {
+        throw new DeviceOpenError(openFailureReason(this.#audio.device, summarize(error)), error as NativeError);
+      }
+    } else {
+      const absent = playbackNodesAbsentReason(this.#audio.sndDir);
+      let reason = absent;
+      if (!absent) {
+        try {
+          this.#playOn(await this.#openConfigured());
+        } catch (error) {
+          reason = openFailureReason(this.#audio.device, summarize(error));
+        }
+      }
+      if (reason !== undefined) {
+        await this.#playHeadless(reason);
+        // Nodes exist but the open failed (EBUSY, a card still settling): retry.
+        if (!absent) this.#scheduleAttempt();
+      }
+    }
+    if (this.#state === 'closed') return;
+    this.#state = 'playing';
+    this.#watchNodes();
+  }
+
+  async close(): Promise<void> {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    clearTimeout(this.#retryTimer);
+    this.#watcher?.stop();
+    const device = this.#device;
+    this.#device = undefined;
+    await device?.close();
+  }
+
+  async #openConfigured(): Promise<Device> {
+    try {
+      const device = await this.#opener.open(configuredDeviceOptions(this.#audio));
+      this.#openAttempt = { pcm: this.#audio.device, attempted: true, opened: true, error: null, info: device.info };
+      return device;
+    } catch (error) {
+      this.#openAttempt = failedOpenAttempt(this.#audio.device, error);
+      throw error;
+    }
+  }
+
+  async #playHeadless(reason: string): Promise<void> {
+    // The same format and gap policy as the card would have had.
+    const { pcm: _pcm, alsaConfig: _alsaConfig, ...format } = configuredDeviceOptions(this.#audio);
+    const device = await openClockSink(format);
+    this.#headlessReason = reason;
+    this.#use(device, 'headless');
+    this.#log.warn({ mode: 'headless', reason, device: device.info }, `playing headless: ${reason}`);
+  }
+
+  #playOn(device: Device): void {
+    this.#headlessReason = undefined;
+    this.#use(device, 'device');
+    this.#log.info({ mode: 'device', device: device.info }, 'audio device open');
+  }
+
+  #use(device: Device, mode: DeviceMode): void {
+    this.#device = device;
+    this.#mode = mode;
+    device.on('log', (line: string) => this.#log.info({ source: 'playback' }, line));
+    device.on('xrun', (count: number) => this.#log.warn({ xruns: count }, 'device xrun'));
+    device.on('error', (error: NativeError) => this.#onDeviceError(device, error));
+  }
+
+  #onDeviceError(device: Device, error: NativeError): void {
+    if (device !== this.#device || this.#state !== 'playing') return;
+    const summary = summarize(error);
+    this.#state = 'lost';
+    this.#loss = { error: summary, since: new Date(), attempts: 0, lastAttemptError: null, nextAttemptAt: null };
+    this.#openAttempt = failedOpenAttempt(this.#audio.device, error);
+    this.#failures = 0;
+    // The thread has already retired the streams (503 E_DEVICE_LOST); what
+    // is left is the dead PCM's descriptor.
+    this.#device = undefined;
+    device.close().catch((closeError: unknown) => this.#log.warn({ err: closeError }, 'closing the lost device failed'));
+    this.emit('lost', summary);
+    this.#scheduleAttempt();
+  }
+
+  // In auto and device mode: nodes appearing are worth an attempt at once,
+  // whether the card was lost or never opened.
+  #watchNodes(): void {
+    if (this.#audio.mode === 'headless') return;
+    this.#watcher = new PlaybackNodeWatcher(this.#audio.sndDir, (nodes) => {
+      if (nodes.length > 0 && this.#wantsDevice()) {
+        this.#log.info({ nodes, dir: this.#audio.sndDir }, 'playback nodes appeared: trying the device');
+        this.#failures = 0;
+        this.#attemptNow();
+      }
+    });
+    this.#watcher.start();
+  }
+
+  #wantsDevice(): boolean {
+    return this.#state === 'lost' || (this.#state === 'playing' && this.#mode === 'headless' && this.#audio.mode === 'auto');
+  }
+
+  /** Returns the delay until the next attempt. */
+  #scheduleAttempt(): number {
+    clearTimeout(this.#retryTimer);
+    const delay = backoffDelay(this.#failures + 1, { minMs: this.#audio.reopenMinMs, maxMs: this.#audio.reopenMaxMs });
+    if (this.#loss) this.#loss.nextAttemptAt = new Date(Date.now() + delay);
+    this.#retryTimer = setTimeout(() => this.#attemptNow(), delay);
+    return delay;
+  }
+
+  #attemptNow(): void {
+    clearTimeout(this.#retryTimer);
+    if (this.#attempting) return;
+    this.#attempting = true;
+    this.#attempt().finally(() => {
+      this.#attempting = false;
+    });
+  }
+
+  // One try at the configured device; on failure the next is scheduled.
+  async #attempt(): Promise<void> {
+    if (!this.#wantsDevice()) return;
+    // Headless for want of nodes: the watcher calls again when they come.
+    if (this.#state === 'playing' && playbackNodesAbsentReason(this.#audio.sndDir)) return;
+    // A stuck open still holds its pool thread: wait for it, never pile up.
+    if (this.#opener.stuck) {
+      await this.#opener.settled();
+      if (!this.#wantsDevice()) return;
+    }
+    let device: Device;
+    try {
+      device = await this.#openConfigured();
+    } catch (error) {
+      if (!this.#wantsDevice()) return;
+      const summary = summarize(error);
+      this.#failures += 1;
+      if (this.#loss) {
+        this.#loss.attempts = this.#failures;
+        this.#loss.lastAttemptError = summary;
+      } else {
+        this.#headlessReason = openFailureReason(this.#audio.device, summary);
+      }
+      this.emit('open-failed', summary, this.#failures, this.#scheduleAttempt());
+      return;
+    }
+    if (!this.#wantsDevice()) {
+      await device.close();
+      return;
+    }
+    const previous = this.#device;
+    this.#loss = undefined;
+    this.#failures = 0;
+    this.#playOn(device);
+    this.#state = 'playing';
+    // Headless → device: streams already on the clock sink play out there,
+    // and the sink closes once they are done.
+    if (previous) this.#retire(previous);
+    this.emit('restored', device.info, 'device');
+  }
+
+  #retire(device: Device): void {
+    const close = () => {
+      device.close().catch((error: unknown) => this.#log.warn({ err: error }, 'closing the clock sink failed'));
+    };
+    if (device.stats().streams === 0) {
+      close();
+    } else {
+      device.once('idle', close);
+    }
+  }
+}
