@@ -3,6 +3,7 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
+#include <thread>
 #include <unordered_map>
 
 #include "alsa_log.h"
@@ -462,19 +463,45 @@ void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void*
 }
 
 // Opens a PCM (or the clock sink) off the JS thread and resolves to a Device.
-class OpenWorker : public Napi::AsyncWorker {
+// The open runs on a thread of its own, not on libuv's pool: a driver stuck
+// in open() would hold a pool thread for good, and Node joins the pool when
+// the process exits, so even process.exit() would hang behind it. A detached
+// thread dies with the process; if it returns after the environment is gone,
+// it closes what it opened itself.
+class OpenJob {
  public:
-  OpenWorker(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink, Napi::Function dispatch)
-      : Napi::AsyncWorker(env, "speakerd open"),
-        request_(std::move(request)),
+  static Napi::Promise Start(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink,
+                             Napi::Function dispatch) {
+    auto* job = new OpenJob(env, std::move(request), options, clock_sink, dispatch);
+    Napi::Promise promise = job->deferred_.Promise();
+    job->done_ = DoneFunction::New(env, "speakerd open", 0, 1);
+    std::thread([job] { job->Run(); }).detach();
+    return promise;
+  }
+
+ private:
+  static void Finish(Napi::Env env, Napi::Function, std::nullptr_t*, OpenJob* job);
+  using DoneFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, OpenJob, Finish>;
+
+  OpenJob(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink, Napi::Function dispatch)
+      : request_(std::move(request)),
         clock_sink_(clock_sink),
         deferred_(Napi::Promise::Deferred::New(env)),
         dispatch_(Napi::Persistent(dispatch)) {
     result_.options = options;
   }
-  Napi::Promise Promise() { return deferred_.Promise(); }
 
-  void Execute() override {
+  void Run() {
+    Open();
+    DoneFunction done = done_;
+    if (done.NonBlockingCall(this) != napi_ok) {
+      // The environment is gone: nobody will take the device.
+      Abandon();
+    }
+    done.Release();
+  }
+
+  void Open() {
     if (!clock_sink_) {
       result_.device = PcmDevice::Open(request_, &result_.error);
       return;
@@ -488,8 +515,13 @@ class OpenWorker : public Napi::AsyncWorker {
     result_.device = PcmDevice::Adopt(pcm, request_, &result_.error);
   }
 
-  void OnOK() override {
-    Napi::Env env = Env();
+  // Frees the job without touching JS: the references belong to a dead env.
+  void Abandon() {
+    dispatch_.SuppressDestruct();
+    delete this;  // closes an opened PCM
+  }
+
+  void Settle(Napi::Env env) {
     if (!result_.device) {
       deferred_.Reject(MakeError(env, result_.error).Value());
       return;
@@ -499,13 +531,22 @@ class OpenWorker : public Napi::AsyncWorker {
     deferred_.Resolve(device);
   }
 
- private:
   PcmRequest request_;
   bool clock_sink_;
   OpenResult result_;
   Napi::Promise::Deferred deferred_;
   Napi::FunctionReference dispatch_;
+  DoneFunction done_;
 };
+
+void OpenJob::Finish(Napi::Env env, Napi::Function, std::nullptr_t*, OpenJob* job) {
+  if (env == nullptr) {
+    job->Abandon();  // the function is torn down with the environment
+    return;
+  }
+  job->Settle(env);
+  delete job;
+}
 
 // open(options, dispatch): options are checked by the JS wrapper; these
 // checks only keep a bad call from reaching alsa-lib.
@@ -534,10 +575,7 @@ Napi::Value Open(const Napi::CallbackInfo& info, bool clock_sink) {
                                                                                : UnderrunPolicy::kSilence;
   options.idle_ms = o.Get("idleMs").As<Napi::Number>().Uint32Value();
   options.realtime = o.Get("realtime").ToBoolean().Value();
-  auto* worker = new OpenWorker(env, std::move(request), options, clock_sink, info[1].As<Napi::Function>());
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return OpenJob::Start(env, std::move(request), options, clock_sink, info[1].As<Napi::Function>());
 }
 
 }  // namespace

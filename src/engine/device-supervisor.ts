@@ -276,6 +276,13 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
       if (this.#loss) {
         this.#loss.attempts = this.#failures;
         this.#loss.lastAttemptError = summary;
+        // The loss stays the diagnosis; the reopen's error is part of it.
+        const { error: lost } = this.#loss;
+        this.#openAttempt = failedOpenAttempt(this.#audio.device, {
+          ...lost,
+          message: `${lost.message}; reopen attempt ${this.#failures} failed: ${summary.message} (${summary.code}, errno ${summary.errno})`,
+          alsaMessages: this.#openAttempt.error?.alsaMessages ?? [],
+        });
       } else {
         this.#headlessReason = openFailureReason(this.#audio.device, summary);
       }

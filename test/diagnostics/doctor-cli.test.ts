@@ -80,3 +80,19 @@ t.test('--help lists the doctor command and --json', async (t) => {
   t.match(result.stdout, /\n {2}doctor {3}Check why the configured device plays or not/);
   t.match(result.stdout, /\n {2}--json {15}print the whole report as JSON instead of text\n/);
 });
+
+t.test('an open stuck in the driver: the doctor reports E_SND_OPEN_TIMEOUT after AUDIO_OPEN_TIMEOUT_MS and exits, without waiting for the driver', async (t) => {
+  const started = Date.now();
+  const { status, report } = doctorJson({
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'stuck',
+    AUDIO_OPEN_TIMEOUT_MS: '300',
+    AUDIO_ALSA_CONFIG: 'pcm.stuck { type speakerd_fault slave.pcm "null" open_delay_ms 10000 }',
+  });
+  const elapsed = Date.now() - started;
+  t.equal(status, 1);
+  t.equal(report.verdict.code, 'E_SND_OPEN_TIMEOUT');
+  t.equal(report.pcm.error?.code, 'E_ALSA_OPEN_TIMEOUT');
+  t.equal(report.pcm.error?.errno, 110);
+  t.ok(elapsed < 5000, `answered after ${elapsed} ms; the driver would have taken 10000 ms`);
+});

@@ -25,6 +25,24 @@ t.test('no open error is OK', async (t) => {
   t.same(classifyOpenError({ nodes: cardNodes, openError: undefined, pcm: 'hw:0,0' }), { code: 'OK', severity: 'ok', message: 'hw:0,0 opens for playback', hint: 'nothing to do' });
 });
 
+t.test('an open that timed out is E_SND_OPEN_TIMEOUT, whatever the nodes say', async (t) => {
+  const message = 'cannot open PCM "hw:0,0": no answer within AUDIO_OPEN_TIMEOUT_MS=300 ms; the driver is stuck in open()';
+  const result = classifyOpenError({ nodes: cardNodes, openError: { code: 'E_ALSA_OPEN_TIMEOUT', errno: 110, message }, pcm: 'hw:0,0' });
+  t.same(result, {
+    code: 'E_SND_OPEN_TIMEOUT',
+    severity: 'error',
+    message: `${message}. speakerd keeps serving (headless in auto mode) and tries again once that open returns`,
+    hint: 'a USB card may need longer to initialise: raise AUDIO_OPEN_TIMEOUT_MS; if it never answers, the driver hangs: check `dmesg` on the node and replug or reload the card',
+  });
+});
+
+t.test('a device lost during playback is E_SND_LOST: reopening, no restart', async (t) => {
+  const result = classifyOpenError({ nodes: { ...cardNodes, nodes: [] }, openError: { code: 'E_DEVICE_LOST', errno: 19, message: 'PCM "hw:1,0": mmap_commit failed: No such device' }, pcm: 'hw:1,0' });
+  t.equal(result.code, 'E_SND_LOST');
+  t.equal(result.message, 'hw:1,0 was lost during playback: PCM "hw:1,0": mmap_commit failed: No such device');
+  t.match(result.hint, /reopens it by itself with backoff \(readiness is 503 meanwhile, liveness stays 200/);
+});
+
 t.test('errno 1 is E_SND_EPERM: the device cgroup or seccomp, and a hostPath alone is not enough', async (t) => {
   const result = classifyOpenError({ nodes: cardNodes, openError: openError(1, 'cannot open PCM "hw:0,0": Operation not permitted'), pcm: 'hw:0,0' });
   t.equal(result.code, 'E_SND_EPERM');
