@@ -30,6 +30,11 @@ const { EPERM, ENOENT, ENXIO, EACCES, EBUSY, ENODEV } = constants.errno;
 // alsa-lib itself always opens /dev/snd; AUDIO_SND_DIR only tells the doctor where to look.
 const ALSA_SND_DIR = '/dev/snd';
 
+// Nodes the kernel refuses whatever their mode: the device cgroup's answer.
+function kernelDeniedNodes(nodes: SndDirReport) {
+  return nodes.nodes.filter((node) => (node.kind === 'control' || node.kind === 'playback') && (node.accessError === 'EPERM' || node.openResult === 'EPERM'));
+}
+
 function hasPlaybackNode(nodes: SndDirReport): boolean {
   return nodes.nodes.some((node) => node.kind === 'playback');
 }
@@ -113,13 +118,21 @@ export function classifyOpenError(input: OpenErrorInput): Finding {
       'a USB card was unplugged or the driver reset: speakerd reopens it by itself with backoff (readiness is 503 meanwhile, liveness stays 200, so no restart happens); plug the card back in',
     );
   }
-  // The kernel's own answers come first: they hold whatever the nodes look like.
-  if (openError.errno === EPERM) {
+  // The kernel's own answers come first: they hold whatever the nodes look
+  // like. A device cgroup that denies the card often does not reach alsa-lib
+  // as EPERM at all (its card lookup fails first and says ENOENT), so nodes
+  // that the kernel refuses with EPERM decide too.
+  const deniedNodes = kernelDeniedNodes(nodes);
+  if (openError.errno === EPERM || deniedNodes.length > 0) {
     const seccompNote = input.seccomp === 2 ? ' This process runs under a seccomp filter (Seccomp: 2), so the profile may be what refuses it.' : '';
+    const cause =
+      openError.errno === EPERM
+        ? `opening ${pcm} failed with EPERM`
+        : `opening ${pcm} failed (${openError.message}) because the kernel refuses ${deniedNodes.map((node) => node.name).join(', ')} with EPERM`;
     return finding(
       'E_SND_EPERM',
       'error',
-      `opening ${pcm} failed with EPERM: the container's device cgroup or its seccomp profile refuses the device, not the file mode.${seccompNote}`,
+      `${cause}: the container's device cgroup or its seccomp profile refuses the device, not the file mode.${seccompNote}`,
       'a hostPath of /dev/snd alone is not enough: the device cgroup must also allow char 116:*. Use k8s/overlays/device-plugin (a device plugin such as squat/generic-device-plugin grants the device) or apply the settings documented in k8s/overlays/hostpath; and check that the seccomp profile allows ioctl on the device',
     );
   }

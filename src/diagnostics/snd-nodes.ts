@@ -126,7 +126,8 @@ function inspectNode(dir: string, name: string, identity: ProcessIdentity, names
       openResult = errorCode(error);
     }
   }
-  const supplementalGroup = !readWrite && groupGrantsReadWrite(stats) && !inGroup(identity, stats.gid) ? stats.gid : null;
+  // EPERM from access() is the device cgroup (or an LSM), not the mode: no group helps.
+  const supplementalGroup = !readWrite && accessError !== 'EPERM' && groupGrantsReadWrite(stats) && !inGroup(identity, stats.gid) ? stats.gid : null;
   return {
     name,
     ...classifyName(name),
@@ -146,6 +147,15 @@ function inspectNode(dir: string, name: string, identity: ProcessIdentity, names
 function nodeFinding(node: SndNode, dir: string, identity: ProcessIdentity, names: AccountNames): Finding {
   const where = path.join(dir, node.name);
   const owner = `owner ${describeId(node.uid, names.users)}, group ${describeId(node.gid, names.groups)}, ${node.mode}`;
+  if (!node.readWrite && node.accessError === 'EPERM') {
+    return finding(
+      'E_NODE_EPERM',
+      'error',
+      `${where} is refused with EPERM although its mode would allow it (${owner}): the kernel's device cgroup denies the device`,
+      'the container runtime has no device rule for char 116:*: use k8s/overlays/device-plugin, or see E_SND_EPERM in docs/troubleshooting.md',
+      'snd-nodes',
+    );
+  }
   if (!node.readWrite) {
     const who = `uid ${identity.uid}, gid ${identity.gid}, groups [${identity.groups.join(', ')}]`;
     const hint =

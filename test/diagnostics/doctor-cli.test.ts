@@ -96,3 +96,16 @@ t.test('an open stuck in the driver: the doctor reports E_SND_OPEN_TIMEOUT after
   t.equal(report.pcm.error?.errno, 110);
   t.ok(elapsed < 5000, `answered after ${elapsed} ms; the driver would have taken 10000 ms`);
 });
+
+t.test('a PCM whose open answers EBUSY (the fault PCM, as a held card does) is E_SND_EBUSY with the fix', async (t) => {
+  const { status, report } = doctorJson({
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'held',
+    AUDIO_ALSA_CONFIG: 'pcm.held { type speakerd_fault slave.pcm "null" refuse_opens 1 refuse_errno EBUSY }',
+  });
+  t.equal(status, 1);
+  t.same(report.pcm.error, { code: 'E_ALSA_OPEN', errno: 16, message: 'cannot open PCM "held": Device or resource busy', alsaMessages: [] });
+  t.equal(report.verdict.code, 'E_SND_EBUSY');
+  t.equal(report.verdict.message, 'opening held failed with EBUSY: another process holds the device');
+  t.match(report.verdict.hint, /^a hw device takes one client at a time: stop the host's PulseAudio or PipeWire/);
+});
