@@ -236,12 +236,9 @@ int FindFaultSpec(snd_config_t* config, const std::string& name, FaultSpec* spec
 
 int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
   int64_t open_number;
-  int64_t faults_so_far;
   {
     std::lock_guard<std::mutex> lock(history_mutex);
-    FaultHistory& history = Histories()[spec.name];
-    open_number = ++history.opens;
-    faults_so_far = history.faults;
+    open_number = ++Histories()[spec.name].opens;
   }
   if (spec.open_delay_ms > 0 && (spec.delay_opens < 0 || open_number <= spec.delay_opens)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(spec.open_delay_ms));
@@ -251,14 +248,17 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
   auto* fault = new FaultPcm();
   fault->name = spec.name;
   fault->fail_errno = spec.fail_errno;
-  const bool fails = spec.fail_at_frame >= 0 && (spec.fail_times < 0 || faults_so_far < spec.fail_times);
-  fault->fail_at_frame = fails ? spec.fail_at_frame : -1;
-  if (fails) {
-    // Counted at open, not when it fires: an instance closed before its
-    // fault frame still used up one of fail_times.
+  bool fails = false;
+  if (spec.fail_at_frame >= 0) {
+    // Decided and counted in one step, so that overlapping opens cannot both
+    // take the last of fail_times; counted at open, not when it fires: an
+    // instance closed before its fault frame still used one up.
     std::lock_guard<std::mutex> lock(history_mutex);
-    ++Histories()[spec.name].faults;
+    FaultHistory& history = Histories()[spec.name];
+    fails = spec.fail_times < 0 || history.faults < spec.fail_times;
+    if (fails) ++history.faults;
   }
+  fault->fail_at_frame = fails ? spec.fail_at_frame : -1;
   fault->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (fault->wake_fd < 0) {
     const int err = -errno;

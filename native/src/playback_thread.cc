@@ -315,8 +315,9 @@ int PlaybackThread::MixAndCommit(size_t frames) {
     if (static_cast<snd_pcm_uframes_t>(committed) != count) return -EPIPE;
     committed_ += count;
     done += count;
+    // Per part: a later part that fails must not hide this one's frames.
+    frames_committed_.store(committed_, std::memory_order_relaxed);
   }
-  frames_committed_.store(committed_, std::memory_order_relaxed);
   return 0;
 }
 

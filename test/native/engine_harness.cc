@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
@@ -44,8 +45,9 @@ using Clock = std::chrono::steady_clock;
 constexpr auto kRetireTimeout = std::chrono::seconds(20);
 constexpr auto kProducerTimeout = std::chrono::seconds(20);
 
-int g_failures = 0;
-int g_checks = 0;
+// Atomic: a loss cycle's racer thread checks too.
+std::atomic<int> g_failures{0};
+std::atomic<int> g_checks{0};
 
 void Expect(bool ok, const char* format, ...) __attribute__((format(printf, 2, 3)));
 void Expect(bool ok, const char* format, ...) {
@@ -512,6 +514,222 @@ void FailingOpens(const std::string& scratch) {
   }
 }
 
+// What the racer in a loss cycle saw, summed over the cycles.
+struct LossTotals {
+  uint64_t attached = 0;     // Attach said kAttached
+  uint64_t played = 0;       // ... and the stream retired as played, before the fault
+  uint64_t lost = 0;         // ... and the stream retired as device lost, by the fault
+  uint64_t refused = 0;      // Attach said kDeviceFailed
+  uint64_t full = 0;         // Attach said kFull
+  uint64_t main_frames = 0;  // frames the main streams counted before their faults
+};
+
+// Device loss, for real: a speakerd_fault PCM over a file PCM that fails once
+// `fail_at` frames have passed. One stream writes more than that; meanwhile a
+// second thread keeps attaching fresh streams until Attach answers
+// kDeviceFailed, so that Attach races the playback thread's fatal RetireAll.
+// Every stream Attach took must be retired exactly once (then it is freed at
+// once, so a later touch is a use-after-free); every stream it refused must
+// never have been handed back, and is freed at once too.
+void LossCycle(int cycle, const std::string& scratch, std::mt19937& rng, LossTotals* totals) {
+  const std::string path = scratch + "/loss.raw";
+  const SampleCodec& codec = cycle % 2 == 0 ? kS16 : kS24_3;
+  const unsigned period_request = cycle % 3 == 0 ? 64 : 256;
+  const int64_t fail_at = 2000 + static_cast<int64_t>(rng() % 6000);
+  PcmRequest request = FileRequest(path, codec, period_request);
+  request.pcm = "flaky";
+  // One definition for every cycle: fail_times is left unset, so every
+  // instance fails.
+  request.alsa_config = FilePcmConfig("flaky_out", path) + "\npcm.flaky { type speakerd_fault slave.pcm \"flaky_out\" fail_at_frame " +
+                        std::to_string(fail_at) + " fail_errno ENODEV }";
+  DeviceError error;
+  std::unique_ptr<PcmDevice> device = PcmDevice::Open(request, &error);
+  if (!device) {
+    Expect(false, "loss %d: open failed: %s %s", cycle, error.code.c_str(), error.message.c_str());
+    return;
+  }
+  const size_t frame_bytes = device->format().frame_bytes;
+  const size_t period = device->format().period_frames;
+  const size_t buffer = device->format().buffer_frames;
+
+  // Declared before the thread, so that streams not retired (a failed
+  // expectation) outlive it.
+  auto main_stream = std::make_unique<StreamState>(1, period * 2 + rng() % 512, frame_bytes, 1.0f);
+  std::vector<std::unique_ptr<StreamState>> racer_streams;  // the racer's until it is joined
+  // More than the fault frame plus everything the ring and the device can
+  // hold: the main stream cannot finish before the fault.
+  const size_t frames = static_cast<size_t>(fail_at) + main_stream->ring.capacity() + buffer + 1000;
+  std::vector<std::unique_ptr<StreamState>> fillers(PlaybackThread::kMaxStreams - 9 - rng() % 8);
+  for (size_t i = 0; i < fillers.size(); ++i) {
+    fillers[i] = std::make_unique<StreamState>(static_cast<uint32_t>(10 + i), frames, frame_bytes, 0.0f);
+  }
+  const std::vector<uint8_t> silence(frames * frame_bytes, 0);
+  std::vector<uint8_t> samples(frames * frame_bytes);
+  std::uniform_int_distribution<int32_t> sample(-codec.max - 1, codec.max);
+  for (size_t i = 0; i < frames * 2; ++i) codec.Put(&samples[i * codec.bytes], sample(rng));
+
+  std::atomic<uint64_t> notifications{0};
+  auto playback = std::make_unique<PlaybackThread>(std::move(device), WaitPolicy(), [&] { notifications.fetch_add(1); });
+  playback->Start();
+  Expect(playback->Attach(main_stream.get()) == PlaybackThread::AttachResult::kAttached, "loss %d: attach refused",
+         cycle);
+  // Silent fillers in most slots: Attach then scans past them before it finds
+  // a free slot, which widens the window in which the fault can come between
+  // Attach's first look at failed() and its look after taking a slot. Each
+  // holds more (zero) frames than the main stream writes and has ended, so
+  // none holds the mix back; at gain 0 they leave the main stream's samples
+  // exact.
+  for (auto& filler : fillers) {
+    filler->ring.Write(silence.data(), frames);
+    filler->ended.store(true, std::memory_order_release);
+    Expect(playback->Attach(filler.get()) == PlaybackThread::AttachResult::kAttached, "loss %d: filler %u refused",
+           cycle, filler->id);
+  }
+
+  LossTotals seen;
+  std::thread racer([&, seed = rng()] {
+    std::mt19937 racer_rng(seed);
+    uint32_t next_id = 100;
+    // Frees what has retired, as the JS side does when it sees the done bit.
+    auto reap = [&](bool wait) {
+      for (auto& stream : racer_streams) {
+        if (!stream) continue;
+        if (!wait && (stream->events.load(std::memory_order_acquire) & kStreamDone) == 0) continue;
+        const RetiredStream done = AwaitRetireAndFree(stream);
+        if (!done.retired) continue;
+        if (done.outcome == StreamOutcome::kPlayed) {
+          ++seen.played;
+        } else if (done.outcome == StreamOutcome::kDeviceLost) {
+          ++seen.lost;
+        } else {
+          Expect(false, "loss %d: racer stream retired with outcome %d, want played or device lost", cycle,
+                 static_cast<int>(done.outcome));
+        }
+        Expect(done.frames_played == 0, "loss %d: an empty racer stream played %" PRIu64 " frames", cycle,
+               done.frames_played);
+      }
+      racer_streams.erase(std::remove(racer_streams.begin(), racer_streams.end(), nullptr), racer_streams.end());
+    };
+    const auto deadline = Clock::now() + kRetireTimeout;
+    while (true) {
+      if (Clock::now() > deadline) {
+        Expect(false, "loss %d: Attach did not refuse a stream within %d s", cycle,
+               static_cast<int>(std::chrono::duration_cast<std::chrono::seconds>(kRetireTimeout).count()));
+        break;
+      }
+      // Empty and ended: such a stream never holds the mix back (the wait
+      // policy waits for buffering streams that have not ended) and retires
+      // as played within two passes, unless the fault retires it first.
+      auto stream = std::make_unique<StreamState>(next_id++, 64, frame_bytes, 1.0f);
+      stream->ended.store(true, std::memory_order_release);
+      const PlaybackThread::AttachResult result = playback->Attach(stream.get());
+      if (result == PlaybackThread::AttachResult::kDeviceFailed) {
+        ++seen.refused;
+        // Not handed back: the thread never retired it, nor counted frames.
+        // (Its phase may have moved on: a pass that ran just before the fault
+        // can have seen it in its slot before Attach withdrew it.)
+        Expect(stream->events.load() == 0, "loss %d: refused stream has events %#x", cycle, stream->events.load());
+        Expect(stream->outcome.load() == static_cast<int>(StreamOutcome::kNone),
+               "loss %d: refused stream has outcome %d", cycle, stream->outcome.load());
+        Expect(stream->frames_played.load() == 0 && stream->first_commit_ns.load() == 0,
+               "loss %d: refused stream has %" PRIu64 " frames played", cycle, stream->frames_played.load());
+        stream.reset();
+        break;
+      }
+      if (result == PlaybackThread::AttachResult::kFull) {
+        ++seen.full;
+        stream.reset();
+        std::this_thread::yield();  // the racer's own streams fill the slots the fillers left: let them retire
+      } else {
+        ++seen.attached;
+        racer_streams.push_back(std::move(stream));
+      }
+      // At ease while the fault is far off; back to back once it is due
+      // within a buffer or two, so that attempts are under way when it comes.
+      if (playback->frames_committed() + 2 * buffer < static_cast<uint64_t>(fail_at)) {
+        reap(false);
+        std::this_thread::sleep_for(std::chrono::microseconds(racer_rng() % 50));
+      } else if (racer_rng() % 16 == 0) {
+        reap(false);
+      }
+    }
+    // Sticky: once failed, the device refuses every stream.
+    StreamState late(99, 64, frame_bytes, 1.0f);
+    Expect(playback->Attach(&late) == PlaybackThread::AttachResult::kDeviceFailed,
+           "loss %d: a stream attached after the refusal was not refused", cycle);
+    reap(true);
+  });
+
+  // The main stream's producer: random chunks until everything is written
+  // or the stream is retired, which the fault does.
+  std::uniform_int_distribution<size_t> chunk(1, 700);
+  size_t written = 0;
+  const auto deadline = Clock::now() + kProducerTimeout;
+  while (written < frames && (main_stream->events.load(std::memory_order_acquire) & kStreamDone) == 0) {
+    const size_t n = main_stream->ring.Write(samples.data() + written * frame_bytes, std::min(chunk(rng), frames - written));
+    written += n;
+    playback->ProducerProgress();
+    if (n == 0) {
+      if (Clock::now() > deadline) {
+        Expect(false, "loss %d: producer stalled at %zu of %zu frames, fault due at %" PRId64, cycle, written, frames,
+               fail_at);
+        main_stream->aborted.store(true, std::memory_order_release);
+        playback->ProducerProgress();
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
+  }
+  if (written == frames) {
+    main_stream->ended.store(true, std::memory_order_release);
+    playback->ProducerProgress();
+  }
+  const RetiredStream main_done = AwaitRetireAndFree(main_stream);
+  for (auto& filler : fillers) {
+    const RetiredStream done = AwaitRetireAndFree(filler);
+    Expect(!done.retired || done.outcome == StreamOutcome::kDeviceLost, "loss %d: filler outcome %d, want device lost",
+           cycle, static_cast<int>(done.outcome));
+  }
+  racer.join();
+
+  if (main_done.retired) {
+    Expect(main_done.outcome == StreamOutcome::kDeviceLost, "loss %d: main stream outcome %d, want device lost", cycle,
+           static_cast<int>(main_done.outcome));
+    Expect(main_done.frames_played > 0 && main_done.frames_played <= static_cast<uint64_t>(fail_at),
+           "loss %d: main stream counted %" PRIu64 " frames, want 1..%" PRId64, cycle, main_done.frames_played,
+           fail_at);
+  }
+  Expect(playback->failed(), "loss %d: failed() is false after the fault", cycle);
+  const DeviceError fatal = playback->fatal_error();
+  Expect(fatal.code == "E_DEVICE_LOST" && fatal.errnum == 19, "loss %d: fatal error %s errno %d, want E_DEVICE_LOST 19",
+         cycle, fatal.code.c_str(), fatal.errnum);
+  Expect(fatal.message == "PCM \"flaky\": mmap_commit failed: No such device", "loss %d: fatal message \"%s\"", cycle,
+         fatal.message.c_str());
+  // The streams are retired before the error is raised: it may come a moment after.
+  uint32_t device_events = 0;
+  Expect(WaitFor([&] { return ((device_events |= playback->TakeDeviceEvents()) & kDeviceError) != 0; }, kRetireTimeout),
+         "loss %d: no device error event", cycle);
+  Expect(!playback->pcm_running(), "loss %d: PCM still marked running after the fault", cycle);
+  Expect(notifications.load() > 0, "loss %d: notify never called", cycle);
+  Expect(racer_streams.empty(), "loss %d: %zu racer streams never retired", cycle, racer_streams.size());
+  playback->Stop();
+  playback.reset();  // closes the fault PCM and its file slave
+
+  const std::vector<uint8_t> file = ReadWholeFile(path);
+  const size_t want = static_cast<size_t>(fail_at) * frame_bytes;
+  Expect(file.size() == want && std::equal(file.begin(), file.end(), samples.begin()),
+         "loss %d (%s): file has %zu bytes, want exactly the first %" PRId64 " frames (%zu bytes) of the main stream%s",
+         cycle, snd_pcm_format_name(codec.format), file.size(), fail_at, want,
+         file.size() == want ? " (the length is right, the content is not)" : "");
+
+  totals->attached += seen.attached;
+  totals->played += seen.played;
+  totals->lost += seen.lost;
+  totals->refused += seen.refused;
+  totals->full += seen.full;
+  totals->main_frames += main_done.frames_played;
+}
+
 void RemoveScratch(const std::string& dir) {
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* entry = readdir(d)) {
@@ -554,6 +772,13 @@ int main(int argc, char** argv) {
       default: MixCycle(cycle, path, rng, MixEnding::kEndAndAbort); break;
     }
   }
+  // A loss cycle for every ten ordinary ones: 20 by default.
+  const int loss_cycles = std::max(1, cycles / 10);
+  LossTotals loss;
+  for (int cycle = 0; cycle < loss_cycles; ++cycle) LossCycle(cycle, scratch, rng, &loss);
+  std::printf("engine_harness: %d loss cycles: racer streams attached=%" PRIu64 " (played %" PRIu64 ", lost %" PRIu64
+              ") refused=%" PRIu64 " full=%" PRIu64 "; main streams counted %" PRIu64 " frames before their faults\n",
+              loss_cycles, loss.attached, loss.played, loss.lost, loss.refused, loss.full, loss.main_frames);
   ClockSinkRun();
   FailingOpens(scratch);
 
@@ -563,6 +788,7 @@ int main(int argc, char** argv) {
   snd_config_update_free_global();
 
   const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-  std::printf("engine_harness: cycles=%d checks=%d failed=%d in %.2f s\n", cycles, g_checks, g_failures, seconds);
+  std::printf("engine_harness: cycles=%d checks=%d failed=%d in %.2f s\n", cycles, g_checks.load(), g_failures.load(),
+              seconds);
   return g_failures == 0 ? 0 : 1;
 }
