@@ -1,0 +1,232 @@
+#!/usr/bin/env bash
+# Measures the syscalls speakerd makes and keeps them in k8s/seccomp/syscalls.txt,
+# the one source of truth for the container's seccomp profile.
+#
+#   scripts/seccomp-measure.sh              measure, rewrite syscalls.txt, then --generate
+#   scripts/seccomp-measure.sh --measure    measure and rewrite syscalls.txt only
+#   scripts/seccomp-measure.sh --generate   write k8s/seccomp/speakerd.json and
+#                                           speakerd-seccompprofile.yaml from syscalls.txt
+#   scripts/seccomp-measure.sh --check      fail when the generated files are stale
+#
+# Measuring needs strace (apt-get install -y strace), curl and a built tree
+# (npm ci && npx tsc -p tsconfig.json). It runs, each under `strace -f -qq -o`:
+#   1. serve, AUDIO_MODE=device into a file PCM: POST 1 s of audio, GET every
+#      read endpoint, SIGTERM;
+#   2. serve, AUDIO_MODE=headless (the timerfd clock sink): POST 1 s, SIGTERM;
+#   3. serve, AUDIO_MODE=auto with an empty AUDIO_SND_DIR (fs.watch: inotify),
+#      GET endpoints, SIGTERM;
+#   4. doctor and doctor --json;
+#   5. tone through the file PCM and the clock sink (the playback thread alone).
+# The union of the names in the traces, plus the documented ADDITIONS below
+# (calls these runs may not reach: another Node major, aarch64 names, rare
+# paths), becomes syscalls.txt. The measurement does not run in CI; the test
+# test/k8s/seccomp-profile.test.ts checks that the generated files match.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+OUT="$ROOT/k8s/seccomp/syscalls.txt"
+GENERATOR="$ROOT/scripts/seccomp-profile.cjs"
+
+# Syscalls allowed although the measured runs may not make them. Keep each
+# group's comment: it is copied into syscalls.txt.
+ADDITIONS='
+# Process exit, signal return and restarted sleeps: made on paths strace rarely
+# sees (a crash, an interrupted nanosleep), and fatal to refuse.
+exit
+exit_group
+rt_sigreturn
+restart_syscall
+rt_sigaction
+rt_sigprocmask
+sigaltstack
+tgkill
+# Threads: glibc 2.34+ creates threads with clone3 and registers rseq; Node 24
+# and newer glibc use more futex variants. clone3 must be allowed (not refused
+# with EPERM), or pthread_create fails instead of falling back to clone.
+clone
+clone3
+futex
+futex_waitv
+set_robust_list
+get_robust_list
+rseq
+set_tid_address
+gettid
+sched_yield
+sched_getaffinity
+membarrier
+# The playback thread: ALSA ioctls and mmap on the PCM, poll/ppoll on it and on
+# its eventfd wake-up, the timerfd of the headless clock sink.
+ioctl
+mmap
+munmap
+mremap
+mprotect
+madvise
+poll
+ppoll
+eventfd2
+timerfd_create
+timerfd_settime
+timerfd_gettime
+read
+write
+pread64
+pwrite64
+# SCHED_FIFO for the playback thread (pthread_setschedparam and its queries;
+# newer glibc may use sched_setattr/sched_getattr).
+sched_setscheduler
+sched_setparam
+sched_getscheduler
+sched_getparam
+sched_setattr
+sched_getattr
+sched_get_priority_max
+sched_get_priority_min
+getpriority
+setpriority
+# Names arm64 (and other generic-ABI ports) use where x86_64 has an older call:
+# no open/stat/poll/select/epoll_wait/dup2/pipe/access/readlink/mkdir/unlink/
+# rename/getdents/inotify_init/eventfd there.
+openat
+newfstatat
+fstat
+statx
+pselect6
+epoll_create1
+epoll_ctl
+epoll_pwait
+epoll_pwait2
+dup3
+pipe2
+faccessat
+faccessat2
+readlinkat
+mkdirat
+unlinkat
+renameat
+renameat2
+getdents64
+inotify_init1
+inotify_add_watch
+inotify_rm_watch
+# Time (usually the vDSO, but a real syscall where the vDSO is unavailable).
+clock_gettime
+clock_getres
+clock_nanosleep
+gettimeofday
+nanosleep
+# Sockets for the HTTP server (accept4 on every port; shutdown on close).
+accept4
+shutdown
+'
+
+generate() {
+  node "$GENERATOR" generate
+}
+
+# Prints the syscall names in an `strace -f -o` trace, one a line.
+trace_names() {
+  # "1234  name(args" or "1234  <... name resumed>"; skip signals and exits.
+  sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p; s/^[0-9]+ +<\.\.\. ([a-z0-9_]+) resumed>.*/\1/p' "$@"
+}
+
+wait_port() {
+  local port=$1
+  for _ in $(seq 1 100); do
+    curl -fsS -o /dev/null "http://127.0.0.1:$port/livez" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "speakerd did not listen on $port" >&2
+  return 1
+}
+
+# serve under strace: $1 trace file, $2 port, $3 function that exercises it; the
+# remaining arguments are VAR=value for the environment.
+traced_serve() {
+  local trace=$1 port=$2 exercise=$3
+  shift 3
+  env "$@" PORT="$port" HOST=127.0.0.1 LOG_LEVEL=warn \
+    strace -f -qq -o "$trace" node --max-semi-space-size=1 dist/cli.js serve &
+  local pid=$!
+  wait_port "$port"
+  "$exercise" "$port"
+  # strace -o passes signals to the tracee; the traced node process is its child.
+  kill -TERM "$(pgrep -P "$pid" -x node || echo "$pid")"
+  wait "$pid" || true
+}
+
+get_all() {
+  local port=$1 path
+  for path in /healthz /livez /readyz /v1/device /v1/streams; do
+    curl -sS -o /dev/null "http://127.0.0.1:$port$path" || true
+  done
+}
+
+post_second() {
+  local port=$1
+  curl -fsS -o /dev/null -H 'content-type: audio/pcm;rate=48000;channels=2;format=s16le' \
+    --data-binary @"$WORK/second.raw" "http://127.0.0.1:$port/v1/streams"
+  sleep 1.5
+  get_all "$port"
+}
+
+measure() {
+  command -v strace >/dev/null || { echo "strace is required: apt-get install -y strace" >&2; exit 1; }
+  command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
+  cd "$ROOT"
+  [ -f dist/cli.js ] || npx tsc -p tsconfig.json
+  WORK="$(mktemp -d)"
+  trap 'rm -rf "$WORK"' EXIT
+  mkdir "$WORK/snd"
+  # 1 s of a 440 Hz tone, 48 kHz stereo s16le.
+  node -e '
+    const b = Buffer.alloc(48000 * 4);
+    for (let i = 0; i < 48000; i++) { const v = Math.round(8000 * Math.sin(2 * Math.PI * 440 * i / 48000)); b.writeInt16LE(v, 4 * i); b.writeInt16LE(v, 4 * i + 2); }
+    require("fs").writeFileSync(process.argv[1], b);' "$WORK/second.raw"
+  local file_pcm="pcm.out { type file slave.pcm null file \"$WORK/out.raw\" format raw }"
+
+  echo "1/5 serve, device mode, file PCM" >&2
+  traced_serve "$WORK/device.trace" 18080 post_second \
+    AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_UNDERRUN=wait AUDIO_ALSA_CONFIG="$file_pcm"
+  echo "2/5 serve, headless mode" >&2
+  traced_serve "$WORK/headless.trace" 18081 post_second AUDIO_MODE=headless
+  echo "3/5 serve, auto mode, empty AUDIO_SND_DIR" >&2
+  traced_serve "$WORK/auto.trace" 18082 get_all AUDIO_MODE=auto AUDIO_SND_DIR="$WORK/snd"
+  echo "4/5 doctor" >&2
+  AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/doctor.trace" node dist/cli.js doctor >/dev/null || true
+  AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/doctor-json.trace" node dist/cli.js doctor --json >/dev/null || true
+  AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_ALSA_CONFIG="$file_pcm" \
+    strace -f -qq -o "$WORK/doctor-device.trace" node dist/cli.js doctor >/dev/null || true
+  echo "5/5 tone" >&2
+  strace -f -qq -o "$WORK/tone-file.trace" node dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
+    --underrun wait --seconds 1 >/dev/null
+  strace -f -qq -o "$WORK/tone-clock.trace" node dist/cli.js tone --seconds 1 >/dev/null
+
+  local measured additions
+  measured="$(trace_names "$WORK"/*.trace | sort -u)"
+  additions="$(printf '%s\n' "$ADDITIONS" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
+  {
+    echo "# The syscalls speakerd's container may make: its seccomp allow-list."
+    echo "# Generated by scripts/seccomp-measure.sh ($(node --version), $(uname -m));"
+    echo "# a new measurement rewrites it: add names to ADDITIONS in that script, then run"
+    echo "# scripts/seccomp-measure.sh --generate. Anything not listed fails with EPERM."
+    printf '%s\n' "$ADDITIONS"
+    echo "# Measured: made by node and alsa-lib under strace during playback (device"
+    echo "# and headless), the HTTP endpoints, shutdown on SIGTERM, doctor and tone,"
+    echo "# and not already listed above."
+    comm -23 <(printf '%s\n' "$measured") <(printf '%s\n' "$additions")
+  } >"$OUT"
+  echo "measured $(printf '%s\n' "$measured" | wc -l) syscalls; $(node -e 'console.log(require(process.argv[1]).parseSyscalls(require("fs").readFileSync(process.argv[2], "utf8")).length)' "$GENERATOR" "$OUT") in $OUT" >&2
+  # What the runs made that the additions already cover is not news; what they
+  # did not make from the additions is listed for review.
+  echo "additions not seen in this run: $(comm -13 <(printf '%s\n' "$measured") <(printf '%s\n' "$additions") | tr '\n' ' ')" >&2
+}
+
+case "${1:-}" in
+  "") measure; generate ;;
+  --measure) measure ;;
+  --generate) generate ;;
+  --check) node "$GENERATOR" check ;;
+  *) echo "usage: $0 [--measure|--generate|--check]" >&2; exit 2 ;;
+esac
