@@ -40,6 +40,12 @@ rt_sigaction
 rt_sigprocmask
 sigaltstack
 tgkill
+# The steps of the container runtime right before exec run under the
+# filter: runc checks that /proc/self/fd is on procfs (fstatfs) and closes
+# inherited descriptors.
+fstatfs
+statfs
+close_range
 # Threads: glibc 2.34+ creates threads with clone3 and registers rseq; Node 24
 # and newer glibc use more futex variants. clone3 must be allowed (not refused
 # with EPERM), or pthread_create fails instead of falling back to clone.

@@ -1,0 +1,142 @@
+// The manifest's security settings for real: speakerd runs under runc with
+// the uid, groups, capabilities, no_new_privs, read-only root, emptyDir tmpfs
+// and seccomp profile that the rendered DaemonSet sets (fixtures/oci-bundle.ts),
+// passes its probes, plays bit-exact into a file PCM, plays headless, and
+// stops cleanly on SIGTERM; a system call outside the profile fails.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { chownSync, closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { s16Pattern, scratchDir } from '../pcm-fixtures';
+import { waitForStatus } from '../service/server-process';
+import { wav } from '../service/wav-fixtures';
+import { renderedPod, writeBundle, type BundleOptions } from './fixtures/oci-bundle';
+
+const SERVE = ['/usr/bin/node', '--max-semi-space-size=1', 'dist/cli.js', 'serve'];
+const runcAvailable = spawnSync('runc', ['--version']).status === 0;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function runc(...args: string[]) {
+  return spawnSync('runc', args, { encoding: 'utf8', timeout: 20_000 });
+}
+
+async function waitStopped(id: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const state = runc('state', id);
+    if (state.status !== 0 || /"status": "stopped"/.test(state.stdout)) return true;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return false;
+}
+
+/** Starts a detached container; resolves with its URL and log file. */
+async function startContainer(t: Tap.Test, overlay: string, options: Omit<BundleOptions, 'args'> & { args?: string[] }) {
+  const dir = scratchDir(t);
+  const port = await freePort();
+  const id = `speakerd-test-${process.pid}-${port}`;
+  writeBundle(dir, renderedPod(overlay), { args: SERVE, ...options, env: { HOST: '127.0.0.1', PORT: String(port), ...options.env } });
+  const log = path.join(dir, 'container.log');
+  const fd = openSync(log, 'w');
+  // runc run -d keeps the call until stdio closes unless it is redirected.
+  const started = spawnSync('runc', ['run', '-d', '--bundle', dir, id], { stdio: ['ignore', fd, fd], timeout: 20_000 });
+  closeSync(fd);
+  t.teardown(() => {
+    runc('kill', '--all', id, 'KILL');
+    runc('delete', '-f', id);
+  });
+  if (started.status !== 0) throw new Error(`runc run failed: ${readFileSync(log, 'utf8')}`);
+  return { id, url: `http://127.0.0.1:${port}`, logs: () => readFileSync(log, 'utf8') };
+}
+
+t.test('runc is installed (scripts/setup.sh installs it)', async (t) => {
+  t.ok(runcAvailable);
+});
+
+t.test('under the manifest\'s security settings speakerd passes its probes, plays bit-exact, reports what it runs under, and exits on SIGTERM', { skip: !runcAvailable }, async (t) => {
+  const out = scratchDir(t);
+  chownSync(out, 10001, 10001);
+  const container = await startContainer(t, 'device-plugin', {
+    env: {
+      AUDIO_MODE: 'device',
+      AUDIO_DEVICE: 'out',
+      AUDIO_UNDERRUN: 'wait',
+      AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/out/out.raw" format raw }',
+    },
+    writable: [{ host: out, container: '/out' }],
+  });
+  await waitForStatus(`${container.url}/healthz`, 200, 15_000);
+  t.equal((await fetch(`${container.url}/livez`)).status, 200);
+  t.equal((await fetch(`${container.url}/readyz`)).status, 200);
+
+  const audio = s16Pattern(48_000, 2, 11);
+  const response = await fetch(`${container.url}/v1/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'audio/wav' },
+    body: wav({ formatTag: 1, channels: 2, rate: 48_000, bitsPerSample: 16 }, audio),
+  });
+  t.equal(response.status, 200);
+  t.match(await response.json(), { frames: 48_000, mode: 'device', underruns: 0 });
+  t.ok(readFileSync(path.join(out, 'out.raw')).equals(audio), 'the file PCM holds the WAV\'s samples, bit-exact');
+
+  const device = (await (await fetch(`${container.url}/v1/device`)).json()) as any;
+  const processState = device.diagnostics.process;
+  t.same(processState.uid, [10001, 10001, 10001, 10001]);
+  t.same(processState.gid, [10001, 10001, 10001, 10001]);
+  t.same(processState.groups, [29], 'supplementalGroups: the audio GID');
+  t.equal(processState.seccomp, 2, 'the seccomp filter is on');
+  t.equal(processState.noNewPrivs, true);
+  t.same(processState.effectiveCapabilities, []);
+  t.equal(processState.realtime.schedFifoPossible, false);
+  t.equal(device.diagnostics.verdict.code, 'OK');
+
+  t.equal(runc('kill', container.id, 'TERM').status, 0);
+  t.ok(await waitStopped(container.id, 10_000), 'the container stops after SIGTERM');
+  t.match(container.logs(), /"msg":"stopped"/, 'speakerd shut down gracefully (it logs "stopped" just before exit 0)');
+  // The one refusal expected: SCHED_FIFO, for want of CAP_SYS_NICE (dropped with ALL).
+  const refusals = container.logs().split('\n').filter((line) => /EPERM|Operation not permitted|uv_|Assertion/.test(line));
+  t.same(refusals.map((line) => JSON.parse(line).msg), ['SCHED_FIFO priority 10 refused (Operation not permitted); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.'], 'nothing else was refused by the profile');
+});
+
+t.test('headless under the same settings plays a stream into the clock sink', { skip: !runcAvailable }, async (t) => {
+  const container = await startContainer(t, 'headless', { env: {} });
+  await waitForStatus(`${container.url}/readyz`, 200, 15_000);
+  const response = await fetch(`${container.url}/v1/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'audio/pcm;rate=48000;channels=2;format=s16le' },
+    body: s16Pattern(12_000, 2),
+  });
+  t.equal(response.status, 200);
+  t.match(await response.json(), { frames: 12_000, mode: 'headless' });
+  t.equal(runc('kill', container.id, 'TERM').status, 0);
+  t.ok(await waitStopped(container.id, 10_000));
+  t.match(container.logs(), /"msg":"stopped"/);
+});
+
+t.test('the profile is not allow-all: unshare and mount fail with EPERM under it, while ordinary programs run', { skip: !runcAvailable }, async (t) => {
+  const run = (args: string[]) => {
+    const dir = scratchDir(t);
+    mkdirSync(dir, { recursive: true });
+    writeBundle(dir, renderedPod('headless'), { args, env: {} });
+    const id = `speakerd-seccomp-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
+    t.teardown(() => runc('delete', '-f', id));
+    return spawnSync('runc', ['run', '--bundle', dir, id], { encoding: 'utf8', timeout: 20_000, stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  const node = run(['/usr/bin/node', '-e', 'console.log("node runs")']);
+  t.equal(node.status, 0);
+  t.equal(node.stdout, 'node runs\n');
+  const unshare = run(['/usr/bin/unshare', '--user', '/usr/bin/true']);
+  t.not(unshare.status, 0);
+  t.match(unshare.stderr, /unshare failed: Operation not permitted/);
+  const mount = run(['/usr/bin/node', '-e', 'require("child_process").execFileSync("/usr/bin/mount", ["-t", "tmpfs", "x", "/tmp"], { stdio: "inherit" })']);
+  t.not(mount.status, 0);
+  t.match(mount.stderr, /permission denied|Operation not permitted|must be superuser/i);
+});
