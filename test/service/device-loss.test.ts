@@ -107,7 +107,7 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
 });
 
 t.test('100 loss and reopen cycles in one process leak no descriptors, threads or memory', async (t) => {
-  const server = await startServer(t, flakyEnv('/dev/null', 'fail_at_frame 2400', { AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/dev/null" format raw }\npcm.flaky { type speakerd_fault slave.pcm "out" fail_at_frame 2400 }', AUDIO_REOPEN_MIN_MS: '10', AUDIO_REOPEN_MAX_MS: '20' }));
+  const server = await startServer(t, flakyEnv('/dev/null', 'fail_at_frame 2400', { AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/dev/null" format raw }\npcm.flaky { type speakerd_fault slave.pcm "out" fail_at_frame 2400 }', AUDIO_REOPEN_MIN_MS: '10', AUDIO_REOPEN_MAX_MS: '20', NODE_OPTIONS: '--max-old-space-size=96', MALLOC_ARENA_MAX: '2' }));
   await waitForStatus(`${server.url}/readyz`, 200);
   const pid = server.child.pid!;
   const body = s16Pattern(9600, 2);
@@ -116,7 +116,10 @@ t.test('100 loss and reopen cycles in one process leak no descriptors, threads o
     t.equal(lost.body.error?.code, 'E_DEVICE_LOST');
     await waitForStatus(`${server.url}/readyz`, 200, 5000);
   };
-  for (let i = 0; i < 10; i++) await cycle();
+  // V8 and malloc settle over the first few dozen cycles (measured: most of
+  // the growth is there); what must not happen is growth with every cycle.
+  // The server runs with the heap cap and malloc arenas of k8s/base/configmap.yaml.
+  for (let i = 0; i < 50; i++) await cycle();
   const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
   const started = Date.now();
   for (let i = 0; i < 100; i++) await cycle();
@@ -125,7 +128,7 @@ t.test('100 loss and reopen cycles in one process leak no descriptors, threads o
   t.equal(after.fds, before.fds, 'file descriptors');
   t.equal(after.threads, before.threads, 'threads');
   t.ok(after.rss - before.rss < 4, `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles (${(elapsed / 100).toFixed(1)} ms per loss and reopen)`);
-  t.equal(logsWith(server, /^audio device lost/).length, 110);
+  t.equal(logsWith(server, /^audio device lost/).length, 150);
 });
 
 t.test('an open stuck in the driver times out (E_ALSA_OPEN_TIMEOUT): auto mode serves headless at once and takes the card when the open returns', async (t) => {
