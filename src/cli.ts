@@ -3,11 +3,13 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runDoctor } from './diagnostics/doctor';
+import { healthcheck } from './healthcheck';
 import { serve } from './main';
 import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
 
 const USAGE = `Usage: speakerd [serve|tone] [options]
        speakerd doctor [--json]
+       speakerd healthcheck
 
 Commands:
   serve    Serve the HTTP API (the default). Configured by environment
@@ -24,6 +26,9 @@ Commands:
            real-time scheduling, the memory limit and the cards. Reads the
            same variables as serve. Exits 0 when a playable device was found,
            1 when not (headless included), 2 on an invalid configuration.
+  healthcheck
+           Ask the running service's /healthz on HOST:PORT (the container
+           image's HEALTHCHECK: the image has no curl). Exits 0 on 200, else 1.
 
 Options for tone:
   --pcm NAME           ALSA PCM to open (default: the headless clock sink)
@@ -126,6 +131,11 @@ async function main(argv: string[]): Promise<number | undefined> {
     // otherwise hold the process until it returns.
     process.stdout.write(result.output, () => process.exit(result.exitCode));
     return undefined;
+  }
+  if (command === 'healthcheck') {
+    const result = await healthcheck();
+    (result.healthy ? process.stdout : process.stderr).write(`speakerd: ${result.message}\n`);
+    return result.healthy ? 0 : 1;
   }
   process.stderr.write(`speakerd: unknown command "${positionals[0]}"\n\n${USAGE}`);
   return 2;

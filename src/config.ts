@@ -46,7 +46,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 function text(env: Env, name: string, fallback: string): string {
   const value = env[name];
