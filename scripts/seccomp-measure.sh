@@ -16,7 +16,12 @@
 #   3. serve, AUDIO_MODE=auto with an empty AUDIO_SND_DIR (fs.watch: inotify),
 #      GET endpoints, SIGTERM;
 #   4. doctor and doctor --json;
-#   5. tone through the file PCM and the clock sink (the playback thread alone).
+#   5. tone through the file PCM and the clock sink (the playback thread alone);
+#   6. healthcheck (the image's HEALTHCHECK) against a server and against nothing.
+# serve listens on HOST=0.0.0.0, the default the manifest keeps: Fastify then
+# lists the interfaces (a netlink socket) to log its addresses.
+# Each step runs once per Node binary in SECCOMP_NODES (default: node), e.g.
+#   SECCOMP_NODES="node /opt/node24/bin/node" scripts/seccomp-measure.sh
 # The union of the names in the traces, plus the documented ADDITIONS below
 # (calls these runs may not reach: another Node major, aarch64 names, rare
 # paths), becomes syscalls.txt. The measurement does not run in CI; the test
@@ -127,6 +132,17 @@ accept4
 shutdown
 '
 
+# Syscalls the runs make but the profile refuses on purpose, with EPERM. Each
+# has a fallback in the caller. Same quoting rule as ADDITIONS.
+REFUSED='
+# io_uring: Node 24 libuv probes it at start and falls back to epoll and its
+# thread pool when refused. It is a large kernel attack surface, refused by
+# Docker default profile as well.
+io_uring_setup
+io_uring_enter
+io_uring_register
+'
+
 generate() {
   node "$GENERATOR" generate
 }
@@ -152,13 +168,14 @@ wait_port() {
 traced_serve() {
   local trace=$1 port=$2 exercise=$3
   shift 3
-  env "$@" PORT="$port" HOST=127.0.0.1 LOG_LEVEL=warn \
-    strace -f -qq -o "$trace" node --max-semi-space-size=1 dist/cli.js serve &
+  env "$@" PORT="$port" HOST=0.0.0.0 LOG_LEVEL=warn \
+    strace -f -qq -o "$trace" "$NODE" --max-semi-space-size=1 dist/cli.js serve &
   local pid=$!
   wait_port "$port"
   "$exercise" "$port"
-  # strace -o passes signals to the tracee; the traced node process is its child.
-  kill -TERM "$(pgrep -P "$pid" -x node || echo "$pid")"
+  # The traced node is strace's child; its name is not always "node" (Node 24
+  # names its main thread MainThread).
+  kill -TERM "$(pgrep -P "$pid" || echo "$pid")"
   wait "$pid" || true
 }
 
@@ -177,6 +194,13 @@ post_second() {
   get_all "$port"
 }
 
+healthchecks() {
+  local port=$1
+  PORT="$port" strace -f -qq -o "$WORK/$TAG-healthcheck.trace" "$NODE" dist/cli.js healthcheck >/dev/null
+  PORT=1 strace -f -qq -o "$WORK/$TAG-healthcheck-refused.trace" "$NODE" dist/cli.js healthcheck 2>/dev/null && return 1
+  get_all "$port"
+}
+
 measure() {
   command -v strace >/dev/null || { echo "strace is required: apt-get install -y strace" >&2; exit 1; }
   command -v curl >/dev/null || { echo "curl is required" >&2; exit 1; }
@@ -192,36 +216,48 @@ measure() {
     require("fs").writeFileSync(process.argv[1], b);' "$WORK/second.raw"
   local file_pcm="pcm.out { type file slave.pcm null file \"$WORK/out.raw\" format raw }"
 
-  echo "1/5 serve, device mode, file PCM" >&2
-  traced_serve "$WORK/device.trace" 18080 post_second \
-    AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_UNDERRUN=wait AUDIO_ALSA_CONFIG="$file_pcm"
-  echo "2/5 serve, headless mode" >&2
-  traced_serve "$WORK/headless.trace" 18081 post_second AUDIO_MODE=headless
-  echo "3/5 serve, auto mode, empty AUDIO_SND_DIR" >&2
-  traced_serve "$WORK/auto.trace" 18082 get_all AUDIO_MODE=auto AUDIO_SND_DIR="$WORK/snd"
-  echo "4/5 doctor" >&2
-  AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/doctor.trace" node dist/cli.js doctor >/dev/null || true
-  AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/doctor-json.trace" node dist/cli.js doctor --json >/dev/null || true
-  AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_ALSA_CONFIG="$file_pcm" \
-    strace -f -qq -o "$WORK/doctor-device.trace" node dist/cli.js doctor >/dev/null || true
-  echo "5/5 tone" >&2
-  strace -f -qq -o "$WORK/tone-file.trace" node dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
-    --underrun wait --seconds 1 >/dev/null
-  strace -f -qq -o "$WORK/tone-clock.trace" node dist/cli.js tone --seconds 1 >/dev/null
+  local versions=()
+  for NODE in ${SECCOMP_NODES:-node}; do
+    TAG=$("$NODE" --version)
+    versions+=("$("$NODE" --version)")
+    echo "measuring with $NODE ($("$NODE" --version))" >&2
+    echo "1/6 serve, device mode, file PCM" >&2
+    traced_serve "$WORK/$TAG-device.trace" 18080 post_second \
+      AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_UNDERRUN=wait AUDIO_ALSA_CONFIG="$file_pcm"
+    echo "2/6 serve, headless mode" >&2
+    traced_serve "$WORK/$TAG-headless.trace" 18081 post_second AUDIO_MODE=headless
+    echo "3/6 serve, auto mode, empty AUDIO_SND_DIR" >&2
+    traced_serve "$WORK/$TAG-auto.trace" 18082 get_all AUDIO_MODE=auto AUDIO_SND_DIR="$WORK/snd"
+    echo "4/6 doctor" >&2
+    AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor.trace" "$NODE" dist/cli.js doctor >/dev/null || true
+    AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor-json.trace" "$NODE" dist/cli.js doctor --json >/dev/null || true
+    AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_ALSA_CONFIG="$file_pcm" \
+      strace -f -qq -o "$WORK/$TAG-doctor-device.trace" "$NODE" dist/cli.js doctor >/dev/null || true
+    echo "5/6 tone" >&2
+    strace -f -qq -o "$WORK/$TAG-tone-file.trace" "$NODE" dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
+      --underrun wait --seconds 1 >/dev/null
+    strace -f -qq -o "$WORK/$TAG-tone-clock.trace" "$NODE" dist/cli.js tone --seconds 1 >/dev/null
+    echo "6/6 healthcheck" >&2
+    traced_serve "$WORK/$TAG-serve-healthcheck.trace" 18083 healthchecks AUDIO_MODE=headless
+  done
 
-  local measured additions
-  measured="$(trace_names "$WORK"/*.trace | sort -u)"
+  local measured additions refused
+  refused="$(printf '%s\n' "$REFUSED" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
+  measured="$(trace_names "$WORK"/*.trace | sort -u | comm -23 - <(printf '%s\n' "$refused"))"
   additions="$(printf '%s\n' "$ADDITIONS" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
   {
     echo "# The syscalls speakerd's container may make: its seccomp allow-list."
-    echo "# Generated by scripts/seccomp-measure.sh ($(node --version), $(uname -m));"
+    echo "# Generated by scripts/seccomp-measure.sh (${versions[*]}, $(uname -m));"
     echo "# a new measurement rewrites it: add names to ADDITIONS in that script, then run"
     echo "# scripts/seccomp-measure.sh --generate. Anything not listed fails with EPERM."
     printf '%s\n' "$ADDITIONS"
     echo "# Measured: made by node and alsa-lib under strace during playback (device"
-    echo "# and headless), the HTTP endpoints, shutdown on SIGTERM, doctor and tone,"
-    echo "# and not already listed above."
+    echo "# and headless), the HTTP endpoints, shutdown on SIGTERM, doctor, tone and"
+    echo "# healthcheck, and not already listed above."
     comm -23 <(printf '%s\n' "$measured") <(printf '%s\n' "$additions")
+    echo
+    echo "# Refused on purpose although the runs made them (REFUSED in the script):"
+    printf '%s\n' "$REFUSED" | sed -e '/^$/d' -e 's/^\([a-z]\)/# \1/'
   } >"$OUT"
   echo "measured $(printf '%s\n' "$measured" | wc -l) syscalls; $(node -e 'console.log(require(process.argv[1]).parseSyscalls(require("fs").readFileSync(process.argv[2], "utf8")).length)' "$GENERATOR" "$OUT") in $OUT" >&2
   # What the runs made that the additions already cover is not news; what they

@@ -44,7 +44,9 @@ async function startContainer(t: Tap.Test, overlay: string, options: Omit<Bundle
   const dir = scratchDir(t);
   const port = await freePort();
   const id = `speakerd-test-${process.pid}-${port}`;
-  writeBundle(dir, renderedPod(overlay), { args: SERVE, ...options, env: { HOST: '127.0.0.1', PORT: String(port), ...options.env } });
+  // HOST stays the ConfigMap's 0.0.0.0: Fastify then lists the interfaces
+  // (netlink), which a profile measured on 127.0.0.1 alone refused.
+  writeBundle(dir, renderedPod(overlay), { args: SERVE, ...options, env: { PORT: String(port), ...options.env } });
   const log = path.join(dir, 'container.log');
   const fd = openSync(log, 'w');
   // runc run -d keeps the call until stdio closes unless it is redirected.
@@ -55,7 +57,13 @@ async function startContainer(t: Tap.Test, overlay: string, options: Omit<Bundle
     runc('delete', '-f', id);
   });
   if (started.status !== 0) throw new Error(`runc run failed: ${readFileSync(log, 'utf8')}`);
-  return { id, url: `http://127.0.0.1:${port}`, logs: () => readFileSync(log, 'utf8') };
+  const url = `http://127.0.0.1:${port}`;
+  const logs = () => readFileSync(log, 'utf8');
+  // A container that died before answering says why, instead of a bare timeout.
+  const waitFor = (route: string) => waitForStatus(`${url}${route}`, 200, 15_000).catch((error: Error) => {
+    throw new Error(`${error.message}; container output:\n${logs()}`);
+  });
+  return { id, url, logs, waitFor };
 }
 
 t.test('runc is installed (scripts/setup.sh installs it)', async (t) => {
@@ -74,7 +82,7 @@ t.test('under the manifest\'s security settings speakerd passes its probes, play
     },
     writable: [{ host: out, container: '/out' }],
   });
-  await waitForStatus(`${container.url}/healthz`, 200, 15_000);
+  await container.waitFor('/healthz');
   t.equal((await fetch(`${container.url}/livez`)).status, 200);
   t.equal((await fetch(`${container.url}/readyz`)).status, 200);
 
@@ -109,7 +117,7 @@ t.test('under the manifest\'s security settings speakerd passes its probes, play
 
 t.test('headless under the same settings plays a stream into the clock sink', async (t) => {
   const container = await startContainer(t, 'headless', { env: {} });
-  await waitForStatus(`${container.url}/readyz`, 200, 15_000);
+  await container.waitFor('/readyz');
   const response = await fetch(`${container.url}/v1/streams`, {
     method: 'POST',
     headers: { 'content-type': 'audio/pcm;rate=48000;channels=2;format=s16le' },
