@@ -6,10 +6,12 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. binutils (nm) and
-# util-linux (unshare, mount), valgrind, curl and runc: the tests. ca-certificates: npm
-# over TLS. (g++ brings the sanitizer runtimes the native checks use.)
-packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc)
+# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. ca-certificates: npm
+# over TLS. For the tests: binutils (nm), util-linux (unshare, mount),
+# valgrind, curl, runc (the manifest's settings), docker.io and debootstrap
+# (the Dockerfile, built on a locally assembled base image). g++ brings the
+# sanitizer runtimes the native checks use.
+packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc docker.io debootstrap)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,0 +1,72 @@
+# speakerd's container image. Two stages:
+#   builder  Debian bookworm with Node: builds static alsa-lib and speexdsp from
+#            Debian's source packages (scripts/build-static-deps.sh, the same
+#            route as a local build), the addon, and the TypeScript, then
+#            drops the dev dependencies.
+#   runtime  Node slim: the compiled service, its production dependencies and
+#            alsa-lib's configuration files. No compiler, no libasound2 (alsa-lib
+#            is inside the addon), runs as uid 10001.
+#
+#   docker build -t speakerd:0.1.0 .
+# Behind a TLS-intercepting proxy, hand the builder its CA bundle as a build
+# secret, which never lands in a layer:
+#   DOCKER_BUILDKIT=1 docker build --secret id=build-ca,src=/etc/ssl/certs/ca-certificates.crt -t speakerd:0.1.0 .
+
+ARG NODE_VERSION=24.21.0
+# Only read by scripts/docker-base-image.sh, which assembles the base image on
+# machines that reach no registry; it is the npm the official image carries.
+ARG NPM_VERSION=11.21.2
+
+FROM node:${NODE_VERSION}-bookworm-slim AS builder
+ENV DEBIAN_FRONTEND=noninteractive
+# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. ca-certificates: npm
+# and apt over TLS.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends g++ make python3 bzip2 ca-certificates >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+
+# The C libraries first: they change least, so their layer survives edits to
+# the service.
+COPY scripts/build-static-deps.sh scripts/
+RUN bash scripts/build-static-deps.sh
+
+COPY package.json package-lock.json ./
+# --ignore-scripts: the project's own install/prepare scripts need the sources,
+# which come later; no dependency needs a script of its own.
+RUN --mount=type=secret,id=build-ca \
+    if [ -s /run/secrets/build-ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/build-ca npm_config_cafile=/run/secrets/build-ca; fi \
+ && npm ci --ignore-scripts --no-audit --no-fund
+
+COPY binding.gyp tsconfig.json ./
+COPY native/src native/src
+COPY src src
+# nodedir: the headers the Node image carries, instead of a download.
+RUN npx node-gyp rebuild --nodedir=/usr/local \
+ && npx tsc -p tsconfig.json \
+ && npm prune --omit=dev --no-audit --no-fund
+
+FROM node:${NODE_VERSION}-bookworm-slim AS runtime
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=builder /src/package.json ./
+COPY --from=builder /src/node_modules node_modules
+COPY --from=builder /src/dist dist
+COPY --from=builder /src/build/Release/speakerd.node build/Release/speakerd.node
+# alsa.conf with its cards/ and pcm/ folders: the addon points alsa-lib here.
+COPY --from=builder /src/deps/alsa-lib/share deps/alsa-lib/share
+
+# The same uid and gid as the Kubernetes manifest. No passwd entry is needed:
+# nothing looks the user up. The audio group comes from supplementalGroups
+# (--group-add), because its number differs between distributions.
+USER 10001:10001
+EXPOSE 8080
+# Node is PID 1: speakerd handles SIGTERM and SIGINT itself (a graceful drain
+# within SHUTDOWN_GRACE_MS) and starts no child processes, so no init is needed.
+STOPSIGNAL SIGTERM
+# Probes /healthz on the configured HOST and PORT with Node itself: the image
+# has no curl. Kubernetes ignores this and uses the manifest's probes.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
+  CMD ["node", "dist/cli.js", "healthcheck"]
+ENTRYPOINT ["node", "--max-semi-space-size=1", "dist/cli.js"]
+CMD ["serve"]

@@ -1,0 +1,190 @@
+// The Dockerfile for real: Docker Engine (Debian's docker.io, started by the
+// test) builds the image from a locally assembled base image
+// (scripts/docker-base-image.sh: no registry is reachable here), and the image
+// runs with the manifest's settings: its uid, gid and audio group, no
+// capabilities, no_new_privs, the shipped seccomp profile, a read-only root
+// with a /tmp tmpfs, and the ConfigMap's environment. It plays bit-exact into
+// a file PCM, turns healthy through its HEALTHCHECK, and exits 0 on SIGTERM
+// and SIGINT as PID 1. The image carries no libasound.so and no compiler.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { chownSync, existsSync, readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import path from 'node:path';
+import { s16Pattern, scratchDir } from '../pcm-fixtures';
+import { waitForStatus } from '../service/server-process';
+import { wav } from '../service/wav-fixtures';
+import { dockerEngineInstalled, startDockerEngine, type DockerEngine } from './fixtures/docker-engine';
+import { renderedPod, root } from './fixtures/oci-bundle';
+
+// The first build on a machine compiles alsa-lib and installs packages: about
+// 2-3 minutes here. Later runs reuse the engine's layer cache.
+t.setTimeout(15 * 60_000);
+
+const IMAGE = 'speakerd:test';
+const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
+const dockerfileArg = (name: string) => new RegExp(`^ARG ${name}=(.+)$`, 'm').exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))![1]!;
+const BASE_IMAGE = `node:${dockerfileArg('NODE_VERSION')}-bookworm-slim`;
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Installed by scripts/setup.sh: a missing engine fails the tests, it does not skip them.
+t.test('Docker Engine and debootstrap are installed (scripts/setup.sh installs them)', async (t) => {
+  t.ok(dockerEngineInstalled(), 'docker.io');
+  t.equal(spawnSync('debootstrap', ['--version']).status, 0, 'debootstrap');
+});
+
+let api: DockerEngine;
+let baseSize = 0;
+
+t.before(async () => {
+  if (!dockerEngineInstalled()) return;
+  api = await startDockerEngine(t);
+  const base = spawnSync('bash', [path.join(root, 'scripts/docker-base-image.sh')], { env: api.env, encoding: 'utf8', timeout: 600_000 });
+  if (base.status !== 0) throw new Error(`scripts/docker-base-image.sh failed: ${base.stderr}`);
+  baseSize = Number(api.run(['image', 'inspect', '-f', '{{.Size}}', BASE_IMAGE]));
+});
+
+t.test('the image builds from the Dockerfile', { skip: !dockerEngineInstalled() && 'no docker.io' }, async (t) => {
+  const secret = existsSync(CA_BUNDLE) ? ['--secret', `id=build-ca,src=${CA_BUNDLE}`] : [];
+  const started = performance.now();
+  const build = spawnSync(api.env.DOCKER!, ['build', '--network', 'host', ...secret, '-t', IMAGE, root], {
+    env: { ...api.env, DOCKER_BUILDKIT: '1' },
+    encoding: 'utf8',
+    timeout: 900_000,
+    maxBuffer: 64 << 20,
+  });
+  t.equal(build.status, 0, build.status === 0 ? 'docker build' : `docker build: ${build.stderr.split('\n').slice(-40).join('\n')}`);
+  const size = Number(api.run(['image', 'inspect', '-f', '{{.Size}}', IMAGE]));
+  t.comment(`image ${IMAGE}: ${(size / 1e6).toFixed(1)} MB, of which ${((size - baseSize) / 1e6).toFixed(1)} MB above ${BASE_IMAGE} (${(baseSize / 1e6).toFixed(1)} MB); built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.ok(size - baseSize < 20e6, 'speakerd adds less than 20 MB to the Node image');
+});
+
+t.test('the image: uid 10001, a HEALTHCHECK without curl, no compiler, no libasound.so, alsa-lib\'s configuration present', { skip: !dockerEngineInstalled() && 'no docker.io' }, async (t) => {
+  const config = JSON.parse(api.run(['image', 'inspect', '-f', '{{json .Config}}', IMAGE]));
+  t.equal(config.User, '10001:10001');
+  t.same(config.Healthcheck.Test, ['CMD', 'node', 'dist/cli.js', 'healthcheck']);
+  t.same(config.Entrypoint, ['node', '--max-semi-space-size=1', 'dist/cli.js']);
+  t.same(config.Cmd, ['serve']);
+  t.equal(config.StopSignal, 'SIGTERM');
+  t.equal(config.WorkingDir, '/app');
+
+  const inside = (script: string) => api.run(['run', '--rm', '--network', 'none', '--user', '0:0', '--entrypoint', '/bin/sh', IMAGE, '-c', script]);
+  t.equal(inside('find / -xdev \\( -name "libasound.so*" -o -name "libspeexdsp.so*" \\) -print'), '', 'no libasound.so or libspeexdsp.so anywhere');
+  t.equal(inside('for c in gcc g++ cc c++ cpp clang make; do command -v $c; done; find /usr -name cc1 -o -name cc1plus; true'), '', 'no compiler, preprocessor or make');
+  t.equal(inside('dpkg-query -W -f "\\${Package}\\n" libasound2 gcc-12 g++-12 curl wget 2>/dev/null; true'), '', 'no such package installed');
+  t.equal(inside('ldd build/Release/speakerd.node | grep -c -E "asound|speex"; true').trim(), '0', 'the addon links alsa-lib and speexdsp statically');
+  t.match(inside('ls deps/alsa-lib/share/alsa'), /alsa\.conf\n/, 'alsa.conf is where the addon points alsa-lib');
+  t.match(inside('ls node_modules'), /^fastify$/m);
+  t.notMatch(inside('ls node_modules'), /^(typescript|tap|node-gyp|kubernetes-types)$/m, 'no dev dependency in the image');
+});
+
+t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exits 0 on SIGTERM as PID 1', { skip: !dockerEngineInstalled() && 'no docker.io' }, async (t) => {
+  const { pod, container, env } = renderedPod('device-plugin');
+  const security = pod.securityContext;
+  const out = scratchDir(t);
+  chownSync(out, security.runAsUser, security.runAsGroup);
+  const port = await freePort();
+  const name = `speakerd-test-${process.pid}`;
+  const overrides = {
+    PORT: String(port),
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'out',
+    AUDIO_UNDERRUN: 'wait',
+    AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/out/out.raw" format raw }',
+  };
+  const tmpfs = container.volumeMounts.filter((mount: any) => pod.volumes.find((v: any) => v.name === mount.name)?.emptyDir).map((mount: any) => mount.mountPath);
+  t.same(tmpfs, ['/tmp'], 'the manifest writes only to /tmp');
+  const args = [
+    'run', '-d', '--name', name, '--network', 'host',
+    '--user', `${security.runAsUser}:${security.runAsGroup}`,
+    ...security.supplementalGroups.flatMap((gid: number) => ['--group-add', String(gid)]),
+    '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges',
+    '--security-opt', `seccomp=${path.join(root, 'k8s/seccomp', path.basename(security.seccompProfile.localhostProfile))}`,
+    '--read-only', ...tmpfs.flatMap((mountPath: string) => ['--tmpfs', mountPath]),
+    '--memory', container.resources.limits.memory.replace(/Mi$/, 'm'),
+    '--health-interval', '1s', '--health-start-period', '0s',
+    '-v', `${out}:/out`,
+    ...Object.entries({ ...env, ...overrides }).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
+    IMAGE,
+  ];
+  t.equal(security.runAsUser, 10001);
+  t.same(security.supplementalGroups, [29]);
+  api.run(args);
+  t.teardown(() => { api.docker(['rm', '-f', name]); });
+  const logs = () => api.docker(['logs', name]).stdout;
+  const url = `http://127.0.0.1:${port}`;
+  await waitForStatus(`${url}/healthz`, 200, 20_000).catch((error: Error) => {
+    throw new Error(`${error.message}; container output:\n${logs()}${api.docker(['logs', name]).stderr}`);
+  });
+
+  const audio = s16Pattern(48_000, 2, 5);
+  const response = await fetch(`${url}/v1/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'audio/wav' },
+    body: wav({ formatTag: 1, channels: 2, rate: 48_000, bitsPerSample: 16 }, audio),
+  });
+  t.equal(response.status, 200);
+  t.match(await response.json(), { frames: 48_000, mode: 'device', underruns: 0 });
+  t.ok(readFileSync(path.join(out, 'out.raw')).equals(audio), 'the file PCM holds the WAV\'s samples, bit-exact');
+
+  const device = (await (await fetch(`${url}/v1/device`)).json()) as any;
+  const processState = device.diagnostics.process;
+  t.same(processState.uid, [10001, 10001, 10001, 10001]);
+  // Docker lists the primary gid among the supplementary groups too.
+  t.same(processState.groups.filter((gid: number) => gid !== 10001), [29], 'the audio GID from --group-add');
+  t.equal(processState.seccomp, 2, 'the seccomp filter is on');
+  t.equal(processState.noNewPrivs, true);
+  t.same(processState.effectiveCapabilities, []);
+  t.equal(device.diagnostics.verdict.code, 'OK');
+  t.match(logs(), /"pid":1,/, 'speakerd is PID 1');
+
+  let health = '';
+  for (const deadline = Date.now() + 15_000; Date.now() < deadline && health !== 'healthy'; await sleep(250)) {
+    health = api.run(['inspect', '-f', '{{.State.Health.Status}}', name]).trim();
+  }
+  t.equal(health, 'healthy', 'the HEALTHCHECK (node dist/cli.js healthcheck) passes under the same profile');
+
+  const stopping = performance.now();
+  api.run(['stop', '-t', '30', name], 40_000);
+  const stopMs = performance.now() - stopping;
+  t.equal(api.run(['inspect', '-f', '{{.State.ExitCode}}', name]).trim(), '0', 'exit code 0: SIGTERM handled, not killed');
+  t.ok(stopMs < 5000, `docker stop took ${stopMs.toFixed(0)} ms`);
+  t.match(logs(), /"signal":"SIGTERM".*"msg":"shutting down: no new streams"/);
+  t.match(logs(), /"msg":"stopped"/);
+  const refusals = logs().split('\n').filter((line) => /EPERM|Operation not permitted|uv_|Assertion/.test(line));
+  t.same(refusals.map((line) => JSON.parse(line).msg), ['SCHED_FIFO priority 10 refused (Operation not permitted); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.'], 'nothing else was refused by the profile');
+});
+
+t.test('headless, SIGINT (Ctrl-C in `docker run -it`) also stops it cleanly', { skip: !dockerEngineInstalled() && 'no docker.io' }, async (t) => {
+  const { env } = renderedPod('headless');
+  const port = await freePort();
+  const name = `speakerd-test-int-${process.pid}`;
+  api.run([
+    'run', '-d', '--name', name, '--network', 'host', '--user', '10001:10001', '--cap-drop', 'ALL',
+    '--security-opt', 'no-new-privileges', '--security-opt', `seccomp=${path.join(root, 'k8s/seccomp/speakerd.json')}`,
+    '--read-only', '--tmpfs', '/tmp',
+    ...Object.entries({ ...env, PORT: String(port) }).flatMap(([key, value]) => ['-e', `${key}=${value}`]),
+    IMAGE,
+  ]);
+  t.teardown(() => { api.docker(['rm', '-f', name]); });
+  const url = `http://127.0.0.1:${port}`;
+  await waitForStatus(`${url}/readyz`, 200, 20_000);
+  const response = await fetch(`${url}/v1/streams`, {
+    method: 'POST',
+    headers: { 'content-type': 'audio/pcm;rate=48000;channels=2;format=s16le' },
+    body: s16Pattern(4800, 2),
+  });
+  t.match(await response.json(), { frames: 4800, mode: 'headless' });
+  api.run(['kill', '-s', 'INT', name]);
+  t.equal(api.run(['wait', name], 20_000).trim(), '0', 'exit code 0');
+  t.match(api.docker(['logs', name]).stdout, /"signal":"SIGINT".*\n.*"msg":"stopped"/);
+});
