@@ -9,11 +9,10 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { waitForStatus } from '../service/server-process';
-import { wav } from '../service/wav-fixtures';
+import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, runsConfined } from './fixtures/container-checks';
 import { dockerEngineInstalled, startDockerEngine, type DockerEngine } from './fixtures/docker-engine';
 import { renderedPod, root } from './fixtures/oci-bundle';
 
@@ -25,14 +24,6 @@ const IMAGE = 'speakerd:test';
 const CA_BUNDLE = '/etc/ssl/certs/ca-certificates.crt';
 const dockerfileArg = (name: string) => new RegExp(`^ARG ${name}=(.+)$`, 'm').exec(readFileSync(path.join(root, 'Dockerfile'), 'utf8'))![1]!;
 const BASE_IMAGE = `node:${dockerfileArg('NODE_VERSION')}-bookworm-slim`;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -94,13 +85,7 @@ t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exi
   chownSync(out, security.runAsUser, security.runAsGroup);
   const port = await freePort();
   const name = `speakerd-test-${process.pid}`;
-  const overrides = {
-    PORT: String(port),
-    AUDIO_MODE: 'device',
-    AUDIO_DEVICE: 'out',
-    AUDIO_UNDERRUN: 'wait',
-    AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/out/out.raw" format raw }',
-  };
+  const overrides = { PORT: String(port), ...FILE_PCM_ENV };
   const tmpfs = container.volumeMounts.filter((mount: any) => pod.volumes.find((v: any) => v.name === mount.name)?.emptyDir).map((mount: any) => mount.mountPath);
   t.same(tmpfs, ['/tmp'], 'the manifest writes only to /tmp');
   const args = [
@@ -126,26 +111,16 @@ t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exi
     throw new Error(`${error.message}; container output:\n${logs()}${api.docker(['logs', name]).stderr}`);
   });
 
-  const audio = s16Pattern(48_000, 2, 5);
-  const response = await fetch(`${url}/v1/streams`, {
-    method: 'POST',
-    headers: { 'content-type': 'audio/wav' },
-    body: wav({ formatTag: 1, channels: 2, rate: 48_000, bitsPerSample: 16 }, audio),
-  });
-  t.equal(response.status, 200);
-  t.match(await response.json(), { frames: 48_000, mode: 'device', underruns: 0 });
-  t.ok(readFileSync(path.join(out, 'out.raw')).equals(audio), 'the file PCM holds the WAV\'s samples, bit-exact');
-
-  const device = (await (await fetch(`${url}/v1/device`)).json()) as any;
-  const processState = device.diagnostics.process;
-  t.same(processState.uid, [10001, 10001, 10001, 10001]);
+  await playsBitExact(t, url, out, 5);
   // Docker lists the primary gid among the supplementary groups too.
-  t.same(processState.groups.filter((gid: number) => gid !== 10001), [29], 'the audio GID from --group-add');
-  t.equal(processState.seccomp, 2, 'the seccomp filter is on');
-  t.equal(processState.noNewPrivs, true);
-  t.same(processState.effectiveCapabilities, []);
-  t.equal(device.diagnostics.verdict.code, 'OK');
+  await runsConfined(t, url, [10001]);
   t.match(logs(), /"pid":1,/, 'speakerd is PID 1');
+
+  // Docker's count for the cgroup (usage minus page cache), against the 256Mi limit.
+  const usage = api.run(['stats', '--no-stream', '--format', '{{.MemUsage}}', name]).trim();
+  const mib = Number(/^([\d.]+)MiB \//.exec(usage)?.[1]);
+  t.comment(`memory after playing 1 s: ${usage}`);
+  t.ok(mib > 0 && mib < 128, `the container uses ${mib} MiB, under half its limit`);
 
   let health = '';
   for (const deadline = Date.now() + 15_000; Date.now() < deadline && health !== 'healthy'; await sleep(250)) {
@@ -160,8 +135,7 @@ t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exi
   t.ok(stopMs < 5000, `docker stop took ${stopMs.toFixed(0)} ms`);
   t.match(logs(), /"signal":"SIGTERM".*"msg":"shutting down: no new streams"/);
   t.match(logs(), /"msg":"stopped"/);
-  const refusals = logs().split('\n').filter((line) => /EPERM|Operation not permitted|uv_|Assertion/.test(line));
-  t.same(refusals.map((line) => JSON.parse(line).msg), ['SCHED_FIFO priority 10 refused (Operation not permitted); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.'], 'nothing else was refused by the profile');
+  onlySchedFifoRefused(t, logs());
 });
 
 t.test('headless, SIGINT (Ctrl-C in `docker run -it`) also stops it cleanly', { skip: !dockerEngineInstalled() && 'no docker.io' }, async (t) => {

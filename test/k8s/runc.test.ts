@@ -6,24 +6,15 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chownSync, closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { waitForStatus } from '../service/server-process';
-import { wav } from '../service/wav-fixtures';
+import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, runsConfined } from './fixtures/container-checks';
 import { renderedPod, writeBundle, type BundleOptions } from './fixtures/oci-bundle';
 
 const SERVE = ['/usr/bin/node', '--max-semi-space-size=1', 'dist/cli.js', 'serve'];
 // Installed by scripts/setup.sh: a missing runc fails the tests, it does not skip them.
 const runcAvailable = spawnSync('runc', ['--version']).status === 0;
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 function runc(...args: string[]) {
   return spawnSync('runc', args, { encoding: 'utf8', timeout: 20_000 });
@@ -74,45 +65,20 @@ t.test('under the manifest\'s security settings speakerd passes its probes, play
   const out = scratchDir(t);
   chownSync(out, 10001, 10001);
   const container = await startContainer(t, 'device-plugin', {
-    env: {
-      AUDIO_MODE: 'device',
-      AUDIO_DEVICE: 'out',
-      AUDIO_UNDERRUN: 'wait',
-      AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/out/out.raw" format raw }',
-    },
+    env: FILE_PCM_ENV,
     writable: [{ host: out, container: '/out' }],
   });
   await container.waitFor('/healthz');
   t.equal((await fetch(`${container.url}/livez`)).status, 200);
   t.equal((await fetch(`${container.url}/readyz`)).status, 200);
 
-  const audio = s16Pattern(48_000, 2, 11);
-  const response = await fetch(`${container.url}/v1/streams`, {
-    method: 'POST',
-    headers: { 'content-type': 'audio/wav' },
-    body: wav({ formatTag: 1, channels: 2, rate: 48_000, bitsPerSample: 16 }, audio),
-  });
-  t.equal(response.status, 200);
-  t.match(await response.json(), { frames: 48_000, mode: 'device', underruns: 0 });
-  t.ok(readFileSync(path.join(out, 'out.raw')).equals(audio), 'the file PCM holds the WAV\'s samples, bit-exact');
-
-  const device = (await (await fetch(`${container.url}/v1/device`)).json()) as any;
-  const processState = device.diagnostics.process;
-  t.same(processState.uid, [10001, 10001, 10001, 10001]);
-  t.same(processState.gid, [10001, 10001, 10001, 10001]);
-  t.same(processState.groups, [29], 'supplementalGroups: the audio GID');
-  t.equal(processState.seccomp, 2, 'the seccomp filter is on');
-  t.equal(processState.noNewPrivs, true);
-  t.same(processState.effectiveCapabilities, []);
-  t.equal(processState.realtime.schedFifoPossible, false);
-  t.equal(device.diagnostics.verdict.code, 'OK');
+  await playsBitExact(t, container.url, out, 11);
+  await runsConfined(t, container.url);
 
   t.equal(runc('kill', container.id, 'TERM').status, 0);
   t.ok(await waitStopped(container.id, 10_000), 'the container stops after SIGTERM');
   t.match(container.logs(), /"msg":"stopped"/, 'speakerd shut down gracefully (it logs "stopped" just before exit 0)');
-  // The one refusal expected: SCHED_FIFO, for want of CAP_SYS_NICE (dropped with ALL).
-  const refusals = container.logs().split('\n').filter((line) => /EPERM|Operation not permitted|uv_|Assertion/.test(line));
-  t.same(refusals.map((line) => JSON.parse(line).msg), ['SCHED_FIFO priority 10 refused (Operation not permitted); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.'], 'nothing else was refused by the profile');
+  onlySchedFifoRefused(t, container.logs());
 });
 
 t.test('headless under the same settings plays a stream into the clock sink', async (t) => {
