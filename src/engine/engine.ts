@@ -26,6 +26,8 @@ export interface StreamRecord {
   readonly mode: DeviceMode;
   /** Set by DELETE: the POST answers 409. */
   stopped: boolean;
+  /** CLOCK_MONOTONIC ns (process.hrtime) when the body's first byte arrived; 0 before. */
+  firstByteNs: number;
 }
 
 function deviceLostError(loss: DeviceLoss): SpeakerdError {
@@ -126,7 +128,7 @@ export class AudioEngine {
       throw new SpeakerdError('E_DEVICE_LOST', 503, `the audio device was just lost (${cause.code}: ${cause.message})`, 'speakerd reopens the device by itself: retry when /readyz answers 200', 1);
     }
     const mode = this.supervisor.mode ?? 'headless';
-    const record: StreamRecord = { id: randomUUID(), name, started: new Date(), format: undefined, native, device: device.info, mode, stopped: false };
+    const record: StreamRecord = { id: randomUUID(), name, started: new Date(), format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0 };
     this.streams.set(record.id, record);
     return record;
   }

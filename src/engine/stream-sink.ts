@@ -24,6 +24,12 @@ export interface PlayResult {
   mode: string;
 }
 
+/** First body byte → first frame committed to ALSA, in ms; undefined when nothing played. */
+export function firstFrameLatencyMs(record: StreamRecord, result: { firstCommitNs: number }): number | undefined {
+  if (record.firstByteNs === 0 || result.firstCommitNs === 0) return undefined;
+  return (result.firstCommitNs - record.firstByteNs) / 1e6;
+}
+
 /** Why the body stopped before its end. */
 type Cut = { kind: 'idle' } | { kind: 'too_long' } | { kind: 'client_gone' };
 
@@ -39,6 +45,7 @@ export class StreamSink {
   #opened = false;
   #inputFrames = 0;
   #maxInputFrames = Infinity;
+  #result: StreamResult | undefined;
 
   constructor(record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
     this.#record = record;
@@ -62,7 +69,13 @@ export class StreamSink {
       throw error;
     }
     const result = await this.#finish();
+    this.#result = result;
     return this.#answer(result, cut, truncated);
+  }
+
+  /** The playback thread's account of the stream, once it has ended (also when play() threw). */
+  get result(): StreamResult | undefined {
+    return this.#result;
   }
 
   // Reads the body chunk by chunk, each awaited until the ring took it.
@@ -91,6 +104,8 @@ export class StreamSink {
         }
         if (next === IDLE) return { kind: 'idle' };
         if (next.done) return gone ? { kind: 'client_gone' } : undefined;
+        // The same clock as the playback thread's commit stamps.
+        if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
         if (!(await this.#play(next.value))) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
         // Past the declared audio nothing more can play: stop reading, so
         // that trailing bytes cannot hold the stream open.

@@ -1,7 +1,7 @@
 // /v1/streams: play a request body, list, inspect and stop streams.
 import type { FastifyInstance } from 'fastify';
 import type { StreamRecord } from '../engine/engine';
-import { StreamSink } from '../engine/stream-sink';
+import { firstFrameLatencyMs, StreamSink } from '../engine/stream-sink';
 import { SpeakerdError } from '../errors';
 import { decoderFor } from '../formats/detect';
 
@@ -68,16 +68,17 @@ export default async function streamRoutes(app: FastifyInstance, limits: StreamL
       const record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
       const log = request.log.child({ streamId: record.id, streamName: record.name });
       log.info({ contentType: request.headers['content-type'], gainDb: request.query.gain ?? 0 }, 'stream admitted');
+      const sink = new StreamSink(record, decoder, {
+        idleTimeoutMs: limits.streamIdleTimeoutMs,
+        maxSeconds: limits.maxStreamSeconds,
+      });
+      const firstFrameMs = () => (sink.result ? firstFrameLatencyMs(record, sink.result) : undefined);
       try {
-        const sink = new StreamSink(record, decoder, {
-          idleTimeoutMs: limits.streamIdleTimeoutMs,
-          maxSeconds: limits.maxStreamSeconds,
-        });
         const result = await sink.play(request.raw);
-        log.info({ result, format: record.format }, 'stream played');
+        log.info({ result, format: record.format, firstFrameMs: firstFrameMs() }, 'stream played');
         return result;
       } catch (error) {
-        log.info({ code: (error as SpeakerdError).code, err: error }, 'stream ended early');
+        log.info({ code: (error as SpeakerdError).code, err: error, firstFrameMs: firstFrameMs() }, 'stream ended early');
         throw error;
       } finally {
         app.audio.release(record);
