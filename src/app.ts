@@ -9,9 +9,12 @@ import audioPlugin from './plugins/audio';
 import authPlugin from './plugins/auth';
 import deviceRoutes from './routes/device';
 import healthRoutes from './routes/health';
+import metricsRoutes from './routes/metrics';
 import streamRoutes from './routes/streams';
+import { ServiceMetrics } from './telemetry/metrics';
+import type { Telemetry } from './telemetry/sdk';
 
-export async function buildApp(config: Config, engine: AudioEngine, logger: Logger): Promise<FastifyInstance> {
+export async function buildApp(config: Config, engine: AudioEngine, logger: Logger, telemetry?: Telemetry): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Streams are long requests: Node's default 5 min request timeout would
@@ -50,6 +53,8 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   await app.register(authPlugin, { token: config.authToken });
   await app.register(healthRoutes);
   await app.register(deviceRoutes, { config });
-  await app.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs });
+  await app.register(metricsRoutes, { telemetry });
+  const metrics = new ServiceMetrics(engine);
+  await app.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
   return app;
 }

@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // speakerd's command line: serve (the default), play a test tone, or diagnose.
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runDoctor } from './diagnostics/doctor';
 import { healthcheck } from './healthcheck';
-import { serve } from './main';
+import { ConfigError } from './config';
+import { telemetryDisabled } from './telemetry/enabled';
+import type { Telemetry } from './telemetry/sdk';
 import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
 
 const USAGE = `Usage: speakerd [serve|tone] [options]
@@ -54,6 +57,10 @@ function sineS16(seconds: number, frequency: number, rate: number, channels: num
     for (let c = 0; c < channels; c++) out.writeInt16LE(sample, (i * channels + c) * 2);
   }
   return out;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function soundNodes(): string[] {
@@ -120,7 +127,18 @@ async function main(argv: string[]): Promise<number | undefined> {
   }
   const command = positionals[0] ?? 'serve';
   if (command === 'serve') {
-    await serve();
+    // OpenTelemetry first, then the service: the HTTP instrumentation must
+    // be in place before Fastify makes its server. Only `serve` loads either.
+    let telemetry: Telemetry | undefined;
+    try {
+      telemetry = telemetryDisabled() ? undefined : (require('./telemetry/sdk') as typeof import('./telemetry/sdk')).startTelemetry(process.env, packageVersion());
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      process.stderr.write(`speakerd: invalid configuration: ${error.message}\n`);
+      return 2;
+    }
+    const { serve } = require('./main') as typeof import('./main');
+    await serve(process.env, telemetry);
     return undefined;
   }
   if (command === 'tone') return tone(values);

@@ -6,6 +6,10 @@ import { buildApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
 import { buildReport } from './diagnostics/report';
 import { AudioEngine } from './engine/engine';
+import { traceIds } from './telemetry/log-correlation';
+import type { Telemetry } from './telemetry/sdk';
+
+const TELEMETRY_FLUSH_MS = 3000;
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -36,7 +40,8 @@ function handleSignals(shutdown: (signal: NodeJS.Signals) => Promise<void>, logg
   }
 }
 
-export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void> {
+/** Serves until a signal; `telemetry` was started before this module loaded (cli.ts). */
+export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Telemetry): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(env);
@@ -45,10 +50,11 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
     process.stderr.write(`speakerd: invalid configuration: ${error.message}\n`);
     process.exit(2);
   }
-  const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid } });
+  const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid }, mixin: traceIds });
   const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
-  const app = await buildApp(config, engine, logger);
+  const app = await buildApp(config, engine, logger, telemetry);
   await app.listen({ port: config.port, host: config.host });
+  logger.info({ exports: telemetry?.exports ?? [] }, telemetry ? `telemetry: ${telemetry.exports.join('; ')}` : 'telemetry: off (OTEL_SDK_DISABLED=true)');
 
   handleSignals(async (signal) => {
     logger.info({ signal, streams: engine.streams.size, graceMs: config.shutdownGraceMs }, 'shutting down: no new streams');
@@ -59,6 +65,9 @@ export async function serve(env: NodeJS.ProcessEnv = process.env): Promise<void>
       await waitUntil(() => engine.streams.size === 0, 2000);
     }
     await app.close();
+    // Flush what OTLP has not sent yet, within what is left of the kubelet's
+    // patience (terminationGracePeriodSeconds is set above SHUTDOWN_GRACE_MS).
+    await telemetry?.shutdown(TELEMETRY_FLUSH_MS);
     logger.info('stopped');
   }, logger);
 

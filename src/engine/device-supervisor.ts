@@ -74,6 +74,8 @@ export interface DeviceSupervisorEvents {
   'open-failed': [error: ErrorSummary, attempt: number, retryInMs: number];
   /** A device is open and plays: after a loss, or headless → device. */
   restored: [info: DeviceInfo, mode: DeviceMode];
+  /** The device in use had an xrun; `count` is its own count since it opened. */
+  xrun: [count: number];
 }
 
 export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
@@ -88,6 +90,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   #retryTimer: NodeJS.Timeout | undefined;
   #attempting = false;
   #watcher: PlaybackNodeWatcher | undefined;
+  #xruns = 0;
   readonly #opener: DeviceOpener;
   readonly #audio: Config['audio'];
   readonly #log: Logger;
@@ -98,6 +101,11 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     this.#log = log;
     this.#opener = new DeviceOpener(audio.openTimeoutMs);
     this.#openAttempt = { pcm: audio.device, attempted: false, opened: false, error: null, info: null };
+  }
+
+  /** Device xruns since start, across every device this supervisor opened. */
+  get xruns(): number {
+    return this.#xruns;
   }
 
   get state(): SupervisorState {
@@ -201,7 +209,14 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     this.#device = device;
     this.#mode = mode;
     device.on('log', (line: string) => this.#log.info({ source: 'playback' }, line));
-    device.on('xrun', (count: number) => this.#log.warn({ xruns: count }, 'device xrun'));
+    // The device counts its own xruns from its open; the total runs across reopens.
+    let seen = 0;
+    device.on('xrun', (count: number) => {
+      this.#xruns += count - seen;
+      seen = count;
+      this.#log.warn({ xruns: count }, 'device xrun');
+      this.emit('xrun', count);
+    });
     device.on('error', (error: NativeError) => this.#onDeviceError(device, error));
   }
 

@@ -8,7 +8,7 @@ import type { PcmOpenAttempt } from '../diagnostics/report';
 import { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { DeviceSupervisor, type DeviceLoss, type DeviceMode } from './device-supervisor';
-import type { Device, DeviceInfo, NativeError, Stream } from './native';
+import type { Device, DeviceInfo, NativeError, Stream, StreamResult } from './native';
 
 export { configuredDeviceOptions, failedOpenAttempt, DeviceOpenError, type DeviceMode } from './device-supervisor';
 
@@ -41,9 +41,22 @@ function deviceLostError(loss: DeviceLoss): SpeakerdError {
   );
 }
 
+/** Frames and underruns of every stream so far, the playing ones included. */
+export interface PlayedTotals {
+  frames: number;
+  underruns: number;
+}
+
 export class AudioEngine {
   #closed = false;
   #draining = false;
+  /**
+   * Streams attached and not yet done. Not the stream table: a released
+   * stream is aborted but plays on until the thread retires it, and its
+   * frames must be counted until then, so that the totals never go back.
+   */
+  readonly #unfinished = new Set<Stream>();
+  readonly #finished: PlayedTotals = { frames: 0, underruns: 0 };
   readonly streams = new Map<string, StreamRecord>();
   readonly supervisor: DeviceSupervisor;
   readonly #maxStreams: number;
@@ -127,10 +140,27 @@ export class AudioEngine {
       if (cause.code !== 'E_DEVICE_LOST' && cause.code !== 'E_ALSA_IO') throw error;
       throw new SpeakerdError('E_DEVICE_LOST', 503, `the audio device was just lost (${cause.code}: ${cause.message})`, 'speakerd reopens the device by itself: retry when /readyz answers 200', 1);
     }
+    this.#unfinished.add(native);
+    native.once('done', (result: StreamResult) => {
+      this.#unfinished.delete(native);
+      this.#finished.frames += result.frames;
+      this.#finished.underruns += result.underruns;
+    });
     const mode = this.supervisor.mode ?? 'headless';
     const record: StreamRecord = { id: randomUUID(), name, started: new Date(), format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0 };
     this.streams.set(record.id, record);
     return record;
+  }
+
+  /** Read from the native counters on each call: nothing is added to the playback path. */
+  playedTotals(): PlayedTotals {
+    const totals = { ...this.#finished };
+    for (const stream of this.#unfinished) {
+      const stats = stream.stats();
+      totals.frames += stats.framesPlayed;
+      totals.underruns += stats.underruns;
+    }
+    return totals;
   }
 
   /** Frees a stream's place; a stream that has not ended is aborted, so nothing is left attached. */

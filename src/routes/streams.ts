@@ -1,13 +1,18 @@
 // /v1/streams: play a request body, list, inspect and stop streams.
+import { context as contexts } from '@opentelemetry/api';
 import type { FastifyInstance } from 'fastify';
 import type { StreamRecord } from '../engine/engine';
 import { firstFrameLatencyMs, StreamSink } from '../engine/stream-sink';
 import { SpeakerdError } from '../errors';
+import type { BodyDecoder } from '../formats/decoder';
 import { decoderFor } from '../formats/detect';
+import { outcomeOf, type ServiceMetrics } from '../telemetry/metrics';
+import { StreamSpan } from '../telemetry/stream-span';
 
-export interface StreamLimits {
+export interface StreamRouteOptions {
   maxStreamSeconds: number;
   streamIdleTimeoutMs: number;
+  metrics: ServiceMetrics;
 }
 
 const playQuery = {
@@ -54,7 +59,8 @@ function notFound(id: string): SpeakerdError {
   return new SpeakerdError('E_STREAM_NOT_FOUND', 404, `no stream ${id} is playing`, 'GET /v1/streams lists the streams that are playing');
 }
 
-export default async function streamRoutes(app: FastifyInstance, limits: StreamLimits): Promise<void> {
+export default async function streamRoutes(app: FastifyInstance, options: StreamRouteOptions): Promise<void> {
+  const { metrics, ...limits } = options;
   // The body stays a stream: the handler reads it as the ring takes frames,
   // so no parser may buffer it (and bodyLimit does not apply).
   app.removeAllContentTypeParsers();
@@ -64,21 +70,40 @@ export default async function streamRoutes(app: FastifyInstance, limits: StreamL
     '/v1/streams',
     { schema: { querystring: playQuery, response: { 200: playResult } } },
     async (request) => {
-      const decoder = decoderFor(request.headers['content-type']);
-      const record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
+      const contentType = request.headers['content-type'];
+      let decoder: BodyDecoder;
+      let record: StreamRecord;
+      try {
+        decoder = decoderFor(contentType);
+        record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
+      } catch (error) {
+        metrics.streamFinished('rejected', (error as SpeakerdError).code);
+        throw error;
+      }
       const log = request.log.child({ streamId: record.id, streamName: record.name });
-      log.info({ contentType: request.headers['content-type'], gainDb: request.query.gain ?? 0 }, 'stream admitted');
+      log.info({ contentType, gainDb: request.query.gain ?? 0 }, 'stream admitted');
       const sink = new StreamSink(record, decoder, {
         idleTimeoutMs: limits.streamIdleTimeoutMs,
         maxSeconds: limits.maxStreamSeconds,
       });
+      const span = new StreamSpan(record, app.audio.supervisor, contentType);
       const firstFrameMs = () => (sink.result ? firstFrameLatencyMs(record, sink.result) : undefined);
+      const recordEnd = (error: SpeakerdError | undefined, truncated?: boolean) => {
+        const outcome = outcomeOf(error?.code, true);
+        const latency = firstFrameMs();
+        if (latency !== undefined) metrics.firstFrame(latency);
+        metrics.streamFinished(outcome, error?.code);
+        span.end({ outcome, result: sink.result, firstFrameMs: latency, truncated, error });
+        return latency;
+      };
       try {
-        const result = await sink.play(request.raw);
-        log.info({ result, format: record.format, firstFrameMs: firstFrameMs() }, 'stream played');
+        // Log lines written while it plays carry the stream span's ids.
+        const result = await contexts.with(span.context, () => sink.play(request.raw));
+        log.info({ result, format: record.format, firstFrameMs: recordEnd(undefined, result.truncated) }, 'stream played');
         return result;
       } catch (error) {
-        log.info({ code: (error as SpeakerdError).code, err: error, firstFrameMs: firstFrameMs() }, 'stream ended early');
+        const failure = error instanceof SpeakerdError ? error : undefined;
+        log.info({ code: (error as SpeakerdError).code, err: error, firstFrameMs: recordEnd(failure) }, 'stream ended early');
         throw error;
       } finally {
         app.audio.release(record);

@@ -1,0 +1,94 @@
+// speakerd's own metrics. Counters that the playback thread keeps (frames,
+// underruns, xruns, ring fill) are read when a reader collects, through
+// observable instruments: nothing is added to the playback path. Through
+// @opentelemetry/api, so with the SDK disabled every call is a no-op.
+import { metrics, type Meter } from '@opentelemetry/api';
+import type { AudioEngine } from '../engine/engine';
+
+/** How a POST /v1/streams ended, for speakerd.streams.finished. */
+export type StreamOutcome = 'ok' | 'aborted' | 'stopped' | 'timeout' | 'device_lost' | 'rejected';
+
+/** Maps the error code a stream ended with (none: it played) to its outcome. */
+export function outcomeOf(code: string | undefined, admitted: boolean): StreamOutcome {
+  if (code === undefined) return 'ok';
+  if (!admitted) return 'rejected';
+  switch (code) {
+    case 'E_CLIENT_GONE':
+      return 'aborted';
+    case 'E_STREAM_IDLE':
+      return 'timeout';
+    case 'E_DEVICE_LOST':
+      return 'device_lost';
+    // Cut on purpose: by DELETE, by MAX_STREAM_SECONDS, by shutdown.
+    case 'E_STREAM_STOPPED':
+    case 'E_STREAM_TOO_LONG':
+    case 'E_SHUTTING_DOWN':
+      return 'stopped';
+    // A body that turned out not to be playable audio.
+    default:
+      return 'rejected';
+  }
+}
+
+// First-frame latency is a few milliseconds when all is well; the buckets
+// resolve the design's bound (one period + 2 ms: 7.3 ms at 256 frames,
+// 23.3 ms at 1024) and show the tail beyond it.
+const FIRST_FRAME_BUCKETS_S = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+export class ServiceMetrics {
+  readonly #finished;
+  readonly #firstFrame;
+
+  constructor(engine: AudioEngine, meter: Meter = metrics.getMeter('speakerd')) {
+    this.#finished = meter.createCounter('speakerd.streams.finished', {
+      description: 'Streams finished (POST /v1/streams answered), by outcome; error.type is the error code',
+      unit: '{stream}',
+    });
+    this.#firstFrame = meter.createHistogram('speakerd.stream.first_frame.duration', {
+      description: 'From the first body byte to the first frame committed to ALSA, stamped on the playback thread',
+      unit: 's',
+      advice: { explicitBucketBoundaries: FIRST_FRAME_BUCKETS_S },
+    });
+
+    meter.createObservableGauge('speakerd.streams.active', { description: 'Streams in the stream table (playing or buffering)', unit: '{stream}' })
+      .addCallback((result) => result.observe(engine.streams.size));
+    const frames = meter.createObservableCounter('speakerd.frames.played', { description: 'Frames of stream audio committed to ALSA, all streams (silence fill not counted)', unit: '{frame}' });
+    const underruns = meter.createObservableCounter('speakerd.stream.underruns', { description: 'Times a playing stream had no frames ready when the device needed them', unit: '{underrun}' });
+    meter.addBatchObservableCallback((result) => {
+      const totals = engine.playedTotals();
+      result.observe(frames, totals.frames);
+      result.observe(underruns, totals.underruns);
+    }, [frames, underruns]);
+    meter.createObservableCounter('speakerd.device.xruns', { description: 'Device xruns (buffer underruns of the sound card) across reopens', unit: '{xrun}' })
+      .addCallback((result) => result.observe(engine.supervisor.xruns));
+    // The emptiest ring warns of an underrun, the fullest of a client that
+    // outruns playback. Not one series per stream: the SDK keeps reporting a
+    // series after its stream is gone.
+    meter.createObservableGauge('speakerd.ring.fill', { description: 'Fill (0 to 1) of the emptiest (stat=min) and the fullest (stat=max) ring among playing streams; 0 when none plays', unit: '1' })
+      .addCallback((result) => {
+        let min = Infinity;
+        let max = 0;
+        for (const record of engine.streams.values()) {
+          const stats = record.native.stats();
+          const fill = stats.capacityFrames > 0 ? stats.bufferedFrames / stats.capacityFrames : 0;
+          min = Math.min(min, fill);
+          max = Math.max(max, fill);
+        }
+        result.observe(min === Infinity ? 0 : min, { 'speakerd.ring.stat': 'min' });
+        result.observe(max, { 'speakerd.ring.stat': 'max' });
+      });
+    meter.createObservableGauge('speakerd.device.up', { description: '1 while a device (a card, or the headless clock sink) takes streams; mode says which', unit: '1' })
+      .addCallback((result) => {
+        const up = engine.state === 'ready' ? 1 : 0;
+        result.observe(up, { 'speakerd.device.mode': engine.mode ?? 'none', 'speakerd.device.state': engine.state });
+      });
+  }
+
+  streamFinished(outcome: StreamOutcome, errorCode: string | undefined): void {
+    this.#finished.add(1, errorCode ? { 'speakerd.stream.outcome': outcome, 'error.type': errorCode } : { 'speakerd.stream.outcome': outcome });
+  }
+
+  firstFrame(latencyMs: number): void {
+    this.#firstFrame.record(latencyMs / 1000);
+  }
+}
