@@ -17,7 +17,8 @@
 #      GET endpoints, SIGTERM;
 #   4. doctor and doctor --json;
 #   5. tone through the file PCM and the clock sink (the playback thread alone);
-#   6. healthcheck (the image's HEALTHCHECK) against a server and against nothing.
+#   6. healthcheck (the image's HEALTHCHECK) against a server and against nothing;
+#   7. serve with OTLP export (traces and metrics) to a local receiver.
 # serve listens on HOST=0.0.0.0, the default the manifest keeps: Fastify then
 # lists the interfaces (a netlink socket) to log its addresses.
 # Each step runs once per Node binary in SECCOMP_NODES (default: node), e.g.
@@ -181,7 +182,7 @@ traced_serve() {
 
 get_all() {
   local port=$1 path
-  for path in /healthz /livez /readyz /v1/device /v1/streams; do
+  for path in /healthz /livez /readyz /v1/device /v1/streams /metrics; do
     curl -sS -o /dev/null "http://127.0.0.1:$port$path" || true
   done
 }
@@ -216,31 +217,38 @@ measure() {
     require("fs").writeFileSync(process.argv[1], b);' "$WORK/second.raw"
   local file_pcm="pcm.out { type file slave.pcm null file \"$WORK/out.raw\" format raw }"
 
+  # An OTLP/HTTP receiver that accepts anything, for step 7.
+  node -e 'require("http").createServer((q, s) => { q.resume(); q.on("end", () => s.end()); }).listen(14318, "127.0.0.1")' &
+  local receiver=$!
   local versions=()
   for NODE in ${SECCOMP_NODES:-node}; do
     TAG=$("$NODE" --version)
     versions+=("$("$NODE" --version)")
     echo "measuring with $NODE ($("$NODE" --version))" >&2
-    echo "1/6 serve, device mode, file PCM" >&2
+    echo "1/7 serve, device mode, file PCM" >&2
     traced_serve "$WORK/$TAG-device.trace" 18080 post_second \
       AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_UNDERRUN=wait AUDIO_ALSA_CONFIG="$file_pcm"
-    echo "2/6 serve, headless mode" >&2
+    echo "2/7 serve, headless mode" >&2
     traced_serve "$WORK/$TAG-headless.trace" 18081 post_second AUDIO_MODE=headless
-    echo "3/6 serve, auto mode, empty AUDIO_SND_DIR" >&2
+    echo "3/7 serve, auto mode, empty AUDIO_SND_DIR" >&2
     traced_serve "$WORK/$TAG-auto.trace" 18082 get_all AUDIO_MODE=auto AUDIO_SND_DIR="$WORK/snd"
-    echo "4/6 doctor" >&2
+    echo "4/7 doctor" >&2
     AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor.trace" "$NODE" dist/cli.js doctor >/dev/null || true
     AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor-json.trace" "$NODE" dist/cli.js doctor --json >/dev/null || true
     AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_ALSA_CONFIG="$file_pcm" \
       strace -f -qq -o "$WORK/$TAG-doctor-device.trace" "$NODE" dist/cli.js doctor >/dev/null || true
-    echo "5/6 tone" >&2
+    echo "5/7 tone" >&2
     strace -f -qq -o "$WORK/$TAG-tone-file.trace" "$NODE" dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
       --underrun wait --seconds 1 >/dev/null
     strace -f -qq -o "$WORK/$TAG-tone-clock.trace" "$NODE" dist/cli.js tone --seconds 1 >/dev/null
-    echo "6/6 healthcheck" >&2
+    echo "6/7 healthcheck" >&2
     traced_serve "$WORK/$TAG-serve-healthcheck.trace" 18083 healthchecks AUDIO_MODE=headless
+    echo "7/7 OTLP export" >&2
+    traced_serve "$WORK/$TAG-otlp.trace" 18084 post_second AUDIO_MODE=headless \
+      OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:14318 OTEL_METRIC_EXPORT_INTERVAL=200 OTEL_BSP_SCHEDULE_DELAY=100
   done
 
+  kill "$receiver"
   local measured additions refused
   refused="$(printf '%s\n' "$REFUSED" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
   measured="$(trace_names "$WORK"/*.trace | sort -u | comm -23 - <(printf '%s\n' "$refused"))"
