@@ -112,6 +112,12 @@ t.test('the probes are routes the service serves, and the grace period outlasts 
   const app = await buildApp(config, new AudioEngine({ audio: config.audio, maxStreams: 1 }, logger), logger);
   t.teardown(() => app.close());
   for (const url of served) t.not((await app.inject({ url })).statusCode, 404, `${url} is served`);
+  // The scrape annotations name a real route on the probes' port.
+  for (const [overlay, objects] of Object.entries(rendered)) {
+    const annotations = speakerd(objects).spec.template.metadata.annotations;
+    t.same(annotations, { 'prometheus.io/scrape': 'true', 'prometheus.io/port': '8080', 'prometheus.io/path': '/metrics' }, `${overlay}: scrape annotations`);
+  }
+  t.ok(app.hasRoute({ method: 'GET', url: '/metrics' }), '/metrics is a route');
 });
 
 t.test('memory: the limit fits the heap cap, the rings and the base the doctor budgets', async (t) => {
