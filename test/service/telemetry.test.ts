@@ -177,6 +177,44 @@ t.test('OTLP over HTTP (JSON): the stream span with its events and summary, the 
   t.equal(server.logs.find((line) => line.msg === 'stopped')!.trace_id, undefined, 'lines outside a request carry no ids');
 });
 
+t.test('underruns and xruns: counted in /metrics and as events on the stream span', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  // A client that pauses 250 ms mid-body on the paced clock sink: with the
+  // silence policy the stream underruns; with the wait policy the device xruns.
+  const pausing = async (underrun: 'silence' | 'wait') => {
+    const server = await startServer(t, {
+      AUDIO_MODE: 'headless', AUDIO_UNDERRUN: underrun, AUDIO_PERIOD_FRAMES: '256',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100',
+    });
+    await waitForStatus(`${server.url}/readyz`, 200);
+    const { writer, response } = postStreaming(`${server.url}/v1/streams?name=${underrun}`, RAW);
+    writer.write(s16Pattern(4800, 2));
+    await sleep(250);
+    writer.write(s16Pattern(4800, 2));
+    writer.end();
+    const answer = (await (await response).json()) as { id: string; frames: number; underruns: number };
+    const metrics = await scrape(server.url);
+    server.child.kill('SIGTERM');
+    await server.exited;
+    const span = receiver.spans().find((candidate) => attributes(candidate.attributes)['speakerd.stream.id'] === answer.id);
+    return { answer, metrics, span, events: (span?.events ?? []).map((event: any) => event.name) as string[] };
+  };
+
+  const silence = await pausing('silence');
+  t.ok(silence.answer.underruns >= 1, `${silence.answer.underruns} underrun(s) in the answer`);
+  t.equal(silence.metrics.value('speakerd_stream_underruns_total'), silence.answer.underruns, 'the counter agrees with the answer');
+  t.equal(silence.metrics.value('speakerd_device_xruns_total'), 0, 'silence keeps the device fed');
+  t.equal(silence.events.filter((name) => name === 'underrun').length, silence.answer.underruns, 'one underrun event each');
+  t.equal(attributes(silence.span.attributes)['speakerd.stream.underruns'], silence.answer.underruns);
+
+  const wait = await pausing('wait');
+  t.equal(wait.answer.frames, 9600, 'every frame played after the xrun');
+  t.equal(wait.metrics.value('speakerd_device_xruns_total'), 1);
+  t.equal(wait.metrics.value('speakerd_stream_underruns_total'), 0);
+  t.same(wait.events.filter((name) => name !== 'first_frame'), ['xrun'], 'the xrun is an event on the stream that was playing');
+});
+
 t.test('OTLP over HTTP (protobuf, the default encoding) reaches the receiver', async (t) => {
   const receiver = await startOtlpReceiver();
   t.teardown(() => receiver.close());
