@@ -42,9 +42,14 @@ COPY binding.gyp tsconfig.json ./
 COPY native/src native/src
 COPY src src
 # nodedir: the headers the Node image carries, instead of a download.
+# dist/ is CommonJS, so only the packages' CommonJS builds ever load: the
+# ESM builds, type declarations and source maps beside them (half of the
+# OpenTelemetry packages' size) stay out of the image.
 RUN npx node-gyp rebuild --nodedir=/usr/local \
  && npx tsc -p tsconfig.json \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --no-audit --no-fund \
+ && find node_modules -path '*/build/*' -type d \( -name esm -o -name esnext \) -prune -exec rm -rf {} + \
+ && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
 
 FROM node:${NODE_VERSION}-bookworm-slim AS runtime
 ENV NODE_ENV=production
