@@ -6,7 +6,8 @@ import { firstFrameLatencyMs, StreamSink } from '../engine/stream-sink';
 import { SpeakerdError } from '../errors';
 import type { BodyDecoder } from '../formats/decoder';
 import { decoderFor } from '../formats/detect';
-import { outcomeOf, type ServiceMetrics } from '../telemetry/metrics';
+import type { ServiceMetrics } from '../telemetry/metrics';
+import { outcomeOf, type StreamEnd } from '../telemetry/stream-end';
 import { StreamSpan } from '../telemetry/stream-span';
 
 export interface StreamRouteOptions {
@@ -77,7 +78,7 @@ export default async function streamRoutes(app: FastifyInstance, options: Stream
         decoder = decoderFor(contentType);
         record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
       } catch (error) {
-        metrics.streamFinished('rejected', (error as SpeakerdError).code);
+        metrics.streamRejected((error as SpeakerdError).code);
         throw error;
       }
       const log = request.log.child({ streamId: record.id, streamName: record.name });
@@ -87,14 +88,13 @@ export default async function streamRoutes(app: FastifyInstance, options: Stream
         maxSeconds: limits.maxStreamSeconds,
       });
       const span = new StreamSpan(record, app.audio.supervisor, contentType);
-      const firstFrameMs = () => (sink.result ? firstFrameLatencyMs(record, sink.result) : undefined);
+      // Into the metrics and the span; returns the latency for the log line.
       const recordEnd = (error: SpeakerdError | undefined, truncated?: boolean) => {
-        const outcome = outcomeOf(error?.code, true);
-        const latency = firstFrameMs();
-        if (latency !== undefined) metrics.firstFrame(latency);
-        metrics.streamFinished(outcome, error?.code);
-        span.end({ outcome, result: sink.result, firstFrameMs: latency, truncated, error });
-        return latency;
+        const result = sink.result;
+        const end: StreamEnd = { outcome: outcomeOf(error?.code), result, firstFrameMs: result && firstFrameLatencyMs(record, result), truncated, error };
+        metrics.streamEnded(end);
+        span.end(end);
+        return end.firstFrameMs;
       };
       try {
         // Log lines written while it plays carry the stream span's ids.

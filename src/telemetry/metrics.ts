@@ -4,31 +4,7 @@
 // @opentelemetry/api, so with the SDK disabled every call is a no-op.
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { AudioEngine } from '../engine/engine';
-
-/** How a POST /v1/streams ended, for speakerd.streams.finished. */
-export type StreamOutcome = 'ok' | 'aborted' | 'stopped' | 'timeout' | 'device_lost' | 'rejected';
-
-/** Maps the error code a stream ended with (none: it played) to its outcome. */
-export function outcomeOf(code: string | undefined, admitted: boolean): StreamOutcome {
-  if (code === undefined) return 'ok';
-  if (!admitted) return 'rejected';
-  switch (code) {
-    case 'E_CLIENT_GONE':
-      return 'aborted';
-    case 'E_STREAM_IDLE':
-      return 'timeout';
-    case 'E_DEVICE_LOST':
-      return 'device_lost';
-    // Cut on purpose: by DELETE, by MAX_STREAM_SECONDS, by shutdown.
-    case 'E_STREAM_STOPPED':
-    case 'E_STREAM_TOO_LONG':
-    case 'E_SHUTTING_DOWN':
-      return 'stopped';
-    // A body that turned out not to be playable audio.
-    default:
-      return 'rejected';
-  }
-}
+import type { StreamEnd, StreamOutcome } from './stream-end';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
 // resolve the design's bound (one period + 2 ms: 7.3 ms at 256 frames,
@@ -84,11 +60,17 @@ export class ServiceMetrics {
       });
   }
 
-  streamFinished(outcome: StreamOutcome, errorCode: string | undefined): void {
-    this.#finished.add(1, errorCode ? { 'speakerd.stream.outcome': outcome, 'error.type': errorCode } : { 'speakerd.stream.outcome': outcome });
+  /** A stream refused before it was admitted (bad type, 429, 503). */
+  streamRejected(errorCode: string): void {
+    this.#count('rejected', errorCode);
   }
 
-  firstFrame(latencyMs: number): void {
-    this.#firstFrame.record(latencyMs / 1000);
+  streamEnded({ outcome, error, firstFrameMs }: StreamEnd): void {
+    if (firstFrameMs !== undefined) this.#firstFrame.record(firstFrameMs / 1000);
+    this.#count(outcome, error?.code);
+  }
+
+  #count(outcome: StreamOutcome, errorCode: string | undefined): void {
+    this.#finished.add(1, errorCode ? { 'speakerd.stream.outcome': outcome, 'error.type': errorCode } : { 'speakerd.stream.outcome': outcome });
   }
 }

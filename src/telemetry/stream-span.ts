@@ -5,23 +5,13 @@
 import { context as contexts, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { DeviceSupervisor } from '../engine/device-supervisor';
 import type { StreamRecord } from '../engine/engine';
-import type { StreamResult } from '../engine/native';
-import type { SpeakerdError } from '../errors';
-import type { StreamOutcome } from './metrics';
+import type { StreamEnd } from './stream-end';
 
 const tracer = trace.getTracer('speakerd');
 
 /** A CLOCK_MONOTONIC stamp (process.hrtime ns) as wall-clock ms, for a span event's time. */
 function wallClockMs(monotonicNs: number): number {
   return Date.now() - (Number(process.hrtime.bigint()) - monotonicNs) / 1e6;
-}
-
-export interface StreamEnd {
-  outcome: StreamOutcome;
-  result: StreamResult | undefined;
-  firstFrameMs: number | undefined;
-  truncated?: boolean;
-  error?: SpeakerdError;
 }
 
 export class StreamSpan {
