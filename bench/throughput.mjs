@@ -1,189 +1,174 @@
-// Unpaced throughput: how fast speakerd's engine moves a WAV's audio into an
-// ALSA PCM that consumes it instantly, against Debian's aplay piping the same
-// WAV into the same PCM. Both sides are timed in the same run, alternating,
-// so that machine noise hits both alike; the median of the runs is reported.
+// Unpaced throughput over HTTP: curl POSTs a large generated WAV to the
+// running service, which plays it into a PCM that consumes instantly; aplay
+// gets the very same bytes from the very same generator into the same PCM.
+// Both are timed in the same run, alternating, so that machine noise hits
+// both alike; medians are reported (design §8: speakerd/aplay ≥ 1.0).
 //
 // Settings (flag or environment variable):
-//   --mb / BENCH_MB                  MiB of audio in the test WAV (512)
-//   --runs / BENCH_RUNS              measurements per PCM and tool (3)
-//   --ring-frames / BENCH_RING_FRAMES  speakerd ring size in frames (default: the engine's default)
+//   --mb / BENCH_MB        MiB of audio per body (1024)
+//   --runs / BENCH_RUNS    measurements per PCM and tool (3)
 import fs from 'node:fs';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 import { APLAY_MISSING_MESSAGE, aplayCommandLine, findAplay, playThroughAplay } from './lib/aplay-player.mjs';
+import { curlCommandLine, postThroughCurl } from './lib/curl-uploader.mjs';
 import { BENCH_PCMS, aplayConfigText } from './lib/pcms.mjs';
+import { commandLine, runPipeline } from './lib/pipeline.mjs';
+import { cpuSecondsOf } from './lib/proc.mjs';
+import { fixed, row } from './lib/report.mjs';
+import { startPeer, startSpeakerd, unpacedDeviceEnv } from './lib/service.mjs';
 import { positiveInteger, readSetting, setupError } from './lib/settings.mjs';
-import { engineAlsaLibVersion, playThroughSpeakerd } from './lib/speakerd-player.mjs';
+import { median } from './lib/stats.mjs';
 import { withTempDir } from './lib/temp-dir.mjs';
-import { WAV_HEADER_BYTES, writeTestWav } from './lib/wav.mjs';
+import { DRAIN, prepareWavSource } from './lib/wav-source.mjs';
+import { WAV_HEADER_BYTES } from './lib/wav.mjs';
 
 export const name = 'throughput';
 
 const MIB = 1024 * 1024;
-const FORMAT = { format: 'S16_LE', rate: 48000, channels: 2, periodFrames: 1024, periods: 4 };
+const FORMAT = { rate: 48000, channels: 2 };
 const FRAME_BYTES = 2 * FORMAT.channels;
-const READ_CHUNK_BYTES = MIB;
 const WARM_UP_BYTES = 64 * MIB;
+const TARGET_RATIO = 1.0;
+const HTTP_SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'http-sink.cjs');
 
-function readThroughputSettings() {
-  const mb = readSetting({ flag: 'mb', env: 'BENCH_MB' });
-  const runs = readSetting({ flag: 'runs', env: 'BENCH_RUNS' });
-  const ring = readSetting({ flag: 'ring-frames', env: 'BENCH_RING_FRAMES' });
+function readSettings() {
   return {
-    // A WAV's sizes are 32-bit: at most 4 GiB minus the header.
-    dataBytes: positiveInteger('BENCH_MB (--mb)', mb ?? 512, 4095) * MIB,
-    runs: positiveInteger('BENCH_RUNS (--runs)', runs ?? 3),
-    // Unset or "default": the engine's own default ring, as a user gets it.
-    ringFrames: ring === undefined || ring === 'default' ? undefined : positiveInteger('BENCH_RING_FRAMES (--ring-frames)', ring),
+    // A streaming WAV has no size limit, but staying under what a sized
+    // WAV's 32-bit fields can declare keeps any reader's arithmetic safe.
+    dataBytes: positiveInteger('BENCH_MB (--mb)', readSetting({ flag: 'mb', env: 'BENCH_MB' }) ?? 1024, 4095) * MIB,
+    runs: positiveInteger('BENCH_RUNS (--runs)', readSetting({ flag: 'runs', env: 'BENCH_RUNS' }) ?? 3),
   };
-}
-
-function median(values) {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = sorted.length >> 1;
-  return sorted.length % 2 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
 }
 
 const megabytesPerSecond = (bytes, seconds) => bytes / 1e6 / seconds;
 
-/** Times every (PCM, tool) pair `runs` times: speakerd then aplay, PCM after PCM, run after run. */
-async function measure({ settings, wavPath, configPath, aplayPath, log }) {
-  const speakerdJob = {
-    wavPath,
-    dataOffset: WAV_HEADER_BYTES,
-    dataBytes: settings.dataBytes,
-    format: FORMAT,
-    ringFrames: settings.ringFrames,
-    readChunkBytes: READ_CHUNK_BYTES,
-  };
-  const samples = new Map(BENCH_PCMS.flatMap((pcm) => [[`${pcm.label}/speakerd`, []], [`${pcm.label}/aplay`, []]]));
-  // One untimed pass first, so that run 1 does not also pay for JIT
-  // compilation of the write path and the first touch of fresh memory, which
-  // a long-running speakerd has long paid. aplay starts cold every time anyway.
-  await playThroughSpeakerd({ ...speakerdJob, dataBytes: Math.min(WARM_UP_BYTES, settings.dataBytes), pcm: BENCH_PCMS[0] });
-  let ringCapacityFrames;
-  for (let run = 1; run <= settings.runs; run++) {
-    for (const pcm of BENCH_PCMS) {
-      // Collect the previous run's garbage now rather than inside the timing.
-      globalThis.gc?.();
-      const speakerd = await playThroughSpeakerd({ ...speakerdJob, pcm });
-      ringCapacityFrames = speakerd.ringCapacityFrames;
-      const aplay = await playThroughAplay({ aplayPath, wavPath, pcmName: pcm.name, configPath });
-      samples.get(`${pcm.label}/speakerd`).push(speakerd);
-      samples.get(`${pcm.label}/aplay`).push(aplay);
-      const rate = (s) => megabytesPerSecond(settings.dataBytes, s).toFixed(0);
-      log(`${name}: run ${run}/${settings.runs} ${pcm.label}: speakerd ${rate(speakerd.seconds)} MB/s, aplay ${rate(aplay.seconds)} MB/s`);
-    }
-  }
-  return { samples, ringCapacityFrames };
+/** The source's own ceiling: into a drain that moves pages without touching them, and into cat, which copies like any real reader. */
+async function measureSource(source, dataBytes) {
+  const alone = await runPipeline(`${commandLine(source)} | ${commandLine(['python3', DRAIN])}`);
+  const intoCat = await runPipeline(`${commandLine(source)} | cat > /dev/null`);
+  return { aloneMbPerSecond: megabytesPerSecond(dataBytes, alone.seconds), intoCatMbPerSecond: megabytesPerSecond(dataBytes, intoCat.seconds) };
 }
 
-function summarise(settings, samples) {
-  const audioSeconds = settings.dataBytes / FRAME_BYTES / FORMAT.rate;
-  const results = [];
-  const ratios = {};
-  for (const pcm of BENCH_PCMS) {
-    const byTool = {};
-    for (const tool of ['speakerd', 'aplay']) {
-      const runs = samples.get(`${pcm.label}/${tool}`);
-      const seconds = runs.map((sample) => sample.seconds);
-      const cpuSeconds = runs.map((sample) => sample.cpuSeconds);
-      const medianSeconds = median(seconds);
-      byTool[tool] = {
-        pcm: pcm.label,
-        pcmName: pcm.name,
-        tool,
-        seconds,
-        cpuSeconds,
-        medianSeconds,
-        medianCpuSeconds: median(cpuSeconds),
-        mbPerSecond: megabytesPerSecond(settings.dataBytes, medianSeconds),
-        timesRealTime: audioSeconds / medianSeconds,
-      };
-      results.push(byTool[tool]);
-    }
-    ratios[pcm.label] = byTool.speakerd.mbPerSecond / byTool.aplay.mbPerSecond;
-  }
-  return { audioSeconds, results, ratios };
+/**
+ * Times one curl upload into `server` (speakerd, or the HTTP sink), with
+ * the server's CPU; `check` throws unless its answer accounts for every byte.
+ */
+async function timeUpload(server, source, check) {
+  server.assertAlive?.();
+  const cpuBefore = cpuSecondsOf(server.pid);
+  const { seconds, cpuSeconds, answer } = await postThroughCurl({ source, url: server.url });
+  server.assertAlive?.();
+  const serverCpuSeconds = cpuSecondsOf(server.pid) - cpuBefore;
+  check(answer);
+  return { seconds, cpuSeconds: cpuSeconds + serverCpuSeconds, serverCpuSeconds };
 }
 
-const COLUMNS = [
-  { key: 'pcm', title: 'PCM' },
-  { key: 'tool', title: 'tool' },
-  { key: 'mbPerSecond', title: 'MB/s', align: 'right' },
-  { key: 'timesRealTime', title: '× real time', align: 'right' },
-  { key: 'runs', title: 'runs (MB/s)', align: 'right' },
-  { key: 'cpu', title: 'CPU ms', align: 'right' },
-  { key: 'ratio', title: 'speakerd/aplay', align: 'right' },
-];
+const playedAll = (dataBytes) => (answer) => {
+  if (answer.frames !== dataBytes / FRAME_BYTES || answer.truncated) throw new Error(`speakerd played ${JSON.stringify(answer)}, expected ${dataBytes / FRAME_BYTES} frames`);
+};
 
-function tableRows(settings, summary) {
-  return summary.results.map((result) => ({
-    pcm: result.pcm,
-    tool: result.tool,
-    mbPerSecond: result.mbPerSecond.toFixed(0),
-    timesRealTime: `${result.timesRealTime.toFixed(0)}×`,
-    runs: result.seconds.map((s) => megabytesPerSecond(settings.dataBytes, s).toFixed(0)).join(' / '),
-    cpu: (result.medianCpuSeconds * 1000).toFixed(0),
-    ratio: result.tool === 'speakerd' ? summary.ratios[result.pcm].toFixed(2) : '',
-  }));
-}
+const countedAll = (dataBytes) => (answer) => {
+  if (answer.bytes !== WAV_HEADER_BYTES + dataBytes) throw new Error(`the HTTP sink counted ${answer.bytes} bytes, expected ${WAV_HEADER_BYTES + dataBytes}`);
+};
 
-function notes({ settings, summary, ringCapacityFrames, aplayExample }) {
-  const missed = Object.entries(summary.ratios).filter(([, ratio]) => ratio < 1).map(([pcm]) => pcm);
-  const ring = settings.ringFrames === undefined ? 'engine default' : `ringFrames ${settings.ringFrames}`;
-  return [
-    `data: ${settings.dataBytes / MIB} MiB of ${FORMAT.format} ${FORMAT.rate} Hz ${FORMAT.channels} ch (${summary.audioSeconds.toFixed(1)} s of audio); median of ${settings.runs} run${settings.runs === 1 ? '' : 's'}, speakerd and aplay alternating`,
-    `speakerd (alsa-lib ${engineAlsaLibVersion}): underrun 'wait', ${FORMAT.periods} × ${FORMAT.periodFrames}-frame periods, ${ring} (ring holds ${ringCapacityFrames} frames), ${READ_CHUNK_BYTES / MIB} MiB reads into two reused buffers → writeAll; timed from first read to done`,
-    `aplay: ${aplayExample}; timed from spawn to exit`,
-    'MB = 10^6 bytes of audio data; × real time = audio seconds / wall seconds; CPU ms = median user+system time of all threads and processes involved',
-    missed.length === 0 ? 'target speakerd/aplay ≥ 1.0: met on every PCM' : `target speakerd/aplay ≥ 1.0: MISSED on ${missed.join(', ')}`,
-  ];
-}
-
-/** Runs the bench; `log` gets progress lines. Resolves with table rows, notes and the JSON record. */
 export async function run({ log = () => {} } = {}) {
   const aplayPath = findAplay();
   if (!aplayPath) throw setupError(APLAY_MISSING_MESSAGE);
-  const settings = readThroughputSettings();
+  const settings = readSettings();
 
   return withTempDir('speakerd-bench-', async (dir) => {
-    const wavPath = path.join(dir, 'throughput.wav');
     const configPath = path.join(dir, 'asound.conf');
-    log(`${name}: writing ${settings.dataBytes / MIB} MiB test WAV to ${wavPath}`);
-    await writeTestWav(wavPath, { rate: FORMAT.rate, channels: FORMAT.channels, dataBytes: settings.dataBytes });
     fs.writeFileSync(configPath, aplayConfigText());
+    const wavSource = prepareWavSource(dir, FORMAT);
+    const source = wavSource(settings.dataBytes);
+    const warmUpSource = wavSource(WARM_UP_BYTES);
 
-    const { samples, ringCapacityFrames } = await measure({ settings, wavPath, configPath, aplayPath, log });
-    const summary = summarise(settings, samples);
-    const aplayCommands = Object.fromEntries(BENCH_PCMS.map((pcm) => [pcm.label, aplayCommandLine({ wavPath, pcmName: pcm.name, configPath })]));
-    const aplayExample = `${aplayCommands[BENCH_PCMS[0].label]} (-D ${BENCH_PCMS.slice(1).map((pcm) => pcm.name).join(', ')} likewise)`;
-    return {
-      columns: COLUMNS,
-      rows: tableRows(settings, summary),
-      notes: notes({ settings, summary, ringCapacityFrames, aplayExample }),
-      json: {
-        settings: {
-          dataBytes: settings.dataBytes,
-          frames: settings.dataBytes / FRAME_BYTES,
-          audioSeconds: summary.audioSeconds,
-          runs: settings.runs,
-          device: { ...FORMAT, underrun: 'wait' },
-          ringFramesRequested: settings.ringFrames ?? 'default',
-          ringCapacityFrames,
-          readChunkBytes: READ_CHUNK_BYTES,
-          engineAlsaLibVersion,
-        },
-        pcms: BENCH_PCMS,
-        aplayCommands,
-        units: {
-          mbPerSecond: '10^6 bytes of audio data per wall-clock second',
-          timesRealTime: 'audio seconds / wall seconds',
-          cpuSeconds: 'user + system CPU seconds: the bench process for speakerd, bash + cat + aplay for aplay',
-        },
-        results: summary.results,
-        ratios: summary.ratios,
-      },
-    };
+    const sourceSpeed = await measureSource(source, settings.dataBytes);
+    log(`${name}: source alone ${fixed(sourceSpeed.aloneMbPerSecond, 0)} MB/s, into cat ${fixed(sourceSpeed.intoCatMbPerSecond, 0)} MB/s`);
+
+    // One server per PCM, started before any timing: the figure is what a
+    // running service sustains, not its start-up.
+    const servers = new Map();
+    let sink;
+    try {
+      sink = await startPeer(HTTP_SINK);
+      await postThroughCurl({ source: warmUpSource, url: sink.url });
+      for (const pcm of BENCH_PCMS) {
+        const server = await startSpeakerd({ env: unpacedDeviceEnv(pcm) });
+        servers.set(pcm.label, server);
+        // So that run 1 does not also pay for the JIT compiling the body path.
+        await postThroughCurl({ source: warmUpSource, url: server.url });
+      }
+      const samples = Object.fromEntries(BENCH_PCMS.map((pcm) => [pcm.label, { speakerd: [], aplay: [] }]));
+      samples.httpSink = [];
+      for (let run = 1; run <= settings.runs; run++) {
+        samples.httpSink.push(await timeUpload(sink, source, countedAll(settings.dataBytes)));
+        for (const pcm of BENCH_PCMS) {
+          globalThis.gc?.();
+          const speakerd = await timeUpload(servers.get(pcm.label), source, playedAll(settings.dataBytes));
+          const aplay = await playThroughAplay({ aplayPath, source, pcmName: pcm.name, configPath });
+          samples[pcm.label].speakerd.push(speakerd);
+          samples[pcm.label].aplay.push(aplay);
+          const rate = (s) => fixed(megabytesPerSecond(settings.dataBytes, s.seconds), 0);
+          log(`${name}: run ${run}/${settings.runs} ${pcm.label}: speakerd ${rate(speakerd)} MB/s, aplay ${rate(aplay)} MB/s (HTTP ceiling ${rate(samples.httpSink.at(-1))} MB/s)`);
+        }
+      }
+      return report({ settings, samples, sourceSpeed, aplayPath, source, configPath, servers });
+    } finally {
+      for (const server of servers.values()) await server.stop();
+      await sink?.stop();
+    }
   });
+}
+
+/** Median speed and CPU of a set of timed runs. */
+function summarise(runs, dataBytes) {
+  const seconds = median(runs.map((r) => r.seconds));
+  return {
+    runsMbPerSecond: runs.map((r) => megabytesPerSecond(dataBytes, r.seconds)),
+    mbPerSecond: megabytesPerSecond(dataBytes, seconds),
+    timesRealTime: dataBytes / FRAME_BYTES / FORMAT.rate / seconds,
+    medianCpuSeconds: median(runs.map((r) => r.cpuSeconds)),
+    ...(runs[0].serverCpuSeconds === undefined ? {} : { medianServerCpuSeconds: median(runs.map((r) => r.serverCpuSeconds)) }),
+  };
+}
+
+function report({ settings, samples, sourceSpeed, aplayPath, source, configPath, servers }) {
+  const summary = { httpSink: summarise(samples.httpSink, settings.dataBytes) };
+  for (const pcm of BENCH_PCMS) {
+    const speakerd = summarise(samples[pcm.label].speakerd, settings.dataBytes);
+    const aplay = summarise(samples[pcm.label].aplay, settings.dataBytes);
+    summary[pcm.label] = { speakerd, aplay, ratio: speakerd.mbPerSecond / aplay.mbPerSecond };
+  }
+
+  const speed = (s) =>
+    `${fixed(s.mbPerSecond, 0)} MB/s = ${fixed(s.timesRealTime, 0)}× real time, ${fixed(s.medianCpuSeconds, 2)} CPU s (runs: ${s.runsMbPerSecond.map((v) => fixed(v, 0)).join(' / ')})`;
+  const rows = [
+    row('source alone: generator | splice to /dev/null', `${fixed(sourceSpeed.aloneMbPerSecond, 0)} MB/s (into cat > /dev/null: ${fixed(sourceSpeed.intoCatMbPerSecond, 0)} MB/s)`),
+    row('HTTP ceiling: same curl POST into a bare node:http', speed(summary.httpSink)),
+  ];
+  for (const pcm of BENCH_PCMS) {
+    const s = summary[pcm.label];
+    rows.push(row(`${pcm.label} PCM: speakerd (curl POST)`, speed(s.speakerd)));
+    rows.push(row(`${pcm.label} PCM: aplay (same bytes, same PCM)`, speed(s.aplay)));
+    rows.push(row(`${pcm.label} PCM: speakerd / aplay`, fixed(s.ratio, 2), `≥ ${fixed(TARGET_RATIO, 1)}`, s.ratio >= TARGET_RATIO));
+  }
+  const serverCpu = [...BENCH_PCMS.map((pcm) => [pcm.label, summary[pcm.label].speakerd]), ['HTTP ceiling', summary.httpSink]]
+    .map(([label, s]) => `${label} ${fixed(s.medianServerCpuSeconds, 2)} s`)
+    .join(', ');
+  const commands = {
+    speakerd: curlCommandLine({ source, url: servers.get(BENCH_PCMS[0].label).url }),
+    aplay: BENCH_PCMS.map((pcm) => aplayCommandLine({ aplayPath, source, pcmName: pcm.name, configPath })),
+  };
+  return {
+    rows,
+    note:
+      `${settings.dataBytes / MIB} MiB of S16_LE ${FORMAT.rate} Hz stereo per body: a streaming WAV header, then a 1 MiB sine pattern spliced again and again into a 1 MiB pipe (lib/splice-wav.py), never stored; ` +
+      `speakerd = source | curl -T - -X POST into the running service (AUDIO_MODE=device, AUDIO_UNDERRUN=wait, 4 × 1024-frame periods, warmed up with ${WARM_UP_BYTES / MIB} MiB); ` +
+      'HTTP ceiling = the same into lib/http-sink.cjs (counts and drops the body); aplay = source | ALSA_CONFIG_PATH=<PCM definitions> aplay -q -D <PCM>; ' +
+      `alternating, median of ${settings.runs}, each timed from spawn to exit of the whole pipeline; MB = 10^6 bytes; CPU s = all processes of the job, of which the server: ${serverCpu}`,
+    json: { settings: { ...settings, format: FORMAT, warmUpBytes: WARM_UP_BYTES }, pcms: BENCH_PCMS, commands, sourceSpeed, summary, samples },
+  };
 }

@@ -1,66 +1,21 @@
-// Memory against body size: the real service (as `npm start` runs it) takes
-// a 100 MiB and then a 2 GiB upload over HTTP into a file PCM writing
-// /dev/null, unpaced; its RSS after each must be within 2 MiB (design §8).
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
-import { createInterface } from 'node:readline';
-import { fileURLToPath } from 'node:url';
+// Memory against body size: the service takes a 100 MiB and then a 2 GiB
+// upload over HTTP into a file PCM writing /dev/null, unpaced; its RSS after
+// each must be within 2 MiB (design §8: memory does not grow with the body).
+import { memoryOf } from './lib/proc.mjs';
+import { fixed, row } from './lib/report.mjs';
+import { BENCH_PCMS } from './lib/pcms.mjs';
+import { startSpeakerd, unpacedDeviceEnv } from './lib/service.mjs';
 
 export const name = 'upload-memory';
 
 const MIB = 1024 * 1024;
+const SIZES = [100 * MIB, 2048 * MIB];
 const TARGET_MIB = 2;
-const cli = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'dist', 'cli.js');
-
-const COLUMNS = [
-  { key: 'pcm', title: 'PCM' },
-  { key: 'tool', title: 'tool' },
-  { key: 'mbPerSecond', title: 'MB/s', align: 'right' },
-  { key: 'upload', title: 'upload', align: 'right' },
-  { key: 'rss', title: 'RSS after (MiB)', align: 'right' },
-  { key: 'peak', title: 'peak RSS (MiB)', align: 'right' },
-];
-
-function memoryOf(pid) {
-  const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kib = (field) => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)[1]);
-  return { rssMiB: kib('VmRSS') / 1024, peakMiB: kib('VmHWM') / 1024 };
-}
-
-async function startService() {
-  const child = spawn(process.execPath, ['--max-semi-space-size=1', cli, 'serve'], {
-    env: {
-      PATH: process.env.PATH,
-      HOST: '127.0.0.1',
-      PORT: '0',
-      LOG_LEVEL: 'info',
-      AUDIO_MODE: 'device',
-      AUDIO_DEVICE: 'sink',
-      AUDIO_ALSA_CONFIG: 'pcm.sink { type file slave.pcm null file "/dev/null" format raw }',
-      AUDIO_UNDERRUN: 'wait',
-      MAX_STREAM_SECONDS: '86400',
-    },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const url = await new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      const match = /"msg":"Server listening at (http:[^"]+)"/.exec(line);
-      if (match) resolve(match[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`speakerd exited with ${code} before listening`)));
-  });
-  for (;;) {
-    if ((await fetch(`${url}/healthz`)).status === 200) break;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return { child, url };
-}
+const PIECE_BYTES = 64 * 1024;
 
 /** A raw PCM body generated as it is sent: a 64 KiB pattern again and again. */
 function generatedBody(bytes) {
-  const pattern = new Uint8Array(64 * 1024).map((_, i) => (i * 7919) & 0xff);
+  const pattern = new Uint8Array(PIECE_BYTES).map((_, i) => (i * 7919) & 0xff);
   let sent = 0;
   return new ReadableStream({
     pull(controller) {
@@ -86,36 +41,36 @@ async function upload(url, bytes) {
   return seconds;
 }
 
+const sizeText = (bytes) => (bytes >= 1024 * MIB ? `${bytes / 1024 / MIB} GiB` : `${bytes / MIB} MiB`);
+
 export async function run({ log = () => {} } = {}) {
-  const { child, url } = await startService();
+  const pcm = BENCH_PCMS.find((p) => p.label === 'file');
+  const server = await startSpeakerd({ env: unpacedDeviceEnv(pcm) });
   try {
-    const idle = memoryOf(child.pid);
-    const sizes = [100 * MIB, 2048 * MIB];
+    const idle = memoryOf(server.pid);
     const results = [];
-    for (const bytes of sizes) {
-      log(`${name}: uploading ${bytes / MIB} MiB`);
-      const seconds = await upload(url, bytes);
-      results.push({ bytes, seconds, mbPerSecond: bytes / 1e6 / seconds, ...memoryOf(child.pid) });
+    for (const bytes of SIZES) {
+      log(`${name}: uploading ${sizeText(bytes)}`);
+      const seconds = await upload(server.url, bytes);
+      server.assertAlive();
+      results.push({ bytes, seconds, mbPerSecond: bytes / 1e6 / seconds, ...memoryOf(server.pid) });
     }
-    const growth = results[1].rssMiB - results[0].rssMiB;
+    const [small, large] = results;
+    const growth = large.rssMiB - small.rssMiB;
     return {
-      columns: COLUMNS,
-      rows: results.map((r) => ({
-        pcm: 'file',
-        tool: 'speakerd',
-        mbPerSecond: r.mbPerSecond.toFixed(0),
-        upload: r.bytes >= 1024 * MIB ? `${r.bytes / 1024 / MIB} GiB` : `${r.bytes / MIB} MiB`,
-        rss: r.rssMiB.toFixed(1),
-        peak: r.peakMiB.toFixed(1),
-      })),
-      notes: [
-        `service: node --max-semi-space-size=1 dist/cli.js serve, idle RSS ${idle.rssMiB.toFixed(1)} MiB; raw S16 stereo 48 kHz bodies over HTTP on loopback (fetch, 64 KiB pieces), file PCM → /dev/null, underrun 'wait'`,
-        `RSS after 2 GiB − RSS after 100 MiB = ${growth.toFixed(1)} MiB: target ≤ ${TARGET_MIB} MiB ${Math.abs(growth) <= TARGET_MIB ? 'met' : 'MISSED'}`,
+      rows: [
+        row(
+          `RSS after a ${sizeText(small.bytes)} / a ${sizeText(large.bytes)} upload`,
+          `${fixed(small.rssMiB, 1)} / ${fixed(large.rssMiB, 1)} MiB (${growth >= 0 ? '+' : ''}${fixed(growth, 1)}; peak ${fixed(large.peakMiB, 1)})`,
+          `within ${TARGET_MIB} MiB`,
+          Math.abs(growth) <= TARGET_MIB,
+        ),
       ],
+      note:
+      `the service into a file PCM writing /dev/null, AUDIO_UNDERRUN=wait, idle RSS ${fixed(idle.rssMiB, 1)} MiB; raw S16 stereo 48 kHz bodies POSTed by fetch in 64 KiB pieces (${results.map((r) => `${sizeText(r.bytes)} at ${fixed(r.mbPerSecond, 0)} MB/s`).join(', ')}); VmRSS from /proc/PID/status once each answer is in`,
       json: { idle, results, growthMiB: growth, targetMiB: TARGET_MIB },
     };
   } finally {
-    child.kill('SIGTERM');
-    await once(child, 'exit');
+    await server.stop();
   }
 }

@@ -32,7 +32,7 @@ export function describeMachine() {
     aplay: firstLineOf('aplay', ['--version']),
     // Other work on the machine skews unpaced throughput more than anything
     // else: worth seeing next to the numbers.
-    loadAverage: os.loadavg()[0].toFixed(2),
+    loadAverage: os.loadavg().map((load) => load.toFixed(2)).join(' '),
   };
 }
 
