@@ -39,6 +39,7 @@ RUN --mount=type=secret,id=build-ca \
  && npm ci --ignore-scripts --no-audit --no-fund
 
 COPY binding.gyp tsconfig.json ./
+COPY scripts/bundle-telemetry.mjs scripts/
 COPY native/src native/src
 COPY src src
 # nodedir: the headers the Node image carries, instead of a download.
@@ -46,7 +47,7 @@ COPY src src
 # ESM builds, type declarations and source maps beside them (half of the
 # OpenTelemetry packages' size) stay out of the image.
 RUN npx node-gyp rebuild --nodedir=/usr/local \
- && npx tsc -p tsconfig.json \
+ && npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && find node_modules -path '*/build/*' -type d \( -name esm -o -name esnext \) -prune -exec rm -rf {} + \
  && find node_modules -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
