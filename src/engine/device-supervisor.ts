@@ -101,6 +101,9 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     this.#log = log;
     this.#opener = new DeviceOpener(audio.openTimeoutMs);
     this.#openAttempt = { pcm: audio.device, attempted: false, opened: false, error: null, info: null };
+    // Each playing stream's span listens for xruns: up to MAX_STREAMS (64)
+    // listeners, past Node's default warning at 10.
+    this.setMaxListeners(0);
   }
 
   /** Device xruns since start, across every device this supervisor opened. */

@@ -3,13 +3,15 @@
 // observable instruments: nothing is added to the playback path. Through
 // @opentelemetry/api, so with the SDK disabled every call is a no-op.
 import { metrics, type Meter } from '@opentelemetry/api';
-import type { AudioEngine } from '../engine/engine';
+import type { AudioEngine, DeviceMode } from '../engine/engine';
 import type { StreamEnd, StreamOutcome } from './stream-end';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
 // resolve the design's bound (one period + 2 ms: 7.3 ms at 256 frames,
 // 23.3 ms at 1024) and show the tail beyond it.
 const FIRST_FRAME_BUCKETS_S = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.1, 0.25, 0.5, 1];
+
+const DEVICE_MODES: readonly DeviceMode[] = ['device', 'headless'];
 
 export class ServiceMetrics {
   readonly #finished;
@@ -53,10 +55,12 @@ export class ServiceMetrics {
         result.observe(min === Infinity ? 0 : min, { 'speakerd.ring.stat': 'min' });
         result.observe(max, { 'speakerd.ring.stat': 'max' });
       });
-    meter.createObservableGauge('speakerd.device.up', { description: '1 while a device (a card, or the headless clock sink) takes streams; mode says which', unit: '1' })
+    // Every mode is observed every time, 1 for the one in use: a series
+    // observed once is reported on (see ring fill), so a mode speakerd left
+    // must read 0, not its last value.
+    meter.createObservableGauge('speakerd.device.up', { description: '1 for the mode whose device (the card, or the headless clock sink) takes streams now; 0 for the other, and for both while starting or lost', unit: '1' })
       .addCallback((result) => {
-        const up = engine.state === 'ready' ? 1 : 0;
-        result.observe(up, { 'speakerd.device.mode': engine.mode ?? 'none', 'speakerd.device.state': engine.state });
+        for (const mode of DEVICE_MODES) result.observe(engine.state === 'ready' && engine.mode === mode ? 1 : 0, { 'speakerd.device.mode': mode });
       });
   }
 

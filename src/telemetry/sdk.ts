@@ -11,7 +11,7 @@
 // CLI requires this module only to serve, and only then.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
-import { ConfigError } from '../config';
+import { ConfigError, type Env } from '../config';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
@@ -34,8 +34,6 @@ export interface Telemetry {
   /** Flushes the OTLP exporters and stops; resolves within timeoutMs whatever happens. */
   shutdown(timeoutMs: number): Promise<void>;
 }
-
-type Env = Record<string, string | undefined>;
 
 function otlpEndpoint(env: Env, signal: 'TRACES' | 'METRICS'): string | undefined {
   return env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`] || env.OTEL_EXPORTER_OTLP_ENDPOINT || undefined;

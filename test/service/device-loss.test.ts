@@ -6,6 +6,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { openFds } from './http-client';
+import { scrape } from './prometheus-text';
 import { startServer, waitForStatus, type ServerProcess } from './server-process';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
@@ -75,8 +76,10 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
   t.equal(device.body.state, 'lost');
   t.equal(device.body.lost.error.code, 'E_DEVICE_LOST');
   t.equal(device.body.diagnostics.verdict.code, 'E_SND_LOST');
+  t.equal((await scrape(server.url)).value('speakerd_device_up', { speakerd_device_mode: 'device' }), 0, '/metrics: the device is down');
 
   await waitForStatus(`${server.url}/readyz`, 200, 5000);
+  t.equal((await scrape(server.url)).value('speakerd_device_up', { speakerd_device_mode: 'device' }), 1, '/metrics: up again');
   const failures = logsWith(server, /^opening the audio device failed \(attempt \d\)/);
   t.same(
     failures.map((entry) => (entry.error as { errno: number }).errno),
@@ -225,4 +228,7 @@ t.test('auto mode moves from headless to the card when playback nodes appear in 
   t.equal(onCard.body.mode, 'device');
   t.ok(readFileSync(file).equals(audio), 'new streams play on the card, bit-exact');
   t.equal((await getJson(`${server.url}/readyz`)).body.mode, 'device');
+  const metrics = await scrape(server.url);
+  t.equal(metrics.value('speakerd_device_up', { speakerd_device_mode: 'device' }), 1);
+  t.equal(metrics.value('speakerd_device_up', { speakerd_device_mode: 'headless' }), 0, 'the mode it left reads 0, not its last value');
 });
