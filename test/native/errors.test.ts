@@ -1,7 +1,8 @@
 import t from 'tap';
+import { constants } from 'node:os';
 import { openClockSink, openDevice, type NativeError } from '../../src/engine/native';
 
-const ENOENT = 2;
+const { ENOENT } = constants.errno;
 
 t.test('opening hw:0,0 on a machine without a sound card rejects with E_ALSA_OPEN and ENOENT', async (t) => {
   const error = (await openDevice({ pcm: 'hw:0,0' }).then(

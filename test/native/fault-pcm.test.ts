@@ -1,6 +1,7 @@
 import t from 'tap';
 import { once } from 'node:events';
 import { readFileSync, statSync } from 'node:fs';
+import { constants } from 'node:os';
 import path from 'node:path';
 import { openDevice, type Device, type NativeError, type StreamResult } from '../../src/engine/native';
 import { filePcmConfig, openFdCount, s16Pattern, scratchDir, threadCount } from '../pcm-fixtures';
@@ -10,13 +11,8 @@ import { filePcmConfig, openFdCount, s16Pattern, scratchDir, threadCount } from 
 // as an unplugged card does. Its open and fault counters are per definition
 // name and per process, so every test uses names of its own.
 
-const ENXIO = 6;
-const EIO = 5;
-const EACCES = 13;
-const EBUSY = 16;
-const ENODEV = 19;
-const EINVAL = 22;
-const EBADFD = 77;
+const { ENXIO, EIO, EACCES, EBUSY, ENODEV, EINVAL } = constants.errno;
+const EBADFD = 77; // Linux's; not among Node's errno constants
 
 const FRAME_BYTES = 4; // S16_LE stereo
 
