@@ -16,7 +16,8 @@
         "native/src/ioplug_params.cc",
         "native/src/mixer.cc",
         "native/src/pcm_device.cc",
-        "native/src/playback_thread.cc"
+        "native/src/playback_thread.cc",
+        "native/src/realtime.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -1,6 +1,6 @@
-// Robustness: 8 paced streams for 60 s at 256-frame periods (5.3 ms, a
-// 21 ms buffer) into the headless clock sink while busy loops load every
-// core; design §8: zero device xruns. Run twice: with the playback thread
+// Robustness: 8 paced streams for 60 s at 256-frame periods (5.3 ms; 4 of
+// them, a 21 ms buffer, with SCHED_FIFO, and 80 ms without) into the headless
+// clock sink while busy loops load every core; design §8: zero device xruns. Run twice: with the playback thread
 // on SCHED_FIFO (root, as here) and without (CAP_SYS_NICE dropped and
 // RLIMIT_RTPRIO 0: what the DaemonSet, which drops all capabilities, gets).
 //
@@ -50,7 +50,8 @@ async function measure(testCase, seconds, log) {
     const xrunLogLines = server.logs.filter((e) => e.msg === 'device xrun').length;
     const underruns = answers.reduce((sum, a) => sum + a.json.underruns, 0);
     log(`${name}: ${testCase.label}: ${xruns} xruns (${xrunLogLines} "device xrun" log lines), ${underruns} stream underruns`);
-    return { label: testCase.label, realtime: after.realtime, schedulerLog: verdict.msg, xruns, xrunLogLines, underruns, underrunsPerStream: answers.map((a) => a.json.underruns) };
+    const buffer = `${after.format.bufferFrames / after.format.periodFrames} × ${after.format.periodFrames} frames (${fixed((after.format.bufferFrames / after.format.rate) * 1000, 1)} ms)`;
+    return { label: testCase.label, realtime: after.realtime, schedulerLog: verdict.msg, buffer, xruns, xrunLogLines, underruns, underrunsPerStream: answers.map((a) => a.json.underruns) };
   } finally {
     await stopHogs();
     await server.stop();
@@ -63,10 +64,10 @@ export async function run({ log = () => {} } = {}) {
   for (const testCase of CASES) results.push(await measure(testCase, seconds, log));
   return {
     rows: results.map((r) =>
-      row(`${r.label}: device xruns / stream underruns, ${STREAMS} streams × ${seconds} s, cores loaded`, `${r.xruns} / ${r.underruns}`, '0 xruns', r.xruns === 0),
+      row(`${r.label}, buffer ${r.buffer}: device xruns / stream underruns, ${STREAMS} streams × ${seconds} s, cores loaded`, `${r.xruns} / ${r.underruns}`, '0 xruns', r.xruns === 0),
     ),
     note:
-      `headless, ${PERIOD_FRAMES}-frame periods × 4, 48 kHz; one \`node -e 'for (;;) {}'\` per core from before the streams until they end; ${STREAMS} concurrent POSTs of ${seconds} s stereo WAV; ` +
+      `headless, ${PERIOD_FRAMES}-frame periods (AUDIO_PERIODS=4; without SCHED_FIFO speakerd deepens the buffer to at least 80 ms), 48 kHz; one \`node -e 'for (;;) {}'\` per core from before the streams until they end; ${STREAMS} concurrent POSTs of ${seconds} s stereo WAV; ` +
       `xruns = the change in /v1/device's xruns (equal to the "device xrun" log lines: ${results.map((r) => r.xrunLogLines).join(', ')}), underruns summed from the answers; ` +
       `"refused" runs the service under setpriv --bounding-set=-sys_nice --inh-caps=-sys_nice prlimit --rtprio=0; checked by /v1/device's realtime and the playback thread's log line: ${results.map((r) => `"${r.schedulerLog}"`).join(' / ')}`,
     json: { streams: STREAMS, seconds, periodFrames: PERIOD_FRAMES, results },

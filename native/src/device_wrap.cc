@@ -10,6 +10,7 @@
 #include "clock_sink.h"
 #include "js_errors.h"
 #include "playback_thread.h"
+#include "realtime.h"
 
 namespace speakerd {
 namespace {
@@ -502,6 +503,8 @@ class OpenJob {
   }
 
   void Open() {
+    // Decided here, before the hardware parameters are set: the buffer depends on it.
+    request_ = WithBufferFor(std::move(request_), result_.options.realtime && SchedFifoPermitted());
     if (!clock_sink_) {
       result_.device = PcmDevice::Open(request_, &result_.error);
       return;

@@ -12,6 +12,7 @@
 #include <limits>
 
 #include "alsa_log.h"
+#include "realtime.h"
 
 namespace speakerd {
 
@@ -114,12 +115,15 @@ void PlaybackThread::TrySchedFifo() {
     return;
   }
   sched_param param{};
-  param.sched_priority = std::min(kRealtimePriority, sched_get_priority_max(SCHED_FIFO));
+  param.sched_priority = RealtimePriority();
   const int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &param);
   realtime_.store(rc == 0 ? 1 : 0);
   if (rc != 0) {
-    Log(std::string("SCHED_FIFO priority ") + std::to_string(param.sched_priority) +
-        " refused (" + strerror(rc) + "); playing at normal priority. Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.");
+    const PcmFormat& format = device_->format();
+    Log(std::string("SCHED_FIFO priority ") + std::to_string(param.sched_priority) + " refused (" + strerror(rc) +
+        "); playing at normal priority with a " + FormatMs(format.buffer_frames, format.rate) +
+        " buffer (at least " + std::to_string(kMinBufferMsWithoutRealtime) +
+        " ms without SCHED_FIFO). Grant CAP_SYS_NICE or RLIMIT_RTPRIO to allow it.");
   } else {
     Log("playback thread runs SCHED_FIFO at priority " + std::to_string(param.sched_priority));
   }
@@ -127,6 +131,8 @@ void PlaybackThread::TrySchedFifo() {
 
 void PlaybackThread::Run() {
   AlsaLogScope alsa_lines([this](std::string line) { Log("alsa-lib: " + line); });
+  // Named so that top -H, perf and /proc/PID/task show which thread plays.
+  pthread_setname_np(pthread_self(), "speakerd-play");
   TrySchedFifo();
   snd_pcm_t* pcm = device_->handle();
   const int count = snd_pcm_poll_descriptors_count(pcm);

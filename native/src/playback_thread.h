@@ -46,7 +46,6 @@ enum DeviceEvent : uint32_t {
 class PlaybackThread {
  public:
   static constexpr size_t kMaxStreams = 64;
-  static constexpr int kRealtimePriority = 10;
 
   PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOptions options, std::function<void()> notify);
   ~PlaybackThread();

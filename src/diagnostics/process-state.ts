@@ -150,7 +150,7 @@ function realtimeFinding(realtime: RealtimeState): Finding {
   return finding(
     'E_NO_REALTIME',
     'warning',
-    `SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is ${realtime.rtprioSoft ?? 'unknown'} (below ${PLAYBACK_RT_PRIORITY}); playback runs at normal priority and may underrun under load`,
+    `SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is ${realtime.rtprioSoft ?? 'unknown'} (below ${PLAYBACK_RT_PRIORITY}); playback runs at normal priority with at least an 80 ms device buffer, and may still underrun when the node is overloaded`,
     'add CAP_SYS_NICE to securityContext.capabilities.add, or raise RLIMIT_RTPRIO for the container (e.g. the runtime\'s ulimit rtprio=10)',
     'process',
   );

@@ -21,7 +21,7 @@ t.test('under setpriv without capabilities and with no_new_privs: NoNewPrivs, no
   t.equal(state.realtime.rtprioSoft, 0);
   t.equal(state.realtime.schedFifoPossible, false);
   const realtime = report.findings.find((item) => item.code === 'E_NO_REALTIME');
-  t.equal(realtime?.message, 'SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (below 10); playback runs at normal priority and may underrun under load');
+  t.equal(realtime?.message, 'SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is 0 (below 10); playback runs at normal priority with at least an 80 ms device buffer, and may still underrun when the node is overloaded');
 });
 
 t.test('as root the capabilities are the decode of the child\'s CapEff, which is ours', async (t) => {
