@@ -2,9 +2,12 @@
 // dist/cli.js serve) on a free loopback port, and keeps its JSON log lines:
 // several benches read their figures from them (firstFrameMs, xruns, the
 // SCHED_FIFO verdict).
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+import YAML from 'yaml';
 
 import { spawnTracked, stopTracked } from './children.mjs';
 
@@ -13,6 +16,16 @@ const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '
 export const SPEAKERD_CLI = process.env.BENCH_SPEAKERD_CLI ?? path.join(projectRoot, 'dist', 'cli.js');
 /** The V8 flags of `npm start` and the container image. */
 export const NODE_FLAGS = ['--max-semi-space-size=1'];
+
+/**
+ * What the DaemonSet's ConfigMap sets for the process itself: the heap cap
+ * and glibc's arena count, which shape memory. The benches run the service
+ * as it is shipped.
+ */
+export const SHIPPED_PROCESS_ENV = (() => {
+  const configMap = YAML.parse(readFileSync(path.join(projectRoot, 'k8s', 'base', 'configmap.yaml'), 'utf8'));
+  return { NODE_OPTIONS: configMap.data.NODE_OPTIONS, MALLOC_ARENA_MAX: configMap.data.MALLOC_ARENA_MAX };
+})();
 
 /**
  * Parses a child's stdout as JSON log lines into `logs`, and resolves with
@@ -76,7 +89,8 @@ export async function waitFor200(url, { timeoutMs = 15_000, everyMs = 10 } = {})
 }
 
 /**
- * Starts speakerd with `env` over a minimal environment and resolves once
+ * Starts speakerd with `env` over a minimal environment (plus
+ * SHIPPED_PROCESS_ENV) and resolves once
  * /healthz answers 200. `wrapper` is a command line put in front of node
  * (setpriv, prlimit), which must exec it so that `pid` is the server's own.
  */
@@ -84,7 +98,7 @@ export async function startSpeakerd({ env = {}, wrapper = [] } = {}) {
   const node = [process.execPath, ...NODE_FLAGS, SPEAKERD_CLI, 'serve'];
   const [command, ...args] = [...wrapper, ...node];
   const child = spawnTracked(command, args, {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...SHIPPED_PROCESS_ENV, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const log = followLog(child);
