@@ -13,5 +13,5 @@ export PATH="$dir/bin:$PATH" SPEAKERD_TEST_NODE="v$version"
 echo "test-node24: $(node --version) from ${dir#"$root/"}" >&2
 cd "$root"
 # npm and tap run on this node, and tap starts every test file with it.
-npx tsc -p tsconfig.json
+npm run build
 exec npx tap "$@"

@@ -9,6 +9,7 @@ import { ConfigError } from './config';
 import { telemetryDisabled } from './telemetry/enabled';
 import type { Telemetry } from './telemetry/sdk';
 import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
+import { projectRoot } from './project-root';
 
 const USAGE = `Usage: speakerd [serve|tone] [options]
        speakerd doctor [--json]
@@ -60,7 +61,7 @@ function sineS16(seconds: number, frequency: number, rate: number, channels: num
 }
 
 function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
 }
 
 function soundNodes(): string[] {
@@ -129,6 +130,7 @@ async function main(argv: string[]): Promise<number | undefined> {
   if (command === 'serve') {
     // OpenTelemetry first, then the service: the HTTP instrumentation must
     // be in place before Fastify makes its server. Only `serve` loads either.
+    // In the bundle (scripts/bundle.mjs) these requires stay here, in order.
     let telemetry: Telemetry | undefined;
     try {
       telemetry = telemetryDisabled() ? undefined : (require('./telemetry/sdk') as typeof import('./telemetry/sdk')).startTelemetry(process.env, packageVersion());

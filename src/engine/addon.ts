@@ -2,8 +2,8 @@
 // shipped with the build before anything can read it. Each typed wrapper
 // (native.ts, converter.ts) describes the part of the addon it uses.
 import path from 'node:path';
+import { projectRoot } from '../project-root';
 
-const projectRoot = path.resolve(__dirname, '..', '..');
 const shippedAlsaConfigDir = path.join(projectRoot, 'deps', 'alsa-lib', 'share', 'alsa');
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports

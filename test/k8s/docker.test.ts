@@ -5,7 +5,8 @@
 // capabilities, no_new_privs, the shipped seccomp profile, a read-only root
 // with a /tmp tmpfs, and the ConfigMap's environment. It plays bit-exact into
 // a file PCM, turns healthy through its HEALTHCHECK, and exits 0 on SIGTERM
-// and SIGINT as PID 1. The image carries no libasound.so and no compiler.
+// and SIGINT as PID 1. The image carries no libasound.so and no compiler,
+// and its starts read the compile cache made when it was built.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync } from 'node:fs';
@@ -77,6 +78,12 @@ t.test('the image: uid 10001, a HEALTHCHECK without curl, no compiler, no libaso
   t.match(inside('ls deps/alsa-lib/share/alsa'), /alsa\.conf\n/, 'alsa.conf is where the addon points alsa-lib');
   t.match(inside('ls node_modules'), /^fastify$/m);
   t.notMatch(inside('ls node_modules'), /^(typescript|tap|node-gyp|kubernetes-types)$/m, 'no dev dependency in the image');
+});
+
+t.test('a start reads the compile cache made at build time, as uid 10001 on a read-only root', async (t) => {
+  const run = api.docker(['run', '--rm', '--network', 'none', '--read-only', '--user', '10001:10001', '-e', 'NODE_DEBUG_NATIVE=COMPILE_CACHE', IMAGE, '--help']);
+  t.equal(run.status, 0, 'node dist/cli.js --help');
+  t.match(run.stderr, /V8 code cache for CommonJS \/app\/dist\/cli\.js was accepted/, 'dist/cli.js is not parsed again');
 });
 
 t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exits 0 on SIGTERM as PID 1', async (t) => {
