@@ -169,12 +169,6 @@ export class Stream extends EventEmitter {
     return this.#native.write(chunk);
   }
 
-  /** Copies what fits of `chunk` into the ring; returns the rest, empty when all of it fit. Never blocks. */
-  writeSome(chunk: Uint8Array): Uint8Array {
-    const taken = this.write(chunk) * this.#frameBytes;
-    return taken === chunk.byteLength ? chunk.subarray(chunk.byteLength) : chunk.subarray(taken);
-  }
-
   /** Writes all of `chunk`, waiting for room. Resolves to false if the stream ended meanwhile. */
   async writeAll(chunk: Uint8Array): Promise<boolean> {
     let offset = 0;

@@ -33,6 +33,8 @@ export function firstFrameLatencyMs(record: StreamRecord, result: { firstCommitN
 /** Why the body stopped before its end. */
 type Cut = { kind: 'idle' } | { kind: 'too_long' } | { kind: 'client_gone' };
 
+const IDLE = Symbol('idle');
+
 export class StreamSink {
   readonly #record: StreamRecord;
   readonly #decoder: BodyDecoder;
@@ -76,108 +78,60 @@ export class StreamSink {
     return this.#result;
   }
 
-  // Reads the body as it arrives. A chunk the ring takes at once costs no
-  // promise and no timer: at hundreds of MB/s these dominated the JS thread.
-  // Only when the ring is full does the body pause until it has room.
-  #pump(body: Readable): Promise<Cut | undefined> {
-    return new Promise((resolve, reject) => {
-      let settled = false;
-      let waitingForRoom = false;
-      // One timer for the whole body, pushed back by every chunk; waiting for
-      // the ring to make room is not the client's idleness.
-      const idle = setTimeout(() => {
-        if (!waitingForRoom) settle({ kind: 'idle' });
-      }, this.#options.idleTimeoutMs);
-      const settle = (cut: Cut | undefined, error?: unknown) => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(idle);
-        body.off('data', onData).off('end', onEnd).off('close', onClose).off('error', onError);
-        // Whatever the client still sends is not read: nothing more can play.
-        body.pause();
-        if (error === undefined) resolve(cut);
-        else reject(error);
-      };
-      const afterChunk = (more: boolean) => {
-        if (!more) settle(this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined);
-        // Past the declared audio nothing more can play: stop reading, so
-        // that trailing bytes cannot hold the stream open.
-        else if (this.#decoder.finished) settle(undefined);
-      };
-      const onData = (chunk: Buffer) => {
+  // Reads the body chunk by chunk, each awaited until the ring took it.
+  async #pump(body: Readable): Promise<Cut | undefined> {
+    const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+    let gone = false;
+    const onClose = () => {
+      gone = !body.readableEnded;
+    };
+    body.once('close', onClose);
+    try {
+      for (;;) {
+        let timer: NodeJS.Timeout | undefined;
+        const idle = new Promise<typeof IDLE>((resolve) => {
+          timer = setTimeout(resolve, this.#options.idleTimeoutMs, IDLE);
+        });
+        let next: IteratorResult<Buffer> | typeof IDLE;
+        try {
+          next = await Promise.race([chunks.next(), idle]);
+        } catch (error) {
+          // The socket closed under us: the client went away.
+          if (gone || body.destroyed) return { kind: 'client_gone' };
+          throw error;
+        } finally {
+          clearTimeout(timer);
+        }
+        if (next === IDLE) return { kind: 'idle' };
+        if (next.done) return gone ? { kind: 'client_gone' } : undefined;
         // The same clock as the playback thread's commit stamps.
         if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
-        let played: boolean | Promise<boolean>;
-        try {
-          played = this.#play(chunk);
-        } catch (error) {
-          settle(undefined, error);
-          return;
-        }
-        if (typeof played === 'boolean') {
-          idle.refresh();
-          afterChunk(played);
-          return;
-        }
-        body.pause();
-        waitingForRoom = true;
-        played.then(
-          (more) => {
-            if (settled) return;
-            waitingForRoom = false;
-            idle.refresh();
-            afterChunk(more);
-            if (!settled) body.resume();
-          },
-          (error: unknown) => settle(undefined, error),
-        );
-      };
-      const onEnd = () => settle(undefined);
-      // Closed before its end: the client went away.
-      const onClose = () => {
-        if (!body.readableEnded) settle({ kind: 'client_gone' });
-      };
-      const onError = (error: unknown) => (body.destroyed ? settle({ kind: 'client_gone' }) : settle(undefined, error));
-      if (body.readableEnded) return settle(undefined);
-      if (body.destroyed) return settle({ kind: 'client_gone' });
-      body.on('data', onData).on('end', onEnd).on('close', onClose).on('error', onError);
-    });
+        if (!(await this.#play(next.value))) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
+        // Past the declared audio nothing more can play: stop reading, so
+        // that trailing bytes cannot hold the stream open.
+        if (this.#decoder.finished) return undefined;
+      }
+    } finally {
+      body.off('close', onClose);
+    }
   }
 
   // Decodes, converts and queues one body chunk; false when the stream will
   // take no more (stopped, the device lost, or the length limit reached).
-  // Synchronous while the ring has room; a promise once it has to wait.
-  #play(chunk: Buffer): boolean | Promise<boolean> {
-    const pieces = this.#decoder.write(chunk);
-    for (let i = 0; i < pieces.length; i++) {
-      const piece = this.#toDevice(pieces[i]);
-      const rest = this.#record.native.writeSome(piece.frames);
-      if (rest.byteLength > 0) return this.#playWaiting(rest, piece.more, pieces.slice(i + 1));
-      if (!piece.more) return false;
+  async #play(chunk: Buffer): Promise<boolean> {
+    for (let frames of this.#decoder.write(chunk)) {
+      const stream = this.#open();
+      const format = this.#record.format!;
+      const bytesPerFrame = frameBytes(format);
+      const room = this.#maxInputFrames - this.#inputFrames;
+      const count = frames.length / bytesPerFrame;
+      if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
+      this.#inputFrames += Math.min(count, room);
+      const deviceFrames = this.#passThrough ? frames : this.#converter!.convert(frames);
+      if (!(await stream.writeAll(deviceFrames))) return false;
+      if (count > room) return false;
     }
     return true;
-  }
-
-  // The rest of a chunk once the ring was full: each piece waits for room.
-  async #playWaiting(rest: Uint8Array, more: boolean, pieces: Buffer[]): Promise<boolean> {
-    if (!(await this.#record.native.writeAll(rest)) || !more) return false;
-    for (const frames of pieces) {
-      const piece = this.#toDevice(frames);
-      if (!(await this.#record.native.writeAll(piece.frames)) || !piece.more) return false;
-    }
-    return true;
-  }
-
-  // One decoded piece in the device's format, cut at the length limit;
-  // `more` is false once the limit is reached.
-  #toDevice(decoded: Buffer): { frames: Uint8Array; more: boolean } {
-    this.#open();
-    const bytesPerFrame = frameBytes(this.#record.format!);
-    const room = this.#maxInputFrames - this.#inputFrames;
-    const count = decoded.length / bytesPerFrame;
-    const frames = count > room ? decoded.subarray(0, room * bytesPerFrame) : decoded;
-    this.#inputFrames += Math.min(count, room);
-    return { frames: this.#passThrough ? frames : this.#converter!.convert(frames), more: count <= room };
   }
 
   // The converter starts with the first frames, once the format is known.
@@ -198,6 +152,7 @@ export class StreamSink {
       }
       this.#opened = true;
     }
+    return this.#record.native;
   }
 
   async #finishConversion(): Promise<void> {
