@@ -58,9 +58,10 @@ struct EventChannel {
 void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void* unused);
 using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 
-// About 5 s of 48 kHz stereo S16: big enough that a bulk writer is woken about
-// twice per MiB, small enough that 8 streams stay far below the memory budget.
-constexpr size_t kDefaultRingBytes = 1 << 20;
+// About 1.4 s of 48 kHz stereo S16: far more than any pause of the JS thread,
+// and small enough that MAX_STREAMS=8 rings fit the 80 MiB peak-RSS target
+// (docs/decisions.md, "Ring size").
+constexpr size_t kDefaultRingBytes = 1 << 18;
 
 // A stream's counters at one moment, as Stream.stats() reports them.
 struct StreamCounters {

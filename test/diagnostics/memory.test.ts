@@ -54,12 +54,12 @@ t.test('without a cgroup namespace the mount root holds the limit', async (t) =>
   t.same(readCgroupMemoryLimit(paths.procCgroup, paths.cgroupRoot), { version: 2, file: path.join(paths.cgroupRoot, 'memory.max'), limitBytes: 256 * MiB });
 });
 
-t.test('rings follow device_wrap.cc: 1 MiB, or two device buffers, in a power of two of frames', async (t) => {
+t.test('rings follow device_wrap.cc: 256 KiB, or two device buffers, in a power of two of frames', async (t) => {
   t.same(memoryBudget(defaults, 100 * MiB), {
-    heapLimitBytes: 100 * MiB, maxStreams: 8, ringBytesPerStream: MiB, deviceBufferBytes: 1024 * 4 * 4, baseBytes: 80 * MiB, neededBytes: 100 * MiB + 8 * MiB + 16384 + 80 * MiB,
+    heapLimitBytes: 100 * MiB, maxStreams: 8, ringBytesPerStream: MiB / 4, deviceBufferBytes: 1024 * 4 * 4, baseBytes: 80 * MiB, neededBytes: 100 * MiB + 2 * MiB + 16384 + 80 * MiB,
   });
-  // S24_3LE stereo: 1 MiB / 6 bytes = 174762 frames → 262144 frames of 6 bytes.
-  t.equal(memoryBudget({ ...defaults, audio: { ...defaults.audio, format: 'S24_3LE' } }, 0).ringBytesPerStream, 262144 * 6);
+  // S24_3LE stereo: 256 KiB / 6 bytes = 43690 frames → 65536 frames of 6 bytes.
+  t.equal(memoryBudget({ ...defaults, audio: { ...defaults.audio, format: 'S24_3LE' } }, 0).ringBytesPerStream, 65536 * 6);
   // 8192-frame periods × 64: two buffers (1 Mi frames) outgrow the default.
   t.equal(memoryBudget({ ...defaults, audio: { ...defaults.audio, periodFrames: 8192, periods: 64 } }, 0).ringBytesPerStream, 2 * 8192 * 64 * 4);
 });
@@ -72,14 +72,14 @@ t.test('E_MEMORY_LOW says how much memory to set and what heap would fit', async
     {
       code: 'E_MEMORY_LOW',
       severity: 'warning',
-      message: `the cgroup memory limit is 256 MiB (${file}), below the 345 MiB speakerd may use (V8 heap limit 256 MiB + 8 rings of 1 MiB + device buffer 16 KiB + base 80 MiB): it can be OOM-killed under load`,
-      hint: 'set resources.limits.memory to at least 345Mi, or cap the heap with NODE_OPTIONS=--max-old-space-size=167, or lower MAX_STREAMS',
+      message: `the cgroup memory limit is 256 MiB (${file}), below the 339 MiB speakerd may use (V8 heap limit 256 MiB + 8 rings of 256 KiB + device buffer 16 KiB + base 80 MiB): it can be OOM-killed under load`,
+      hint: 'set resources.limits.memory to at least 339Mi, or cap the heap with NODE_OPTIONS=--max-old-space-size=173, or lower MAX_STREAMS',
       probe: 'memory',
     },
   ]);
   const enough = probeMemory({ ...defaults, maxStreams: 2 }, { ...paths, heapLimitBytes: 128 * MiB });
   t.equal(enough.findings[0]!.code, 'MEMORY_OK');
-  t.equal(enough.findings[0]!.message, `the cgroup memory limit is 256 MiB (${file}), enough for 211 MiB (V8 heap limit 128 MiB + 2 rings of 1 MiB + device buffer 16 KiB + base 80 MiB)`);
+  t.equal(enough.findings[0]!.message, `the cgroup memory limit is 256 MiB (${file}), enough for 209 MiB (V8 heap limit 128 MiB + 2 rings of 256 KiB + device buffer 16 KiB + base 80 MiB)`);
 });
 
 // A real v1 memory cgroup under our own, with a 256 MiB limit; the doctor
@@ -99,5 +99,5 @@ t.test('a real cgroup v1 memory limit is what the doctor reports', async (t) => 
   const neededMiB = Math.ceil(budget.neededBytes / MiB);
   t.ok(budget.neededBytes > 256 * MiB, `needs ${neededMiB} MiB with a heap limit of ${budget.heapLimitBytes} bytes`);
   const low = report.findings.find((item) => item.code === 'E_MEMORY_LOW');
-  t.match(low?.hint, new RegExp(`^set resources\\.limits\\.memory to at least ${neededMiB}Mi, or cap the heap with NODE_OPTIONS=--max-old-space-size=167, or lower MAX_STREAMS$`));
+  t.match(low?.hint, new RegExp(`^set resources\\.limits\\.memory to at least ${neededMiB}Mi, or cap the heap with NODE_OPTIONS=--max-old-space-size=173, or lower MAX_STREAMS$`));
 });

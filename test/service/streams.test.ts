@@ -265,3 +265,16 @@ t.test('SIGTERM cuts streams still playing when the grace period ends', async (t
   t.same(await server.exited, [0, null]);
   lingering.writer.fail();
 });
+
+t.test('a body sent faster than real time is not idle while it waits for room in the ring', async (t) => {
+  // The clock sink plays in real time; 3 s of audio sent at once fill the
+  // 1.4 s ring, and the rest waits for room far longer than the idle limit.
+  const server = await startServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: '300' });
+  await waitForStatus(`${server.url}/healthz`, 200);
+  const started = Date.now();
+  const response = await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: s16Pattern(144_000, 2) });
+  const seconds = (Date.now() - started) / 1000;
+  t.equal(response.status, 200);
+  t.match(await response.json(), { frames: 144_000, seconds: 3, underruns: 0, truncated: false, mode: 'headless' });
+  t.ok(seconds >= 2.9, `played in real time (${seconds.toFixed(2)} s), so the body waited for room`);
+});
