@@ -1,10 +1,11 @@
 // Memory against body size: the service takes 100 MiB and 2 GiB uploads over
 // HTTP into a file PCM writing /dev/null, unpaced; its RSS after each size
 // must be within 2 MiB (design §8: memory does not grow with the body).
-// The first upload of any size grows RSS once (JIT code, malloc arenas, the
-// V8 heap settling), so one 100 MiB upload warms the service up unmeasured;
-// then the sizes alternate, twice each, and the means are compared, so that
-// GC timing, which moves single readings by a few MiB, does not decide.
+// The first uploads grow RSS once (JIT code, malloc arenas, the V8 heap
+// settling over the first GiB or two), so one upload of each size warms the
+// service up unmeasured; then the sizes alternate, twice each, and the means
+// are compared, so that GC timing, which moves single readings by a few MiB,
+// does not decide.
 import { memoryOf } from './lib/proc.mjs';
 import { fixed, row } from './lib/report.mjs';
 import { BENCH_PCMS } from './lib/pcms.mjs';
@@ -57,8 +58,10 @@ export async function run({ log = () => {} } = {}) {
   const server = await startSpeakerd({ env: unpacedDeviceEnv(pcm) });
   try {
     const idle = memoryOf(server.pid);
-    log(`${name}: warming up with ${sizeText(SMALL)}`);
-    await upload(server.url, SMALL);
+    for (const bytes of [SMALL, LARGE]) {
+      log(`${name}: warming up with ${sizeText(bytes)}`);
+      await upload(server.url, bytes);
+    }
     const warm = memoryOf(server.pid);
     const results = [];
     for (let round = 0; round < ROUNDS; round++) {
@@ -83,7 +86,7 @@ export async function run({ log = () => {} } = {}) {
         ),
       ],
       note:
-        `the service into a file PCM writing /dev/null, AUDIO_UNDERRUN=wait, idle RSS ${fixed(idle.rssMiB, 1)} MiB, ${fixed(warm.rssMiB, 1)} after the warm-up upload; ` +
+        `the service into a file PCM writing /dev/null, AUDIO_UNDERRUN=wait, idle RSS ${fixed(idle.rssMiB, 1)} MiB, ${fixed(warm.rssMiB, 1)} after the warm-up (one upload of each size); ` +
         `raw S16 stereo 48 kHz bodies POSTed by fetch in 64 KiB pieces (${sizeText(LARGE)} at ${results.filter((r) => r.bytes === LARGE).map((r) => fixed(r.mbPerSecond, 0)).join(' and ')} MB/s); ` +
         `VmRSS from /proc/PID/status once each answer is in: after ${sizeText(SMALL)} ${readings(small)}, after ${sizeText(LARGE)} ${readings(large)} MiB`,
       json: { idle, warm, results, growthMiB: growth, targetMiB: TARGET_MIB },
