@@ -5,23 +5,19 @@
 //
 // Settings (flag or environment variable):
 //   --starts / BENCH_STARTS   starts of each (20)
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-
 import { spawnTracked, stopTracked } from './lib/children.mjs';
 import { fixed, row } from './lib/report.mjs';
-import { NODE_FLAGS, SPEAKERD_CLI, followLog, waitFor200 } from './lib/service.mjs';
+import { HELLO_FASTIFY, NODE_FLAGS, SPEAKERD_CLI, followLog, waitFor200 } from './lib/service.mjs';
 import { positiveInteger, readSetting } from './lib/settings.mjs';
 import { median } from './lib/stats.mjs';
 
 export const name = 'startup';
 
 const TARGET_MS = 300;
-const HELLO = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'hello-fastify.cjs');
 const SERVICES = {
   speakerd: { args: [SPEAKERD_CLI, 'serve'], env: { AUDIO_MODE: 'headless' } },
   'speakerd-otel-off': { args: [SPEAKERD_CLI, 'serve'], env: { AUDIO_MODE: 'headless', OTEL_SDK_DISABLED: 'true' } },
-  'hello-fastify': { args: [HELLO], env: {} },
+  'hello-fastify': { args: [HELLO_FASTIFY], env: {} },
 };
 
 /** Spawn → first /healthz 200, in ms. The port is only known from the log, so /healthz is polled (every 2 ms) from there. */

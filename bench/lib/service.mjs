@@ -14,6 +14,8 @@ import { spawnTracked, stopTracked } from './children.mjs';
 const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 // BENCH_SPEAKERD_CLI: another build's dist/cli.js, to compare two builds on one machine.
 export const SPEAKERD_CLI = process.env.BENCH_SPEAKERD_CLI ?? path.join(projectRoot, 'dist', 'cli.js');
+/** The peer for start-up and idle memory: Fastify with logger: true and a /healthz route. */
+export const HELLO_FASTIFY = path.join(projectRoot, 'bench', 'lib', 'hello-fastify.cjs');
 /** The V8 flags of `npm start` and the container image. */
 export const NODE_FLAGS = ['--max-semi-space-size=1'];
 
