@@ -87,7 +87,7 @@ export async function run({ log = () => {} } = {}) {
       ],
       note:
         `the service into a file PCM writing /dev/null, AUDIO_UNDERRUN=wait, idle RSS ${fixed(idle.rssMiB, 1)} MiB, ${fixed(warm.rssMiB, 1)} after the warm-up (one upload of each size); ` +
-        `raw S16 stereo 48 kHz bodies POSTed by fetch in 64 KiB pieces (${sizeText(LARGE)} at ${results.filter((r) => r.bytes === LARGE).map((r) => fixed(r.mbPerSecond, 0)).join(' and ')} MB/s); ` +
+        `raw S16 stereo 48 kHz bodies POSTed by fetch in 64 KiB pieces (${sizeText(LARGE)} at ${large.map((r) => fixed(r.mbPerSecond, 0)).join(' and ')} MB/s); ` +
         `VmRSS from /proc/PID/status once each answer is in: after ${sizeText(SMALL)} ${readings(small)}, after ${sizeText(LARGE)} ${readings(large)} MiB`,
       json: { idle, warm, results, growthMiB: growth, targetMiB: TARGET_MIB },
     };

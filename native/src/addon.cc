@@ -9,6 +9,7 @@
 #include "alsa_log.h"
 #include "converter_wrap.h"
 #include "device_wrap.h"
+#include "realtime.h"
 
 namespace {
 
@@ -30,6 +31,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InitConverterWrap(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
+  // The diagnostics describe the playback thread's scheduling with these.
+  exports.Set("realtimePriority", Napi::Number::New(env, speakerd::kRealtimePriority));
+  exports.Set("minBufferMsWithoutRealtime", Napi::Number::New(env, speakerd::kMinBufferMsWithoutRealtime));
   return exports;
 }
 

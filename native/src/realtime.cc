@@ -8,7 +8,7 @@
 
 namespace speakerd {
 
-int RealtimePriority() { return std::min(10, sched_get_priority_max(SCHED_FIFO)); }
+int RealtimePriority() { return std::min(kRealtimePriority, sched_get_priority_max(SCHED_FIFO)); }
 
 bool SchedFifoPermitted() {
   int policy = 0;

@@ -15,8 +15,9 @@ namespace speakerd {
 // plus a period, keeps it fed.
 constexpr unsigned kMinBufferMsWithoutRealtime = 80;
 
-// The SCHED_FIFO priority the playback thread asks for, within what the
-// system offers.
+// The SCHED_FIFO priority the playback thread asks for (docs/decisions.md,
+// "SCHED_FIFO priority 10"), and that priority within what the system offers.
+constexpr int kRealtimePriority = 10;
 int RealtimePriority();
 
 // Whether this process may run a thread at SCHED_FIFO. It tries on the calling

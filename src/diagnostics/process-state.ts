@@ -3,6 +3,7 @@
 // whether the playback thread may use SCHED_FIFO. A container runtime decides
 // all of these, and none of them is visible from the pod spec alone.
 import { readFileSync } from 'node:fs';
+import { minBufferMsWithoutRealtime, realtimePriority } from '../engine/addon';
 import { finding, guardProbe, type Finding, type ProbeResult } from './finding';
 
 // Bit numbers from linux/capability.h. Bits the kernel adds later decode as CAP_<bit>.
@@ -51,7 +52,7 @@ export const CAPABILITY_NAMES: readonly string[] = [
 ];
 
 /** The priority the playback thread asks for (docs/decisions.md, "SCHED_FIFO priority 10"). */
-export const PLAYBACK_RT_PRIORITY = 10;
+export const PLAYBACK_RT_PRIORITY = realtimePriority;
 
 export type SeccompMode = 'disabled' | 'strict' | 'filter';
 const SECCOMP_MODES: Record<string, SeccompMode> = { '0': 'disabled', '1': 'strict', '2': 'filter' };
@@ -150,7 +151,7 @@ function realtimeFinding(realtime: RealtimeState): Finding {
   return finding(
     'E_NO_REALTIME',
     'warning',
-    `SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is ${realtime.rtprioSoft ?? 'unknown'} (below ${PLAYBACK_RT_PRIORITY}); playback runs at normal priority with at least an 80 ms device buffer, and may still underrun when the node is overloaded`,
+    `SCHED_FIFO is not allowed: no CAP_SYS_NICE and RLIMIT_RTPRIO is ${realtime.rtprioSoft ?? 'unknown'} (below ${PLAYBACK_RT_PRIORITY}); playback runs at normal priority with at least an ${minBufferMsWithoutRealtime} ms device buffer, and may still underrun when the node is overloaded`,
     // Checked with Docker here: --cap-add SYS_NICE leaves a non-root user with
     // no capability at all (no ambient capabilities), as Kubernetes does.
     'nothing is needed for clean playback. For SCHED_FIFO: capabilities.add SYS_NICE reaches only a container running as root (Kubernetes sets no ambient capabilities), and on cgroup v1 kernels with real-time group scheduling the container\'s cgroup also needs cpu.rt_runtime_us',
