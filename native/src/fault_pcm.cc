@@ -2,11 +2,13 @@
 
 #include <alsa/pcm_external.h>
 #include <poll.h>
-#include <sys/eventfd.h>
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -32,12 +34,29 @@ std::map<std::string, FaultHistory>& Histories() {
 struct FaultPcm {
   snd_pcm_ioplug_t io{};
   snd_pcm_t* slave = nullptr;
-  int wake_fd = -1;            // always writable: the slave consumes as fast as it is fed
-  int64_t fail_at_frame = -1;  // -1 for an instance that never fails
+  // The poll descriptor is the write end of a pipe nobody writes to: always
+  // writable, as the slave consumes as fast as it is fed. A fault closes the
+  // read end, and the write end then reports POLLERR to every poll, even one
+  // that asked for no events: that is how a card's descriptor wakes a waiter
+  // when the card goes away.
+  int poll_fd = -1;
+  std::atomic<int> poll_peer{-1};
+  int64_t fail_at_frame = -1;  // -1 for an instance that never fails at a frame
   int fail_errno = ENODEV;
+  bool disconnect = false;
   std::string name;
   uint64_t written = 0;  // frames passed to the slave since open
-  int broken = 0;        // the negative errno every call answers once failed
+  int broken = 0;        // errno mode: the negative errno every call answers once failed
+  bool disconnected = false;
+  snd_pcm_uframes_t frozen_pointer = 0;  // disconnect mode: the hardware pointer from the fault on
+  // fail_after_ms: a timer thread only raises the flag and wakes pollers; the
+  // fault is applied by the next callback, on the thread that uses the PCM,
+  // because alsa-lib's state is not meant to change under its user.
+  std::thread timer;
+  std::mutex timer_mutex;
+  std::condition_variable timer_cancel;
+  bool closing = false;
+  std::atomic<bool> timer_fired{false};
 };
 
 FaultPcm* FaultOf(snd_pcm_ioplug_t* io) { return static_cast<FaultPcm*>(io->private_data); }
@@ -90,7 +109,16 @@ int ReadField(snd_config_t* field, const std::string& pcm, FaultSpec* spec, Devi
     (key == "fail_errno" ? spec->fail_errno : spec->refuse_errno) = value;
     return 0;
   }
+  if (key == "fail_mode") {
+    const char* mode = nullptr;
+    if (snd_config_get_string(field, &mode) < 0 || (std::strcmp(mode, "errno") != 0 && std::strcmp(mode, "disconnect") != 0)) {
+      return Malformed(error, pcm, "fail_mode must be errno or disconnect");
+    }
+    spec->disconnect = std::strcmp(mode, "disconnect") == 0;
+    return 0;
+  }
   int64_t* target = key == "fail_at_frame"   ? &spec->fail_at_frame
+                    : key == "fail_after_ms" ? &spec->fail_after_ms
                     : key == "fail_times"    ? &spec->fail_times
                     : key == "refuse_opens"  ? &spec->refuse_opens
                     : key == "refuse_from"   ? &spec->refuse_from
@@ -129,10 +157,43 @@ int PassOn(FaultPcm* fault, const snd_pcm_channel_area_t* areas, snd_pcm_uframes
   return 0;
 }
 
+bool Failed(const FaultPcm* fault) { return fault->broken != 0 || fault->disconnected; }
+
+void WakePollers(FaultPcm* fault) {
+  const int peer = fault->poll_peer.exchange(-1);
+  if (peer >= 0) close(peer);
+}
+
+// The device goes away. `played` is where the hardware pointer stops.
+void Fail(FaultPcm* fault, snd_pcm_uframes_t played) {
+  snd_pcm_drop(fault->slave);  // what came before the fault has played (flushed to a file slave)
+  if (fault->disconnect) {
+    fault->disconnected = true;
+    fault->frozen_pointer = played;
+    snd_pcm_ioplug_set_state(&fault->io, SND_PCM_STATE_DISCONNECTED);
+  } else {
+    fault->broken = -fault->fail_errno;
+  }
+  WakePollers(fault);
+}
+
+void ApplyTimerFault(FaultPcm* fault) {
+  if (!Failed(fault) && fault->timer_fired.load(std::memory_order_acquire)) Fail(fault, fault->io.appl_ptr);
+}
+
+// Answer of start, stop, prepare and hw_params once failed, as the kernel's
+// ioctls answer on a disconnected card.
+int ControlAnswer(FaultPcm* fault) {
+  ApplyTimerFault(fault);
+  return fault->disconnected ? -ENODEV : fault->broken;
+}
+
 snd_pcm_sframes_t FaultTransfer(snd_pcm_ioplug_t* io, const snd_pcm_channel_area_t* areas, snd_pcm_uframes_t offset,
                                 snd_pcm_uframes_t size) {
   FaultPcm* fault = FaultOf(io);
+  ApplyTimerFault(fault);
   if (fault->broken) return fault->broken;
+  if (fault->disconnected) return static_cast<snd_pcm_sframes_t>(size);  // taken, never played
   snd_pcm_uframes_t take = size;
   const bool fails_here = fault->fail_at_frame >= 0 && fault->written + size > static_cast<uint64_t>(fault->fail_at_frame);
   if (fails_here) take = static_cast<snd_pcm_uframes_t>(fault->fail_at_frame - static_cast<int64_t>(fault->written));
@@ -140,56 +201,79 @@ snd_pcm_sframes_t FaultTransfer(snd_pcm_ioplug_t* io, const snd_pcm_channel_area
   if (err < 0) return err;
   if (!fails_here) return static_cast<snd_pcm_sframes_t>(size);
   // The device goes away mid-chunk: what came before the fault frame has
-  // played (flushed to the slave's file), the rest never will.
-  snd_pcm_drop(fault->slave);
-  fault->broken = -fault->fail_errno;
-  return fault->broken;
+  // played, the rest never will.
+  Fail(fault, io->appl_ptr + take);
+  return fault->disconnected ? static_cast<snd_pcm_sframes_t>(size) : fault->broken;
 }
 
 snd_pcm_sframes_t FaultPointer(snd_pcm_ioplug_t* io) {
   FaultPcm* fault = FaultOf(io);
+  ApplyTimerFault(fault);
   if (fault->broken) return fault->broken;
+  if (fault->disconnected) return static_cast<snd_pcm_sframes_t>(fault->frozen_pointer);
   // Everything committed has been passed on: the hardware pointer is the
   // application pointer (reported up to the boundary, see FLAG_BOUNDARY_WA).
   return static_cast<snd_pcm_sframes_t>(io->appl_ptr);
 }
 
-int FaultStart(snd_pcm_ioplug_t* io) { return FaultOf(io)->broken; }
+int FaultStart(snd_pcm_ioplug_t* io) { return ControlAnswer(FaultOf(io)); }
 
 int FaultStop(snd_pcm_ioplug_t* io) {
   FaultPcm* fault = FaultOf(io);
-  if (fault->broken) return fault->broken;
+  const int failed = ControlAnswer(fault);
+  if (failed != 0) return failed;
   return snd_pcm_drop(fault->slave);  // also flushes a file slave's buffer
 }
 
 int FaultPrepare(snd_pcm_ioplug_t* io) {
   FaultPcm* fault = FaultOf(io);
-  if (fault->broken) return fault->broken;
+  const int failed = ControlAnswer(fault);
+  if (failed != 0) return failed;
   return snd_pcm_prepare(fault->slave);
 }
 
 int FaultHwParams(snd_pcm_ioplug_t* io, snd_pcm_hw_params_t*) {
   FaultPcm* fault = FaultOf(io);
-  if (fault->broken) return fault->broken;
+  const int failed = ControlAnswer(fault);
+  if (failed != 0) return failed;
   const unsigned latency_us = static_cast<unsigned>(static_cast<uint64_t>(io->buffer_size) * 1000000 / io->rate);
   return snd_pcm_set_params(fault->slave, io->format, SND_PCM_ACCESS_RW_INTERLEAVED, io->channels, io->rate, 0,
                             latency_us);
 }
 
 int FaultPollRevents(snd_pcm_ioplug_t* io, struct pollfd*, unsigned int, unsigned short* revents) {
-  *revents = FaultOf(io)->broken ? POLLERR : POLLOUT;
+  FaultPcm* fault = FaultOf(io);
+  ApplyTimerFault(fault);
+  *revents = fault->disconnected ? POLLERR | POLLNVAL : fault->broken ? POLLERR : POLLOUT;
   return 0;
 }
 
 int FaultClose(snd_pcm_ioplug_t* io) {
   FaultPcm* fault = FaultOf(io);
+  if (fault->timer.joinable()) {
+    {
+      std::lock_guard<std::mutex> lock(fault->timer_mutex);
+      fault->closing = true;
+    }
+    fault->timer_cancel.notify_all();
+    fault->timer.join();
+  }
   if (fault->slave != nullptr) {
-    if (!fault->broken) snd_pcm_drop(fault->slave);
+    if (!Failed(fault)) snd_pcm_drop(fault->slave);
     snd_pcm_close(fault->slave);
   }
-  close(fault->wake_fd);
+  WakePollers(fault);
+  if (fault->poll_fd >= 0) close(fault->poll_fd);
   delete fault;
   return 0;
+}
+
+// fail_after_ms: sleeps until the fault time or the close.
+void RunTimer(FaultPcm* fault, int64_t after_ms) {
+  std::unique_lock<std::mutex> lock(fault->timer_mutex);
+  if (fault->timer_cancel.wait_for(lock, std::chrono::milliseconds(after_ms), [fault] { return fault->closing; })) return;
+  fault->timer_fired.store(true, std::memory_order_release);
+  WakePollers(fault);
 }
 
 const snd_pcm_ioplug_callback_t kCallbacks = [] {
@@ -249,7 +333,7 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
   fault->name = spec.name;
   fault->fail_errno = spec.fail_errno;
   bool fails = false;
-  if (spec.fail_at_frame >= 0) {
+  if (spec.fail_at_frame >= 0 || spec.fail_after_ms >= 0) {
     // Decided and counted in one step, so that overlapping opens cannot both
     // take the last of fail_times; counted at open, not when it fires: an
     // instance closed before its fault frame still used one up.
@@ -259,16 +343,20 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
     if (fails) ++history.faults;
   }
   fault->fail_at_frame = fails ? spec.fail_at_frame : -1;
-  fault->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (fault->wake_fd < 0) {
+  fault->disconnect = spec.disconnect;
+  int pipe_fds[2];
+  if (pipe2(pipe_fds, O_NONBLOCK | O_CLOEXEC) < 0) {
     const int err = -errno;
     delete fault;
     return err;
   }
+  fault->poll_peer.store(pipe_fds[0]);
+  fault->poll_fd = pipe_fds[1];
   int err = snd_pcm_open_lconf(&fault->slave, spec.slave.c_str(), SND_PCM_STREAM_PLAYBACK, 0, config);
   if (err < 0) {
     fault->slave = nullptr;
-    close(fault->wake_fd);
+    WakePollers(fault);
+    close(fault->poll_fd);
     delete fault;
     return err;
   }
@@ -276,14 +364,15 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
   fault->io.name = "speakerd fault-injecting PCM";
   fault->io.callback = &kCallbacks;
   fault->io.private_data = fault;
-  fault->io.poll_fd = fault->wake_fd;
+  fault->io.poll_fd = fault->poll_fd;
   fault->io.poll_events = POLLOUT;
   fault->io.mmap_rw = 1;
   fault->io.flags = SND_PCM_IOPLUG_FLAG_BOUNDARY_WA;
   err = snd_pcm_ioplug_create(&fault->io, spec.name.c_str(), SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK);
   if (err < 0) {
     snd_pcm_close(fault->slave);
-    close(fault->wake_fd);
+    WakePollers(fault);
+    close(fault->poll_fd);
     delete fault;
     return err;
   }
@@ -292,6 +381,7 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
     snd_pcm_ioplug_delete(&fault->io);  // runs FaultClose
     return err;
   }
+  if (fails && spec.fail_after_ms >= 0) fault->timer = std::thread(RunTimer, fault, spec.fail_after_ms);
   *pcm = fault->io.pcm;
   return 0;
 }

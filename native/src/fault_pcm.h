@@ -1,8 +1,14 @@
 // A PCM that breaks on request, so that device loss, refused opens and stuck
 // opens can be produced for real on a machine without a sound card. It is an
 // ioplug PCM that passes every frame on to a slave PCM (a `file` PCM in the
-// tests) until it is told to fail, and then behaves like an unplugged card:
-// every call answers the chosen errno.
+// tests) until it is told to fail, and then behaves like an unplugged card,
+// in one of two ways:
+//   - fail_mode errno (the default): every call answers the chosen errno;
+//   - fail_mode disconnect: what a kernel driver does when its card goes away
+//     (USB unplug, driver unbound). The state turns SND_PCM_STATE_DISCONNECTED,
+//     the poll descriptor reports POLLERR (even to a poll that asked for no
+//     events), the hardware pointer freezes, and the calls that move frames
+//     return no errno at all; only start, stop and prepare answer ENODEV.
 //
 // alsa-lib built without libdl cannot load plugin types, so speakerd resolves
 // this one itself: it exists only where the caller's ALSA configuration
@@ -12,8 +18,10 @@
 //     type speakerd_fault
 //     slave.pcm "out"      # where frames go while the device works (required)
 //     fail_at_frame 48000  # each opened instance fails once this many frames passed
+//     fail_after_ms 500    # ... or this long after its open, playing or not
 //     fail_times 1         # only the first N instances fail (default: every one)
 //     fail_errno ENODEV    # what the failure answers (a name or a number)
+//     fail_mode disconnect # errno (default) or disconnect, as above
 //     refuse_opens 2       # N opens fail ...
 //     refuse_from 1        # ... counting from this open (1: the first) ...
 //     refuse_errno EBUSY   # ... with this errno
@@ -39,7 +47,9 @@ constexpr const char* kFaultPcmType = "speakerd_fault";
 struct FaultSpec {
   std::string name;
   std::string slave;
-  int64_t fail_at_frame = -1;  // -1: never fails
+  int64_t fail_at_frame = -1;  // -1: not at a frame
+  int64_t fail_after_ms = -1;  // -1: not after a time
+  bool disconnect = false;     // fail_mode disconnect
   int64_t fail_times = -1;     // -1: every instance
   int fail_errno = 19;         // ENODEV
   int64_t refuse_opens = 0;

@@ -16,6 +16,12 @@
 
 namespace speakerd {
 
+namespace {
+// However a PCM's descriptors behave, a sleeping thread looks at the PCM's
+// state at least this often, so that a lost device is noticed without traffic.
+constexpr int kLossCheckMs = 500;
+}  // namespace
+
 int64_t MonotonicNowNs() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -139,6 +145,8 @@ void PlaybackThread::Run() {
   pollfds_.assign(1 + std::max(count, 0), pollfd{});
   pollfds_[0] = pollfd{wake_fd_, POLLIN, 0};
   if (count > 0) snd_pcm_poll_descriptors(pcm, &pollfds_[1], count);
+  pcm_events_.clear();
+  for (size_t i = 1; i < pollfds_.size(); ++i) pcm_events_.push_back(pollfds_[i].events);
   idle_since_ns_ = MonotonicNowNs();
 
   while (!stop_.load(std::memory_order_acquire)) {
@@ -193,18 +201,14 @@ bool PlaybackThread::Step() {
   const size_t queued = format.buffer_frames - std::min(space, static_cast<size_t>(format.buffer_frames));
 
   if (playing == 0) {
-    if (!running_) {
-      Wait(false, -1);
-      return true;
-    }
+    if (!running_) return Wait(false, -1);
     if (options_.policy == UnderrunPolicy::kWait) {
       // Never invent samples: let the queue play out, then stop.
       if (queued == 0) {
         StopPcm();
-      } else {
-        Wait(true, -1);
+        return true;
       }
-      return true;
+      return Wait(true, -1);
     }
     // Silence policy: keep the device fed while streams play out their tail and
     // for idle_ms after, so that the next stream starts without a click.
@@ -212,32 +216,22 @@ bool PlaybackThread::Step() {
       StopPcm();
       return true;
     }
-    if (queued >= period) {
-      Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
-      return true;
-    }
+    if (queued >= period) return Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
     const int err = MixAndCommit(std::min(space, period));
     return err < 0 ? HandlePcmError(err, "mmap_commit") : true;
   }
 
   idle_since_ns_ = MonotonicNowNs();
-  if (running_ && space < period) {
-    Wait(true, -1);
-    return true;
-  }
+  if (running_ && space < period) return Wait(true, -1);
   const bool dry = min_open == 0;
   size_t chunk = std::min(space, min_open != std::numeric_limits<size_t>::max() ? min_open : max_ended);
   if (chunk == 0 && !dry) return true;  // ended streams are empty: they finish on the next pass
   if (chunk == 0) {
     // A playing stream is dry.
-    if (options_.policy == UnderrunPolicy::kWait) {
-      Wait(false, -1);
-      return true;
-    }
+    if (options_.policy == UnderrunPolicy::kWait) return Wait(false, -1);
     if (running_ && queued >= period) {
       // More than a period is still queued: give the producer until then.
-      Wait(false, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
-      return true;
+      return Wait(false, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
     }
     chunk = std::min(space, period);  // the dry streams contribute silence
   }
@@ -432,9 +426,11 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
   {
     std::lock_guard<std::mutex> lock(log_mutex_);
     const bool lost = cause == -ENODEV || cause == -EBADFD || cause == -EIO || cause == -ENXIO;
-    SetAlsaError(&fatal_, lost ? "E_DEVICE_LOST" : "E_ALSA_IO", cause,
-                 "PCM \"" + device_->name() + "\": " + during + " failed" +
-                     (cause != err ? std::string(" (") + snd_strerror(err) + ", then recovery failed)" : ""));
+    const std::string what = Disconnected()
+                                 ? std::string("disconnected (the card was unplugged or its driver unbound), seen at ") + during
+                                 : std::string(during) + " failed" +
+                                       (cause != err ? std::string(" (") + snd_strerror(err) + ", then recovery failed)" : "");
+    SetAlsaError(&fatal_, lost ? "E_DEVICE_LOST" : "E_ALSA_IO", cause, "PCM \"" + device_->name() + "\": " + what);
   }
   running_ = false;
   pcm_running_.store(false, std::memory_order_relaxed);
@@ -459,21 +455,47 @@ void PlaybackThread::RetireAll(StreamOutcome outcome) {
   for (size_t i = 0; i < kMaxStreams; ++i) Retire(i, outcome);
 }
 
-void PlaybackThread::Wait(bool with_pcm, int timeout_ms) {
+bool PlaybackThread::Wait(bool with_pcm, int timeout_ms) {
+  bool pcm_error = false;
   waiting_.store(true, std::memory_order_seq_cst);
   if (!progress_.load(std::memory_order_seq_cst) && !stop_.load(std::memory_order_seq_cst)) {
-    const nfds_t n = with_pcm ? pollfds_.size() : 1;
-    for (auto& p : pollfds_) p.revents = 0;
-    const int rc = poll(pollfds_.data(), n, timeout_ms);
-    if (rc > 0 && with_pcm && n > 1) {
-      // Lets plugins (the clock sink) clear their descriptors.
-      unsigned short revents = 0;
-      snd_pcm_poll_descriptors_revents(device_->handle(), &pollfds_[1], static_cast<unsigned>(n - 1), &revents);
+    // Without with_pcm the PCM's descriptors ask for no events: poll still
+    // reports POLLERR on them, and that is all a card's disconnect gives.
+    for (size_t i = 1; i < pollfds_.size(); ++i) {
+      pollfds_[i].events = with_pcm ? pcm_events_[i - 1] : 0;
+      pollfds_[i].revents = 0;
+    }
+    pollfds_[0].revents = 0;
+    const nfds_t n = with_pcm || watch_pcm_errors_ ? pollfds_.size() : 1;
+    const int timeout = timeout_ms < 0 ? kLossCheckMs : std::min(timeout_ms, kLossCheckMs);
+    const int rc = poll(pollfds_.data(), n, timeout);
+    if (rc > 0 && n > 1) {
+      const bool pcm_woke = std::any_of(pollfds_.begin() + 1, pollfds_.end(), [](const pollfd& p) { return p.revents != 0; });
+      if (pcm_woke) {
+        // Lets plugins (the clock sink) clear their descriptors and say what
+        // the raw events mean.
+        unsigned short revents = 0;
+        snd_pcm_poll_descriptors_revents(device_->handle(), &pollfds_[1], static_cast<unsigned>(n - 1), &revents);
+        pcm_error = (revents & (POLLERR | POLLNVAL)) != 0;
+      }
     }
   }
   waiting_.store(false, std::memory_order_relaxed);
   uint64_t drained;
   (void)!read(wake_fd_, &drained, sizeof drained);
+  if (Disconnected()) return HandlePcmError(-ENODEV, "poll");
+  // POLLERR on a running PCM is an xrun, which the next avail_update reports
+  // and recovers. On a stopped one nothing else would ask: ask now, and if
+  // it has nothing to say, stop listening to descriptors that cry wolf while
+  // idle (the state check above still runs).
+  if (pcm_error && !with_pcm && !running_) {
+    const snd_pcm_sframes_t avail = snd_pcm_avail_update(device_->handle());
+    if (avail < 0) return HandlePcmError(static_cast<int>(avail), "avail_update");
+    watch_pcm_errors_ = false;
+  }
+  return true;
 }
+
+bool PlaybackThread::Disconnected() const { return snd_pcm_state(device_->handle()) == SND_PCM_STATE_DISCONNECTED; }
 
 }  // namespace speakerd

@@ -96,8 +96,12 @@ class PlaybackThread {
   void Retire(size_t slot, StreamOutcome outcome);
   void RetireAll(StreamOutcome outcome);
   // Sleeps until a producer makes progress, the PCM wants frames (with_pcm),
-  // Stop(), or timeout_ms (-1: none).
-  void Wait(bool with_pcm, int timeout_ms);
+  // Stop(), the PCM reports an error, or timeout_ms (-1: none). False when
+  // the device turned out to be gone (the thread must exit).
+  bool Wait(bool with_pcm, int timeout_ms);
+  // A card that is unplugged or whose driver is unbound answers no errno:
+  // alsa-lib reports SND_PCM_STATE_DISCONNECTED and POLLERR instead.
+  bool Disconnected() const;
   void Log(std::string line);
   void Raise(uint32_t device_event);
   void RaiseStream(StreamState* stream, uint32_t stream_event);
@@ -134,7 +138,12 @@ class PlaybackThread {
   uint64_t played_ = 0;     // frames the device has consumed, as far as known
   bool running_ = false;
   int64_t idle_since_ns_ = 0;
-  std::vector<pollfd> pollfds_;
+  std::vector<pollfd> pollfds_;  // the wake eventfd, then the PCM's descriptors
+  std::vector<short> pcm_events_;  // what the PCM's descriptors wait for when frames are wanted
+  // Whether the PCM's descriptors are polled for errors while no frames are
+  // wanted; off for a PCM whose descriptors report errors while it is idle
+  // and connected, which would otherwise wake the thread in a loop.
+  bool watch_pcm_errors_ = true;
 };
 
 int64_t MonotonicNowNs();

@@ -172,6 +172,95 @@ t.test('a fault in the second piece of a chunk that wraps the buffer', async (t)
   t.ok(written.equals(samples.subarray(0, 1100 * FRAME_BYTES)), 'the file holds the first 1100 frames, bit-exact');
 });
 
+/** Polls until the process runs `threads` threads again, and says whether it did. */
+async function threadsBackTo(threads: number): Promise<boolean> {
+  const deadline = performance.now() + 2000;
+  while (threadCount() !== threads && performance.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 5));
+  return threadCount() === threads;
+}
+
+const disconnectedMessage = (pcm: string, seenAt: string) => `PCM "${pcm}": disconnected (the card was unplugged or its driver unbound), seen at ${seenAt}: No such device`;
+
+/** The device's events do not keep the process alive (an idle service must exit): a test waiting only for them does. */
+async function eventOf<T extends unknown[]>(device: Device, name: string): Promise<T> {
+  const keepAlive = setInterval(() => {}, 1000);
+  try {
+    return (await once(device, name)) as T;
+  } finally {
+    clearInterval(keepAlive);
+  }
+}
+
+t.test('fail_mode disconnect mid-stream: a card that goes away with no errno (state DISCONNECTED, POLLERR, frozen pointer) is lost, and the thread exits instead of spinning', async (t) => {
+  const file = path.join(scratchDir(t), 'out.raw');
+  const F = 10_000;
+  const leaks = leakCheck(t);
+  const threads = threadCount();
+  const device = await openFault('disconnect_at_frame', file, `fail_at_frame ${F} fail_mode disconnect`);
+  const errorEvent = once(device, 'error') as Promise<[NativeError]>;
+  const samples = s16Pattern(48_000, 2, 12);
+  const stream = device.createStream({ ringFrames: 4096 });
+  t.equal(await stream.writeAll(samples), false, 'writeAll gives up once the stream has ended');
+  const result = await stream.finished();
+  t.equal(result.outcome, 'device_lost');
+  // A disconnected card still takes what fits in its buffer, and never plays it.
+  t.ok(result.frames >= F && result.frames < F + 1024, `frames counted: ${F} <= ${result.frames} < ${F} + one buffer`);
+
+  const [error] = await errorEvent;
+  t.equal(error.code, 'E_DEVICE_LOST');
+  t.equal(error.errno, ENODEV);
+  // alsa-lib's own state check answers mmap_begin with ENODEV, unless the
+  // thread was already waiting for room, when POLLERR wakes it.
+  t.match(error.message, /^PCM "disconnect_at_frame": disconnected \(the card was unplugged or its driver unbound\), seen at (mmap_commit|poll): No such device$/);
+  t.ok(await threadsBackTo(threads), 'the playback thread has exited while the PCM is still open: nothing spins on POLLERR');
+  const stats = device.stats();
+  t.equal(stats.failed, true);
+  t.equal(stats.running, false);
+  t.equal(stats.xruns, 0, 'a disconnect is not an xrun');
+  t.throws(() => device.createStream(), { code: 'E_DEVICE_LOST', message: error.message });
+
+  await device.close();
+  await leaks.check();
+  const written = readFileSync(file);
+  t.equal(written.length, F * FRAME_BYTES, `the file holds exactly the ${F} frames played before the disconnect`);
+  t.ok(written.equals(samples.subarray(0, F * FRAME_BYTES)), 'bit-exact');
+});
+
+t.test('fail_mode disconnect while idle: a stopped device with no stream is found lost through its descriptors, with no call from anyone', async (t) => {
+  const file = path.join(scratchDir(t), 'out.raw');
+  const leaks = leakCheck(t);
+  const threads = threadCount();
+  const device = await openFault('disconnect_idle', file, 'fail_after_ms 50 fail_mode disconnect');
+  const [error] = await eventOf<[NativeError]>(device, 'error');
+  t.equal(error.code, 'E_DEVICE_LOST');
+  t.equal(error.errno, ENODEV);
+  t.equal(error.message, disconnectedMessage('disconnect_idle', 'poll'));
+  t.ok(await threadsBackTo(threads), 'the playback thread has exited');
+  t.equal(device.stats().framesCommitted, 0, 'nothing was played');
+  t.equal(device.stats().failed, true);
+  await device.close();
+  await leaks.check();
+});
+
+t.test('fail_after_ms in errno mode while idle: POLLERR on a stopped device makes the thread ask it, and its error is the loss', async (t) => {
+  const file = path.join(scratchDir(t), 'out.raw');
+  const leaks = leakCheck(t);
+  const device = await openFault('errno_idle', file, 'fail_after_ms 50 fail_errno EIO');
+  const [error] = await eventOf<[NativeError]>(device, 'error');
+  t.equal(error.code, 'E_DEVICE_LOST');
+  t.equal(error.errno, EIO);
+  t.equal(error.message, 'PCM "errno_idle": avail_update failed (Broken pipe, then recovery failed): Input/output error');
+  t.equal(device.stats().xruns, 0);
+  await device.close();
+  await leaks.check();
+});
+
+t.test('fail_mode must be errno or disconnect', async (t) => {
+  const error = await rejection(openFault('bad_fail_mode', path.join(scratchDir(t), 'out.raw'), 'fail_mode unplug'));
+  t.equal(error.code, 'E_ALSA_CONFIG');
+  t.equal(error.message, 'PCM "bad_fail_mode" (type speakerd_fault): fail_mode must be errno or disconnect');
+});
+
 t.test('fail_errno: ENODEV, EBADFD, EIO and ENXIO are device loss; other errnos are E_ALSA_IO', async (t) => {
   const dir = scratchDir(t);
   const cases: [fields: string, code: string, errno: number, text: string][] = [
