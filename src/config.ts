@@ -29,6 +29,8 @@ export interface Config {
     /** Reopen backoff after a device is lost or refuses to open: doubles from min to max, jittered. */
     reopenMinMs: number;
     reopenMaxMs: number;
+    /** A device lost this long without a reopen fails /livez, so that a restart brings the node's current device nodes; 0: never. */
+    lostRestartS: number;
   };
   maxStreams: number;
   maxStreamSeconds: number;
@@ -103,6 +105,7 @@ export function loadConfig(env: Env = process.env): Config {
       openTimeoutMs: integer(env, 'AUDIO_OPEN_TIMEOUT_MS', 10_000, 100, 600_000),
       reopenMinMs: integer(env, 'AUDIO_REOPEN_MIN_MS', 500, 10, 600_000),
       reopenMaxMs: integer(env, 'AUDIO_REOPEN_MAX_MS', 30_000, 10, 3_600_000),
+      lostRestartS: integer(env, 'AUDIO_LOST_RESTART_S', 60, 0, 86_400),
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),

@@ -93,6 +93,12 @@ export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Te
     if (`${error.code}/${error.errno}` !== lastFailureCode) logDiagnostics();
     lastFailureCode = `${error.code}/${error.errno}`;
   });
+  engine.supervisor.on('lost-for-good', (loss) => {
+    logger.error(
+      { error: loss.error, since: loss.since, attempts: loss.attempts, lostRestartS: config.audio.lostRestartS },
+      `audio device lost for AUDIO_LOST_RESTART_S=${config.audio.lostRestartS} s without a reopen: /livez fails now, so that a restart gets the node's current device nodes`,
+    );
+  });
   engine.supervisor.on('restored', (info, mode) => {
     logger.info({ device: info, mode }, 'audio device open again: streams play');
     lastFailureCode = undefined;

@@ -34,6 +34,15 @@ export interface DeviceLoss {
   attempts: number;
   lastAttemptError: ErrorSummary | null;
   nextAttemptAt: Date | null;
+  /** When the loss counts as for good (AUDIO_LOST_RESTART_S after `since`); null when it never does. */
+  restartAt: Date | null;
+  /**
+   * Lost for AUDIO_LOST_RESTART_S without a reopen. A running container never
+   * gains device nodes it did not get at start (the device plugin and the
+   * device cgroup hand them out then), so a card that came back under
+   * another index is only reachable after a restart: /livez fails for it.
+   */
+  forGood: boolean;
 }
 
 /** The options that open the configured PCM: the engine and the doctor open it the same way. */
@@ -76,6 +85,8 @@ export interface DeviceSupervisorEvents {
   restored: [info: DeviceInfo, mode: DeviceMode];
   /** The device in use had an xrun; `count` is its own count since it opened. */
   xrun: [count: number];
+  /** Lost for AUDIO_LOST_RESTART_S without a reopen: /livez now fails. */
+  'lost-for-good': [loss: DeviceLoss];
 }
 
 export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
@@ -88,6 +99,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   /** Failed attempts since the last open that worked; drives the backoff. */
   #failures = 0;
   #retryTimer: NodeJS.Timeout | undefined;
+  #forGoodTimer: NodeJS.Timeout | undefined;
   #attempting = false;
   #watcher: PlaybackNodeWatcher | undefined;
   #xruns = 0;
@@ -176,6 +188,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
     clearTimeout(this.#retryTimer);
+    clearTimeout(this.#forGoodTimer);
     this.#watcher?.stop();
     const device = this.#device;
     this.#device = undefined;
@@ -227,7 +240,16 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     if (device !== this.#device || this.#state !== 'playing') return;
     const summary = summarize(error);
     this.#state = 'lost';
-    this.#loss = { error: summary, since: new Date(), attempts: 0, lastAttemptError: null, nextAttemptAt: null };
+    const since = new Date();
+    const restartS = this.#audio.lostRestartS;
+    const loss: DeviceLoss = { error: summary, since, attempts: 0, lastAttemptError: null, nextAttemptAt: null, restartAt: restartS > 0 ? new Date(since.getTime() + restartS * 1000) : null, forGood: false };
+    this.#loss = loss;
+    if (restartS > 0) {
+      this.#forGoodTimer = setTimeout(() => {
+        loss.forGood = true;
+        this.emit('lost-for-good', loss);
+      }, restartS * 1000);
+    }
     this.#openAttempt = failedOpenAttempt(this.#audio.device, error);
     this.#failures = 0;
     // The thread has already retired the streams (503 E_DEVICE_LOST); what
@@ -313,6 +335,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     }
     const previous = this.#device;
     this.#loss = undefined;
+    clearTimeout(this.#forGoodTimer);
     this.#failures = 0;
     this.#playOn(device);
     this.#state = 'playing';

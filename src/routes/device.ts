@@ -15,7 +15,15 @@ export default async function deviceRoutes(app: FastifyInstance, { config }: { c
       mode: engine.mode ?? null,
       headlessReason: engine.headlessReason ?? null,
       lost: loss
-        ? { error: loss.error, since: loss.since.toISOString(), attempts: loss.attempts, lastAttemptError: loss.lastAttemptError, nextAttemptAt: loss.nextAttemptAt?.toISOString() ?? null }
+        ? {
+            error: loss.error,
+            since: loss.since.toISOString(),
+            attempts: loss.attempts,
+            lastAttemptError: loss.lastAttemptError,
+            nextAttemptAt: loss.nextAttemptAt?.toISOString() ?? null,
+            restartAt: loss.restartAt?.toISOString() ?? null,
+            forGood: loss.forGood,
+          }
         : null,
       pcm: device?.info.pcm ?? config.audio.device,
       format: device?.info ?? null,

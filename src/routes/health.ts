@@ -10,8 +10,22 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
   });
 
   // Liveness: the process and its event loop answer. A restart never fixes
-  // a missing or busy sound card, so nothing about the device is checked.
-  app.get('/livez', async () => ({ status: 'alive' }));
+  // a missing or busy sound card, so the device is checked in one case only:
+  // lost for AUDIO_LOST_RESTART_S without a reopen, when the card can only
+  // have come back under nodes this container was not given at start.
+  app.get('/livez', async (_request, reply) => {
+    const loss = app.audio.loss;
+    if (!loss?.forGood) return { status: 'alive' };
+    const seconds = Math.round((loss.restartAt!.getTime() - loss.since.getTime()) / 1000);
+    return reply.code(503).send({
+      status: 'device_lost_for_good',
+      error: {
+        code: 'E_DEVICE_LOST_FOR_GOOD',
+        message: `the audio device was lost ${loss.since.toISOString()} (${loss.error.code}: ${loss.error.message}) and ${loss.attempts} reopen attempt(s) in AUDIO_LOST_RESTART_S=${seconds} s failed`,
+        hint: 'a restart gets the node\'s current device nodes and decides the mode again: the kubelet restarts the pod on this answer. If the card is gone for good, check the node (/proc/asound/cards); AUDIO_LOST_RESTART_S=0 keeps waiting in this process instead',
+      },
+    });
+  });
 
   // Readiness: new streams are accepted. A lost device takes the pod out of
   // the Service's endpoints while it is reopened, without a restart.

@@ -26,6 +26,7 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ AUDIO_REOPEN_MAX_MS: '0' }, 'AUDIO_REOPEN_MAX_MS="0": must be a whole number from 10 to 3600000'],
     [{ AUDIO_REOPEN_MIN_MS: '5000', AUDIO_REOPEN_MAX_MS: '1000' }, 'AUDIO_REOPEN_MAX_MS="1000": must not be below AUDIO_REOPEN_MIN_MS=5000'],
     [{ AUDIO_ALSA_CONFIG: '/nonexistent/asound.conf' }, "AUDIO_ALSA_CONFIG=\"/nonexistent/asound.conf\": cannot read the file: ENOENT: no such file or directory, open '/nonexistent/asound.conf'"],
+    [{ AUDIO_LOST_RESTART_S: '-1' }, 'AUDIO_LOST_RESTART_S="-1": must be a whole number from 0 to 86400'],
     [{ MAX_STREAMS: '0' }, 'MAX_STREAMS="0": must be a whole number from 1 to 64'],
     [{ MAX_STREAM_SECONDS: 'forever' }, 'MAX_STREAM_SECONDS="forever": must be a whole number from 1 to 604800'],
     [{ STREAM_IDLE_TIMEOUT_MS: '5' }, 'STREAM_IDLE_TIMEOUT_MS="5": must be a whole number from 100 to 3600000'],

@@ -39,6 +39,15 @@ function logsWith(server: ServerProcess, pattern: RegExp): Record<string, unknow
   return server.logs.filter((entry) => pattern.test(String(entry.msg)));
 }
 
+/** Resolves with the first log line matching `pattern`, however long it takes (the test's timeout bounds it). */
+async function logLine(server: ServerProcess, pattern: RegExp): Promise<Record<string, unknown>> {
+  for (;;) {
+    const found = logsWith(server, pattern)[0];
+    if (found) return found;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 function procStatus(pid: number, field: string): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(status)![1]);
@@ -107,6 +116,64 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
   t.equal(ok.body.mode, 'device');
   t.ok(readFileSync(`${file}.0001`).equals(second), 'after the reopen a new stream plays bit-exact into the file PCM');
   t.equal(server.child.exitCode, null, 'the same process, never restarted');
+});
+
+const DISCONNECTED = 'disconnected (the card was unplugged or its driver unbound)';
+
+t.test('a card that disconnects mid-stream without an errno (fail_mode disconnect): 503 E_DEVICE_LOST with the frames played, then reopened and bit-exact', async (t) => {
+  const file = path.join(scratchDir(t), 'out.raw');
+  const server = await startServer(t, flakyEnv(file, 'fail_at_frame 24000 fail_times 1 fail_mode disconnect'));
+  await waitForStatus(`${server.url}/readyz`, 200);
+  const first = s16Pattern(96_000, 2, 17);
+  const lost = await play(server, first);
+  t.equal(lost.status, 503);
+  t.equal(lost.body.error.code, 'E_DEVICE_LOST');
+  const played = Number(/^the audio device was lost during the stream; (\d+) frames \(\d+\.\d{3} s\) played$/.exec(lost.body.error.message)?.[1]);
+  // A disconnected card takes what fits in its buffer (1024 frames) and never plays it.
+  t.ok(played >= 24_000 && played < 24_000 + 4096, `the answer reports the ${played} frames committed (the card played 24000)`);
+  t.ok(readFileSync(file).equals(first.subarray(0, 24_000 * 4)), 'the card played exactly the first 24000 frames, bit-exact');
+  const lostLine = await logLine(server, /^audio device lost: /);
+  t.match(lostLine.msg, new RegExp(`^audio device lost: E_DEVICE_LOST: PCM "flaky": ${DISCONNECTED.replace(/[()]/g, '\\$&')}, seen at (mmap_commit|poll): No such device; reopening$`));
+
+  await waitForStatus(`${server.url}/readyz`, 200, 5000);
+  const second = s16Pattern(24_000, 2, 18);
+  const ok = await play(server, second);
+  t.equal(ok.status, 200);
+  t.equal(ok.body.frames, 24_000);
+  t.ok(readFileSync(`${file}.0001`).equals(second), 'the reopened device plays bit-exact');
+});
+
+t.test('a card that disconnects while idle is noticed with no request; lost for AUDIO_LOST_RESTART_S without a reopen, /livez answers 503 E_DEVICE_LOST_FOR_GOOD', async (t) => {
+  const file = path.join(scratchDir(t), 'out.raw');
+  // The first instance disconnects 300 ms after its open; every reopen is refused like a card that is gone.
+  const server = await startServer(t, flakyEnv(file, 'fail_after_ms 300 fail_times 1 fail_mode disconnect refuse_from 2 refuse_opens 1000000', { AUDIO_LOST_RESTART_S: '1' }));
+  await waitForStatus(`${server.url}/readyz`, 200);
+  t.equal((await fetch(`${server.url}/livez`)).status, 200);
+
+  // No request from here until the loss is logged: the playback thread finds it alone.
+  const lostLine = await logLine(server, /^audio device lost: /);
+  t.equal(lostLine.msg, `audio device lost: E_DEVICE_LOST: PCM "flaky": ${DISCONNECTED}, seen at poll: No such device; reopening`);
+  const ready = await getJson(`${server.url}/readyz`);
+  t.equal(ready.status, 503);
+  t.equal(ready.body.status, 'device_lost');
+  const device = await getJson(`${server.url}/v1/device`);
+  t.equal(device.body.state, 'lost');
+  t.equal(device.body.lost.error.message, `PCM "flaky": ${DISCONNECTED}, seen at poll: No such device`);
+  t.equal(Date.parse(device.body.lost.restartAt) - Date.parse(device.body.lost.since), 1000, 'restartAt is AUDIO_LOST_RESTART_S after the loss');
+
+  const forGood = await logLine(server, /^audio device lost for AUDIO_LOST_RESTART_S/);
+  t.equal(forGood.msg, "audio device lost for AUDIO_LOST_RESTART_S=1 s without a reopen: /livez fails now, so that a restart gets the node's current device nodes");
+  t.ok(server.logs.indexOf(lostLine) < server.logs.indexOf(forGood), 'the loss is logged first');
+  const livez = await fetch(`${server.url}/livez`);
+  t.equal(livez.status, 503);
+  const body = (await livez.json()) as Record<string, any>;
+  t.equal(body.status, 'device_lost_for_good');
+  t.equal(body.error.code, 'E_DEVICE_LOST_FOR_GOOD');
+  t.match(body.error.message, new RegExp(`^the audio device was lost \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z \\(E_DEVICE_LOST: PCM "flaky": disconnected .*\\) and [1-9]\\d* reopen attempt\\(s\\) in AUDIO_LOST_RESTART_S=1 s failed$`));
+  t.match(body.error.hint, /^a restart gets the node's current device nodes/);
+  t.equal((await getJson(`${server.url}/v1/device`)).body.lost.forGood, true);
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the startup probe is done with');
+  t.equal(server.child.exitCode, null, 'speakerd does not exit by itself: the kubelet restarts it');
 });
 
 t.test('100 loss and reopen cycles in one process leak no descriptors, threads or memory', async (t) => {
