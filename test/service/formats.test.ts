@@ -6,6 +6,7 @@ import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, roundHalfToEven } from '../pcm-fixtures';
 import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { sineSnrDb } from './sine-fit';
 
 const DEVICE_RATE = 48000;
 
@@ -145,27 +146,6 @@ t.test('every input format and layout plays as the exact device samples', async 
     t.equal(mismatches, 0, `${name}: every sample exact`);
   }
 });
-
-/** Fits a sine of `frequency` to `samples` (least squares) and returns its SNR in dB. */
-function sineSnrDb(samples: Float64Array, frequency: number, rate: number): number {
-  let ss = 0, sc = 0, cc = 0, ys = 0, yc = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const s = Math.sin((2 * Math.PI * frequency * i) / rate);
-    const c = Math.cos((2 * Math.PI * frequency * i) / rate);
-    ss += s * s; sc += s * c; cc += c * c; ys += samples[i]! * s; yc += samples[i]! * c;
-  }
-  const det = ss * cc - sc * sc;
-  const a = (ys * cc - yc * sc) / det;
-  const b = (yc * ss - ys * sc) / det;
-  let signalPower = 0;
-  let noisePower = 0;
-  for (let i = 0; i < samples.length; i++) {
-    const fit = a * Math.sin((2 * Math.PI * frequency * i) / rate) + b * Math.cos((2 * Math.PI * frequency * i) / rate);
-    signalPower += fit * fit;
-    noisePower += (samples[i]! - fit) ** 2;
-  }
-  return 10 * Math.log10(signalPower / noisePower);
-}
 
 t.test('resampled input comes out as a clean sine of the right frequency and length', async (t) => {
   const out = path.join(scratchDir(t), 'out.raw');

@@ -4,13 +4,18 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { projectRoot } from '../../src/project-root';
 
-const cli = path.resolve(__dirname, '../../dist/cli.js');
+// By the project root, not a fixed number of `..`: the kernel suite runs
+// these helpers from a bundle elsewhere in the tree.
+const cli = path.join(projectRoot, 'dist/cli.js');
 
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
   logs: Record<string, unknown>[];
+  /** What it wrote on stderr so far (a crash's report). */
+  stderr(): string;
   /** Resolves with the exit code and signal. */
   exited: Promise<[number | null, NodeJS.Signals | null]>;
   stop(): Promise<[number | null, NodeJS.Signals | null]>;
@@ -49,7 +54,7 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
     return exited;
   };
   t.teardown(stop);
-  return { url, child, logs, exited, stop };
+  return { url, child, logs, stderr: () => stderr, exited, stop };
 }
 
 /** Polls `url` until it answers `status`, or fails after timeoutMs. */
