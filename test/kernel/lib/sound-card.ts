@@ -87,8 +87,18 @@ export class LoopbackCapture {
     }
   }
 
-  /** Stops the recording (arecord finishes its file on SIGINT) and returns it. */
+  /**
+   * Stops the recording once it holds a quarter of a second more than now,
+   * and returns it. The loopback hands the capture side what was played a
+   * timer tick later, and arecord writes a period at a time, so what has
+   * just played is in the file only after that.
+   */
   async stop(): Promise<Buffer> {
+    const enough = statSync(this.#file).size + 48_000 * 4 / 4;
+    while (statSync(this.#file).size < enough) {
+      if (this.#child.exitCode !== null) throw new Error(`arecord exited ${this.#child.exitCode}: ${this.#stderr}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
     const exited = once(this.#child, 'exit');
     this.#child.kill('SIGINT');
     await exited;

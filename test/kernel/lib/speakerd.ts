@@ -38,23 +38,27 @@ export async function nthLogLine(server: ServerProcess, pattern: RegExp, count: 
   }
 }
 
-/** Polls `url` until it answers `status`; resolves with when it did. */
-export async function statusSeen(url: string, status: number): Promise<number> {
+/**
+ * Polls `url` every `everyMs` until it answers `status`; resolves with when
+ * it did. Every request leaves garbage in speakerd's heap: a loop that
+ * measures memory polls less often than one that measures latency.
+ */
+export async function statusSeen(url: string, status: number, everyMs = 5): Promise<number> {
   for (;;) {
     const response = await fetch(url).catch(() => undefined);
     if (response) await response.arrayBuffer();
     if (response?.status === status) return performance.now();
-    await new Promise((resolve) => setTimeout(resolve, 5));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 
 /** Resolves once the one stream playing has played at least `frames` frames. */
-export async function streamPlayed(server: ServerProcess, frames: number): Promise<void> {
+export async function streamPlayed(server: ServerProcess, frames: number, everyMs = 10): Promise<void> {
   for (;;) {
     const { body } = await getJson(`${server.url}/v1/streams`);
     const stream = (body.streams as { framesPlayed: number }[])[0];
     if (stream && stream.framesPlayed >= frames) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
   }
 }
 
