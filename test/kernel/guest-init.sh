@@ -37,16 +37,16 @@ source "$job/job.sh" || fail "no job"
 
 # The mounts systemd makes, in one mount(8) from an fstab: each command costs
 # ~0.15 s under TCG, mostly loading libraries over 9p (and mount(8) reads
-# only a regular file as fstab, not a here-document's pipe). /tmp and /dev/shm
-# are fresh tmpfs, as on a booted machine; otherwise the host's /tmp would
-# show through the overlay. X-mount.mkdir: devtmpfs has no pts/ or shm/.
+# only a regular file as fstab, not a here-document's pipe). /dev/shm is a
+# fresh tmpfs; /tmp is not: the work tree may live under the host's /tmp (CI
+# clones anywhere), and the overlay already sends the guest's writes there to
+# its own tmpfs. X-mount.mkdir: devtmpfs has no pts/ or shm/.
 printf '%s\n' \
   'proc     /proc     proc     defaults                                     0 0' \
   'sysfs    /sys      sysfs    defaults                                     0 0' \
   'devtmpfs /dev      devtmpfs defaults                                     0 0' \
   'devpts   /dev/pts  devpts   gid=5,mode=0620,ptmxmode=0666,X-mount.mkdir  0 0' \
   'tmpfs    /dev/shm  tmpfs    mode=1777,nosuid,nodev,X-mount.mkdir         0 0' \
-  'tmpfs    /tmp      tmpfs    mode=1777,nosuid,nodev                       0 0' \
   >/run/kernel-vm.fstab
 mount --all --fstab /run/kernel-vm.fstab || fail "cannot mount the API file systems"
 # Tests talk HTTP over 127.0.0.1; there is no other network (-nic none).
