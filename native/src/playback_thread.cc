@@ -107,6 +107,13 @@ void PlaybackThread::Log(std::string line) {
 
 void PlaybackThread::Raise(uint32_t device_event) {
   device_events_.fetch_or(device_event, std::memory_order_acq_rel);
+  retired_unannounced_ = false;  // this call announces them too
+  notify_();
+}
+
+void PlaybackThread::AnnounceRetired() {
+  if (!retired_unannounced_) return;
+  retired_unannounced_ = false;
   notify_();
 }
 
@@ -151,8 +158,10 @@ void PlaybackThread::Run() {
 
   while (!stop_.load(std::memory_order_acquire)) {
     if (!Step()) break;
+    AnnounceRetired();
   }
   if (running_) StopPcm();
+  AnnounceRetired();
 }
 
 bool PlaybackThread::Step() {
@@ -448,7 +457,11 @@ void PlaybackThread::Retire(size_t slot, StreamOutcome outcome) {
   // The last touch of the stream: once JS sees the done bit it may free it.
   // acq_rel publishes the outcome, the phase and the final counters with it.
   stream->events.fetch_or(kStreamDone, std::memory_order_acq_rel);
-  Raise(kDeviceStreams);
+  // JS is told at the end of the pass (AnnounceRetired), after the pass has
+  // stopped a device left idle: a file PCM writes its last buffer only when
+  // stopped, so a stream's answer never comes before its frames are there.
+  device_events_.fetch_or(kDeviceStreams, std::memory_order_acq_rel);
+  retired_unannounced_ = true;
 }
 
 void PlaybackThread::RetireAll(StreamOutcome outcome) {
@@ -456,6 +469,7 @@ void PlaybackThread::RetireAll(StreamOutcome outcome) {
 }
 
 bool PlaybackThread::Wait(bool with_pcm, int timeout_ms) {
+  AnnounceRetired();  // never held across a sleep
   bool pcm_error = false;
   waiting_.store(true, std::memory_order_seq_cst);
   if (!progress_.load(std::memory_order_seq_cst) && !stop_.load(std::memory_order_seq_cst)) {

@@ -104,6 +104,8 @@ class PlaybackThread {
   bool Disconnected() const;
   void Log(std::string line);
   void Raise(uint32_t device_event);
+  // Tells JS about the streams retired since the last notification.
+  void AnnounceRetired();
   void RaiseStream(StreamState* stream, uint32_t stream_event);
 
   std::unique_ptr<PcmDevice> device_;
@@ -138,6 +140,7 @@ class PlaybackThread {
   uint64_t played_ = 0;     // frames the device has consumed, as far as known
   bool running_ = false;
   int64_t idle_since_ns_ = 0;
+  bool retired_unannounced_ = false;  // done bits set, JS not notified yet
   std::vector<pollfd> pollfds_;  // the wake eventfd, then the PCM's descriptors
   std::vector<short> pcm_events_;  // what the PCM's descriptors wait for when frames are wanted
   // Whether the PCM's descriptors are polled for errors while no frames are
