@@ -360,6 +360,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     void Execute() override {
       playback_->Stop();
       log_ = playback_->TakeLog();
+      // A disconnected card refuses drop and hw_free at close, and alsa-lib
+      // says so: into the device's log, not onto stderr.
+      AlsaLogScope alsa_lines([this](std::string line) { log_.push_back("alsa-lib: " + line); });
       playback_.reset();  // closes the PCM
     }
     void OnOK() override {

@@ -14,12 +14,14 @@ import path from 'node:path';
 
 const root = path.resolve(__dirname, '../..');
 const kernelVm = path.join(root, 'scripts/kernel-vm.sh');
-// The stage's budget (boot and guest suite under 5 min on CI's 2 cores): past
-// it, tap in the guest fails the test that is running and the suite ends;
+// A limit, not the target: the guest suite takes about 2.7 min on CI's 2
+// idle cores, and under emulation it slows with whatever else the host runs
+// (with both cores busy, the 100 unplug cycles alone took 190 s). Past the
+// limit, tap in the guest fails the test that is running and the suite ends;
 // the VM is given a little more to report that and power off.
-const GUEST_SUITE_LIMIT_S = 270;
+const GUEST_SUITE_LIMIT_S = 720;
 // Plus a cold `prepare` (a 70 MB download and unpacking, ~10 s) and slack.
-t.setTimeout(10 * 60_000);
+t.setTimeout(15 * 60_000);
 
 const seconds = (from: number) => `${((performance.now() - from) / 1000).toFixed(1)} s`;
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { doctorJson } from '../../diagnostics/fixtures/doctor-process';
 import { getJson, startServer, waitForStatus } from '../lib/speakerd';
 
-t.test('a busy card: doctor says E_SND_EBUSY, auto mode plays headless with that reason, and takes the card once it is free', { timeout: 120_000 }, async (t) => {
+t.test('a busy card: doctor says E_SND_EBUSY, auto mode plays headless with that reason, and takes the card once it is free', { timeout: 240_000 }, async (t) => {
   const holder = spawn('aplay', ['-q', '-D', 'hw:Loopback,0,0', '-f', 'S16_LE', '-r', '48000', '-c', '2', '-t', 'raw', '/dev/zero'], { stdio: 'ignore' });
   t.teardown(() => holder.kill('SIGKILL'));
   // aplay holds the device once the kernel shows its substream running.

@@ -6,7 +6,7 @@ import { getJson, logsWith, ms, nthLogLine, playWav, startServer, streamPlayed, 
 
 const RATE = 48_000;
 
-t.test('snd-dummy on hw:Dummy,0,0', { timeout: 120_000 }, async (t) => {
+t.test('snd-dummy on hw:Dummy,0,0', { timeout: 240_000 }, async (t) => {
   const server = await startServer(t, { AUDIO_MODE: 'device', AUDIO_DEVICE: 'hw:Dummy,0,0' });
   await waitForStatus(`${server.url}/readyz`, 200, 120_000);
 

@@ -10,7 +10,7 @@ import { getJson, ms, nthLogLine, startServer, statusSeen, waitForStatus, type S
 
 const ENV = { AUDIO_MODE: 'auto', AUDIO_DEVICE: 'plughw:0,0', AUDIO_LOST_RESTART_S: '2', AUDIO_REOPEN_MIN_MS: '50', AUDIO_REOPEN_MAX_MS: '500' };
 
-t.test('a card gone for good: /livez 503 after AUDIO_LOST_RESTART_S, and the restarted process decides its mode again', { timeout: 120_000 }, async (t) => {
+t.test('a card gone for good: /livez 503 after AUDIO_LOST_RESTART_S, and the restarted process decides its mode again', { timeout: 240_000 }, async (t) => {
   const servers: ServerProcess[] = [];
   t.teardown(async () => {
     for (const server of servers) await server.stop();

@@ -13,7 +13,7 @@ function asContainerUser(groups: number[]): string[] {
   return ['setpriv', '--reuid', '10001', '--regid', '10001', ...(groups.length > 0 ? ['--groups', groups.join(',')] : ['--clear-groups']), '--inh-caps=-all', '--no-new-privs'];
 }
 
-t.test('permissions on a real card', { timeout: 120_000 }, async (t) => {
+t.test('permissions on a real card', { timeout: 240_000 }, async (t) => {
   giveNodesToAudioGroup();
   t.equal(/^audio:x:(\d+):/m.exec(readFileSync('/etc/group', 'utf8'))?.[1], String(AUDIO_GID), "the guest's audio group is GID 29");
 

@@ -14,8 +14,17 @@ import { ms, nthLogLine, playWav, startServer, statusSeen, streamPlayed, waitFor
 
 const dir = mkdtempSync(path.join(tmpdir(), 'speakerd-kernel-'));
 
-t.test('snd-aloop on plughw:Loopback,0,0', { timeout: 120_000 }, async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'device', AUDIO_DEVICE: 'plughw:Loopback,0,0', AUDIO_REOPEN_MIN_MS: '20', AUDIO_REOPEN_MAX_MS: '200', AUDIO_LOST_RESTART_S: '0' });
+t.test('snd-aloop on plughw:Loopback,0,0', { timeout: 240_000 }, async (t) => {
+  const server = await startServer(t, {
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'plughw:Loopback,0,0',
+    // A 340 ms buffer: under emulation on a busy host, resampling the body
+    // can stall longer than the default 85 ms, and a gap would split the tone.
+    AUDIO_PERIODS: '16',
+    AUDIO_REOPEN_MIN_MS: '20',
+    AUDIO_REOPEN_MAX_MS: '200',
+    AUDIO_LOST_RESTART_S: '0',
+  });
   await waitForStatus(`${server.url}/readyz`, 200, 120_000);
 
   await t.test('a 44.1 kHz WAV comes out of the card at 48 kHz: exactly one second, a clean sine of the right frequency', async (t) => {
@@ -27,6 +36,7 @@ t.test('snd-aloop on plughw:Loopback,0,0', { timeout: 120_000 }, async (t) => {
     const recording = await capture.stop();
     t.equal(answer.status, 200);
     t.equal(answer.body.frames, 48_000, 'exactly 48000 frames at 48 kHz');
+    t.equal(answer.body.underruns, 0, 'no gap');
     // The capture holds silence around the tone: the tone is where the samples are not 0.
     let first = -1;
     let last = -1;
