@@ -6,13 +6,25 @@ import type { Config } from './config';
 import type { AudioEngine } from './engine/engine';
 import { SpeakerdError } from './errors';
 import audioPlugin from './plugins/audio';
-import authPlugin from './plugins/auth';
+import { requireBearerToken } from './plugins/auth';
 import deviceRoutes from './routes/device';
 import healthRoutes from './routes/health';
 import metricsRoutes from './routes/metrics';
 import streamRoutes from './routes/streams';
 import { ServiceMetrics } from './telemetry/metrics';
 import type { Telemetry } from './telemetry/sdk';
+
+export interface RouteEntry {
+  method: string;
+  url: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route registered, HEAD included: what the test that no /v1 route is open walks. */
+    routeTable: readonly RouteEntry[];
+  }
+}
 
 export async function buildApp(config: Config, engine: AudioEngine, logger: Logger, telemetry?: Telemetry): Promise<FastifyInstance> {
   const app = Fastify({
@@ -55,12 +67,22 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     reply.code(404).send(new SpeakerdError('E_NOT_FOUND', 404, `no route for ${request.method} ${request.url}`, 'see the API in README.md').toBody()),
   );
 
+  const routeTable: RouteEntry[] = [];
+  app.addHook('onRoute', (route) => {
+    for (const method of [route.method].flat()) routeTable.push({ method, url: route.url });
+  });
+  app.decorate('routeTable', routeTable);
+
   await app.register(audioPlugin, { engine });
-  await app.register(authPlugin, { token: config.authToken });
+  // Open: the kubelet's probes and Prometheus.
   await app.register(healthRoutes);
-  await app.register(deviceRoutes, { config });
   await app.register(metricsRoutes, { telemetry });
-  const metrics = new ServiceMetrics(engine);
-  await app.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
+  // The API: every route in this scope passes the token check first.
+  await app.register(async (api) => {
+    requireBearerToken(api, config.authToken);
+    await api.register(deviceRoutes, { config });
+    const metrics = new ServiceMetrics(engine);
+    await api.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
+  });
   return app;
 }

@@ -1,31 +1,32 @@
-// Bearer-token auth for /v1/* when AUTH_TOKEN is set. Health and metrics stay
-// open for the kubelet and Prometheus. The comparison takes the same time
-// whatever the token: both sides are hashed to equal length first.
+// Bearer-token auth for the API when AUTH_TOKEN is set. It is an onRequest
+// hook of the encapsulated scope that holds the /v1 routes (app.ts), so the
+// matched route decides, never the URL string: whatever spelling reached a
+// /v1 handler (%76%31, an absolute-form target) has passed this check.
+// Health and metrics live outside the scope and stay open for the kubelet
+// and Prometheus. The comparison takes the same time whatever the token:
+// both sides are hashed to equal length first.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import fp from 'fastify-plugin';
+import type { FastifyInstance } from 'fastify';
 import { SpeakerdError } from '../errors';
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
 }
 
-export default fp<{ token: string | undefined }>(
-  async (app, { token }) => {
-    if (token === undefined) return;
-    const expected = digest(token);
-    app.addHook('onRequest', async (request) => {
-      if (!request.url.startsWith('/v1/')) return;
-      const header = request.headers.authorization ?? '';
-      const match = /^Bearer\s+(.+)$/i.exec(header);
-      if (!match || !timingSafeEqual(digest(match[1]!.trim()), expected)) {
-        throw new SpeakerdError(
-          'E_UNAUTHORIZED',
-          401,
-          match ? 'the bearer token is wrong' : 'this endpoint needs an Authorization: Bearer header',
-          'send Authorization: Bearer <AUTH_TOKEN>',
-        );
-      }
-    });
-  },
-  { name: 'speakerd-auth' },
-);
+/** Adds the check to `scope` and to every route registered in it. */
+export function requireBearerToken(scope: FastifyInstance, token: string | undefined): void {
+  if (token === undefined) return;
+  const expected = digest(token);
+  scope.addHook('onRequest', async (request) => {
+    const header = request.headers.authorization ?? '';
+    const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+    if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
+      throw new SpeakerdError(
+        'E_UNAUTHORIZED',
+        401,
+        match ? 'the bearer token is wrong' : 'this endpoint needs an Authorization: Bearer header',
+        'send Authorization: Bearer <AUTH_TOKEN>',
+      );
+    }
+  });
+}
