@@ -7,6 +7,8 @@
       "target_name": "speakerd",
       "sources": [
         "native/src/addon.cc",
+        "native/src/alsa_config_text.cc",
+        "native/src/alsa_config_wrap.cc",
         "native/src/alsa_log.cc",
         "native/src/clock_sink.cc",
         "native/src/converter.cc",

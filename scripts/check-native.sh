@@ -75,7 +75,7 @@ declare -A variant_flags=(
   [tsan]="-fsanitize=thread"
   [plain]=""
 )
-engine_sources=(alsa_log clock_sink fault_pcm ioplug_params mixer pcm_device playback_thread realtime)
+engine_sources=(alsa_config_text alsa_log clock_sink fault_pcm ioplug_params mixer pcm_device playback_thread realtime)
 link_libs="$alsa/lib/libasound.a $speexdsp/lib/libspeexdsp.a -lm -ldl -lpthread -lrt"
 
 # One compile job per line: variant, source path, object path.

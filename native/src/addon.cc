@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 
+#include "alsa_config_wrap.h"
 #include "alsa_log.h"
 #include "converter_wrap.h"
 #include "device_wrap.h"
@@ -29,6 +30,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InstallAlsaLogHandler();
   speakerd::InitDeviceWrap(env, exports);
   speakerd::InitConverterWrap(env, exports);
+  speakerd::InitAlsaConfigWrap(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
   // The diagnostics describe the playback thread's scheduling with these.

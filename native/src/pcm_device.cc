@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstdlib>
 
+#include "alsa_config_text.h"
 #include "alsa_log.h"
 #include "fault_pcm.h"
 
@@ -14,48 +15,9 @@ void SetAlsaError(DeviceError* error, const char* code, int alsa_err, const std:
   error->message = what + ": " + snd_strerror(alsa_err);
 }
 
-namespace {
-
-// The configuration a PCM name is looked up in: alsa.conf (and what it
-// includes) from the shipped configuration directory, with the caller's text
-// merged on top. A private copy, so that one device's text never leaks into
-// another's.
-snd_config_t* LoadConfig(const std::string& extra, DeviceError* error) {
-  snd_config_t* global = nullptr;
-  snd_config_t* merged = nullptr;
-  int err = snd_config_update_ref(&global);
-  if (err >= 0) {
-    err = snd_config_copy(&merged, global);
-    snd_config_unref(global);
-  } else {
-    // No alsa.conf: names must then come from the caller's text alone.
-    err = snd_config_top(&merged);
-  }
-  if (err < 0) {
-    SetAlsaError(error, "E_ALSA_CONFIG", err, "cannot load the ALSA configuration");
-    return nullptr;
-  }
-  if (!extra.empty()) {
-    snd_input_t* input = nullptr;
-    err = snd_input_buffer_open(&input, extra.data(), static_cast<ssize_t>(extra.size()));
-    if (err >= 0) {
-      err = snd_config_load(merged, input);
-      snd_input_close(input);
-    }
-    if (err < 0) {
-      SetAlsaError(error, "E_ALSA_CONFIG", err, "cannot parse the ALSA configuration text");
-      snd_config_delete(merged);
-      return nullptr;
-    }
-  }
-  return merged;
-}
-
-}  // namespace
-
 std::unique_ptr<PcmDevice> PcmDevice::Open(const PcmRequest& request, DeviceError* error) {
   AlsaLogScope collect([error](std::string line) { error->alsa_messages.push_back(std::move(line)); });
-  snd_config_t* config = LoadConfig(request.alsa_config, error);
+  snd_config_t* config = LoadAlsaConfig(request.alsa_config, error);
   if (config == nullptr) return nullptr;
   snd_pcm_t* pcm = nullptr;
   FaultSpec fault;

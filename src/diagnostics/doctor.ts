@@ -3,6 +3,7 @@
 // why not. Exit codes: 0 playable, 1 not playable (headless included), 2 an
 // invalid configuration (as serve).
 import { ConfigError, loadConfig, type Config } from '../config';
+import { checkConfigAgainstAlsa } from '../config-check';
 import { DeviceOpener } from '../engine/device-opener';
 import { configuredDeviceOptions, failedOpenAttempt } from '../engine/device-supervisor';
 import { renderReport } from './render';
@@ -43,6 +44,7 @@ export async function runDoctor(env: NodeJS.ProcessEnv = process.env, options: D
   let config: Config;
   try {
     config = loadConfig(env);
+    checkConfigAgainstAlsa(config, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     return { exitCode: 2, output: '', errorOutput: `speakerd: invalid configuration: ${error.message}\n`, report: null };

@@ -118,7 +118,11 @@ interface NativeDevice {
   close(): Promise<void>;
 }
 
+/** What alsa-lib made of configuration text: message is its own words, with the parser's line and column. */
+export type AlsaConfigCheck = { ok: true } | { ok: false; message: string };
+
 interface NativeAddon {
+  checkAlsaConfig(text: string): AlsaConfigCheck;
   openDevice(options: Required<Omit<DeviceOptions, 'alsaConfig'>> & { alsaConfig?: string }, dispatch: Dispatch): Promise<NativeDevice>;
   openClockSink(options: Required<PlaybackFormat> & { pcm: string }, dispatch: Dispatch): Promise<NativeDevice>;
 }
@@ -299,6 +303,16 @@ async function open(opener: (dispatch: Dispatch) => Promise<NativeDevice>): Prom
     setImmediate(() => device?.dispatch(events));
   }
   return device;
+}
+
+/**
+ * Merges ALSA configuration text over alsa.conf exactly as openDevice does
+ * with its alsaConfig, and drops the result: nothing is opened. Empty text is
+ * valid (it adds nothing).
+ */
+export function checkAlsaConfig(text: string): AlsaConfigCheck {
+  if (typeof text !== 'string') throw argumentError('checkAlsaConfig() needs ALSA configuration text');
+  return native.checkAlsaConfig(text);
 }
 
 /** Opens an ALSA PCM for mmap playback. Rejects with a NativeError (code E_ALSA_OPEN, errno, alsa-lib's messages) on failure. */

@@ -10,7 +10,6 @@
 // lines can carry their ids. OTEL_SDK_DISABLED=true loads none of it: the
 // CLI requires this module only to serve, and only then.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { hostname } from 'node:os';
 import { ConfigError, type Env } from '../config';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
@@ -18,7 +17,7 @@ import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
-import { envDetector, osDetector, processDetector, resourceFromAttributes } from '@opentelemetry/resources';
+import { defaultResource, envDetector, resourceFromAttributes } from '@opentelemetry/resources';
 import { PeriodicExportingMetricReader, type IMetricReader } from '@opentelemetry/sdk-metrics';
 import { NodeSDK } from '@opentelemetry/sdk-node';
 import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace';
@@ -45,6 +44,16 @@ function otlpProtocol(env: Env, signal: 'TRACES' | 'METRICS'): 'http/json' | 'ht
     throw new ConfigError('OTEL_EXPORTER_OTLP_PROTOCOL', protocol, 'speakerd exports OTLP over HTTP only: use http/protobuf (the default) or http/json');
   }
   return protocol;
+}
+
+// Which build runs where, and nothing about the machine it runs on: /metrics
+// is open to whatever can reach the port (docs/decisions.md, Observability).
+// Node and pod names come from the downward API (k8s/base/daemonset.yaml).
+function deploymentAttributes(env: Env, serviceVersion: string): Record<string, string> {
+  const attributes: Record<string, string> = { 'service.version': serviceVersion };
+  if (env.NODE_NAME) attributes['k8s.node.name'] = env.NODE_NAME;
+  if (env.POD_NAME) attributes['k8s.pod.name'] = env.POD_NAME;
+  return attributes;
 }
 
 export function startTelemetry(env: Env = process.env, serviceVersion: string): Telemetry {
@@ -78,11 +87,11 @@ export function startTelemetry(env: Env = process.env, serviceVersion: string): 
 
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME || 'speakerd',
-    resource: resourceFromAttributes({ 'service.version': serviceVersion, 'host.name': hostname() }),
-    // Not the host detector: it reads /etc/machine-id in the background after
-    // start, a descriptor the leak checks would catch in flight; host.name
-    // (the pod's name under Kubernetes) is set above instead.
-    resourceDetectors: [envDetector, processDetector, osDetector],
+    resource: defaultResource().merge(resourceFromAttributes(deploymentAttributes(env, serviceVersion))),
+    // Only what the operator sets in OTEL_RESOURCE_ATTRIBUTES: the process,
+    // OS and host detectors put the command line, executable path, user,
+    // kernel version and host name into target_info on the open /metrics.
+    resourceDetectors: [envDetector],
     metricReaders,
     // An explicit list: with none given, the SDK would read
     // OTEL_TRACES_EXPORTER and export to localhost:4318 by default.

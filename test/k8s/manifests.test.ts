@@ -120,6 +120,20 @@ t.test('the probes are routes the service serves, and the grace period outlasts 
   t.ok(app.hasRoute({ method: 'GET', url: '/metrics' }), '/metrics is a route');
 });
 
+t.test('NODE_NAME and POD_NAME come from the downward API in every overlay (target_info on /metrics names them)', async (t) => {
+  for (const [overlay, objects] of Object.entries(rendered)) {
+    const env = speakerd(objects).spec.template.spec.containers[0].env;
+    t.same(
+      env.filter((variable: any) => ['NODE_NAME', 'POD_NAME'].includes(variable.name)),
+      [
+        { name: 'NODE_NAME', valueFrom: { fieldRef: { fieldPath: 'spec.nodeName' } } },
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+      ],
+      overlay,
+    );
+  }
+});
+
 t.test('memory: the limit fits the heap cap, the rings and the base the doctor budgets', async (t) => {
   const objects = rendered['device-plugin'];
   const env = objects.find((o) => o.kind === 'ConfigMap')!.data;

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
+import { projectRoot } from '../../src/project-root';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { postStreaming, waitForStreams } from './http-client';
 import { attributes, startOtlpReceiver } from './otlp-receiver';
@@ -65,6 +66,24 @@ t.test('/metrics while a stream plays and after it ends: frames played is what r
   const getsBefore = await gets();
   for (const probe of ['/healthz', '/livez', '/readyz', '/metrics']) t.equal((await fetch(`${server.url}${probe}`)).status, 200);
   t.equal(await gets(), getsBefore, 'probes and scrapes are not counted as traffic');
+});
+
+t.test('/metrics target_info names the service and, from the downward API, its node and pod; nothing about the process or the machine', async (t) => {
+  const [onNode, offCluster] = await Promise.all([
+    startServer(t, { AUDIO_MODE: 'headless', NODE_NAME: 'edge-node-7', POD_NAME: 'speakerd-x2k9f' }),
+    startServer(t, { AUDIO_MODE: 'headless' }),
+  ]);
+  const targetInfo = async (url: string) => (await scrape(url)).all('target_info');
+  const version = (file: string) => (JSON.parse(readFileSync(path.join(projectRoot, file), 'utf8')) as { version: string }).version;
+  const sdk = { telemetry_sdk_language: 'nodejs', telemetry_sdk_name: 'opentelemetry', telemetry_sdk_version: version('node_modules/@opentelemetry/core/package.json') };
+  const service = { service_name: 'speakerd', service_version: version('package.json') };
+
+  const [inCluster] = await targetInfo(onNode.url);
+  t.same(inCluster, { name: 'target_info', value: 1, labels: { ...service, k8s_node_name: 'edge-node-7', k8s_pod_name: 'speakerd-x2k9f', ...sdk } }, 'exactly these attributes');
+  const [outside] = await targetInfo(offCluster.url);
+  t.same(outside, { name: 'target_info', value: 1, labels: { ...service, ...sdk } }, 'no node or pod name when the downward API gives none');
+  const withheld = ['process_command_line', 'process_command', 'process_command_args', 'process_executable_path', 'process_executable_name', 'process_owner', 'process_pid', 'process_runtime_version', 'host_name', 'os_type', 'os_description', 'os_version'];
+  for (const label of withheld) t.notOk(label in inCluster!.labels || label in outside!.labels, `no ${label}`);
 });
 
 t.test('every way a stream ends is counted by outcome and error code', async (t) => {
@@ -157,6 +176,7 @@ t.test('OTLP over HTTP (JSON): the stream span with its events and summary, the 
     'speakerd.stream.input.rate': 48000,
   });
   t.equal(attributes(stream.resource.attributes)['service.name'], 'speakerd-test');
+  t.same(Object.keys(attributes(stream.resource.attributes)).sort(), ['service.name', 'service.version', 'telemetry.sdk.language', 'telemetry.sdk.name', 'telemetry.sdk.version'], 'OTLP carries the same resource as target_info: nothing about the process or machine');
   const firstFrame = stream.events.find((event: any) => event.name === 'first_frame');
   t.ok(firstFrame, 'a first_frame event');
   const offsetMs = (Number(BigInt(firstFrame.timeUnixNano) - BigInt(stream.startTimeUnixNano)) / 1e6);
