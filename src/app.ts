@@ -1,10 +1,14 @@
 // Builds the Fastify app from its plugins and routes. Listening and signals
 // are main.ts's business.
-import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from 'fastify';
+import type { Server } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config';
 import type { AudioEngine } from './engine/engine';
+import { answerClientError } from './http/client-errors';
+import { ConnectionGuard } from './http/connection-guard';
 import { SpeakerdError } from './errors';
+import { answerError, requireHostHeader } from './http/framework-errors';
 import audioPlugin from './plugins/audio';
 import { requireBearerToken } from './plugins/auth';
 import deviceRoutes from './routes/device';
@@ -23,6 +27,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** Every route registered, HEAD included: what the test that no /v1 route is open walks. */
     routeTable: readonly RouteEntry[];
+    /** The open connections: the cap, and what shutdown closes. */
+    connections: ConnectionGuard;
   }
 }
 
@@ -30,8 +36,25 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Streams are long requests: Node's default 5 min request timeout would
-    // cut an hour-long announcement. Idle bodies are cut by our own timer.
+    // cut an hour-long announcement. Stalled bodies are cut by the stream's
+    // own progress rule (engine/stream-progress.ts).
     requestTimeout: 0,
+    http: {
+      // Also here: Node checks headersTimeout against it at creation.
+      requestTimeout: 0,
+      headersTimeout: config.headersTimeoutMs,
+      // Node checks the headers' deadline on this interval (30 s by
+      // default), which let a slow head hold a connection for up to 90 s.
+      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      // Node answers a missing Host with an empty 400 of its own; the
+      // onRequest hook below answers it in the documented shape.
+      requireHostHeader: false,
+    },
+    // app.close() comes after every stream has had its answer: whatever is
+    // still connected then is closed, not waited for.
+    forceCloseConnections: true,
+    clientErrorHandler: answerClientError(config.headersTimeoutMs),
+    frameworkErrors: answerError,
     genReqId: () => Math.random().toString(36).slice(2, 10),
     // Ajv checks each route schema against the JSON Schema meta-schema by
     // default, and compiling that meta-schema took about 35 ms of every
@@ -41,27 +64,21 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     ajv: { customOptions: { validateSchema: false } },
   });
 
-  app.setErrorHandler((error: FastifyError | SpeakerdError, request, reply) => {
-    let failure: SpeakerdError;
-    if (error instanceof SpeakerdError) {
-      failure = error;
-    } else if ((error as FastifyError).validation) {
-      failure = new SpeakerdError('E_INVALID_PARAMETER', 400, error.message, 'see the API in README.md for the parameters and their ranges');
-    } else if ((error as FastifyError).statusCode && (error as FastifyError).statusCode! < 500) {
-      failure = new SpeakerdError((error as FastifyError).code ?? 'E_BAD_REQUEST', (error as FastifyError).statusCode!, error.message, 'check the request');
-    } else {
-      request.log.error({ err: error }, 'unexpected error');
-      failure = new SpeakerdError('E_INTERNAL', 500, 'speakerd failed unexpectedly; the log has the details', 'report this with the log lines around it');
-    }
-    if (failure.retryAfterSeconds !== undefined) reply.header('retry-after', String(failure.retryAfterSeconds));
-    return reply.code(failure.statusCode).send(failure.toBody());
-  });
+  app.setErrorHandler(answerError);
+  app.addHook('onRequest', requireHostHeader);
 
   // A body we stopped reading (an error, or audio past the declared data)
   // would otherwise be drained to its end before the connection is reused.
+  // While shutting down, no connection is kept for another request.
   app.addHook('onSend', async (request, reply) => {
-    if (!request.raw.complete) reply.header('connection', 'close');
+    if (!request.raw.complete || engine.draining) reply.header('connection', 'close');
   });
+
+  // A client that half-closes after its body (shutdown(SHUT_WR), curl's
+  // --data @- from a pipe in some setups) still gets its answer: Node's
+  // default ends the socket at the client's FIN and the answer is lost.
+  (app.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
+  app.decorate('connections', new ConnectionGuard(app.server, config.maxConnections));
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(new SpeakerdError('E_NOT_FOUND', 404, `no route for ${request.method} ${request.url}`, 'see the API in README.md').toBody()),
@@ -82,7 +99,7 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     requireBearerToken(api, config.authToken);
     await api.register(deviceRoutes, { config });
     const metrics = new ServiceMetrics(engine);
-    await api.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
+    await api.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, maxStreamWallSeconds: config.maxStreamWallSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
   });
   return app;
 }

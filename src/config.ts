@@ -2,6 +2,7 @@
 // one config loader: an invalid value is a ConfigError naming the variable,
 // and the process exits 2 on it before anything starts.
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './engine/native';
 
 export type AudioMode = 'auto' | 'device' | 'headless';
@@ -34,15 +35,32 @@ export interface Config {
   };
   maxStreams: number;
   maxStreamSeconds: number;
+  /** Wall-clock time a stream may take, however its audio advances. */
+  maxStreamWallSeconds: number;
   streamIdleTimeoutMs: number;
+  /** Open connections at most; at the cap, the oldest idle one makes room. */
+  maxConnections: number;
+  /** A request's headers must be complete within this, or its connection is closed. */
+  headersTimeoutMs: number;
   authToken: string | undefined;
   shutdownGraceMs: number;
 }
 
+const SHOWN_VALUE_CHARS = 60;
+
+// A whole ALSA configuration file would bury the problem: long values are
+// cut, and say how long they were.
+function shownValue(value: string): string {
+  if (value.length <= SHOWN_VALUE_CHARS + 20) return JSON.stringify(value);
+  return `${JSON.stringify(`${value.slice(0, SHOWN_VALUE_CHARS)}…`)} (${value.length} characters)`;
+}
+
 export class ConfigError extends Error {
   readonly variable: string;
-  constructor(variable: string, value: string, problem: string) {
-    super(`${variable}=${JSON.stringify(value)}: ${problem}`);
+  /** `secret`: the value never appears in the message (a log line or a CI transcript would keep it). */
+  constructor(variable: string, value: string, problem: string, { secret = false } = {}) {
+    const shown = secret ? ` (not shown: ${[...value].length} characters)` : `=${shownValue(value)}`;
+    super(`${variable}${shown}: ${problem}`);
     this.name = 'ConfigError';
     this.variable = variable;
   }
@@ -72,6 +90,61 @@ function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: r
   return value as T;
 }
 
+// An address literal, or a name a resolver can look up (RFC 1123 labels).
+// A name whose last label is all digits is refused (RFC 3696 §2): it is a
+// mistyped address such as 300.1.1.1, which getaddrinfo would otherwise
+// send to DNS or read as a number.
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+function isHostName(value: string): boolean {
+  const labels = value.split('.');
+  return value.length <= 253 && labels.every((label) => HOST_LABEL.test(label)) && !/^\d+$/.test(labels.at(-1)!);
+}
+
+function host(env: Env): string {
+  const value = text(env, 'HOST', '0.0.0.0');
+  if (isIP(value) === 0 && !isHostName(value)) {
+    throw new ConfigError('HOST', value, 'must be an IPv4 or IPv6 address (0.0.0.0 or :: for every interface) or a host name of letters, digits, hyphens and dots');
+  }
+  return value;
+}
+
+const CHARACTER_NAMES: Record<string, string> = { ' ': 'a space', '\t': 'a tab', '\n': 'a newline', '\r': 'a carriage return' };
+
+function characterKind(character: string): string {
+  const code = character.codePointAt(0)!;
+  if (CHARACTER_NAMES[character]) return CHARACTER_NAMES[character];
+  if (code < 0x20 || code === 0x7f) return 'a control character';
+  return /\s/u.test(character) ? 'a Unicode space' : 'a non-ASCII character';
+}
+
+// Where the token breaks the rules and with what kind of character, never
+// the token: it is a secret. Surrounding whitespace gets its own words,
+// since it is the usual slip and no client can send it (HTTP strips it
+// from header values).
+function authTokenProblem(token: string): string | undefined {
+  const characters = [...token];
+  const first = characters[0]!;
+  const last = characters.at(-1)!;
+  if (/\s/u.test(first)) return `starts with ${characterKind(first)}: no client can send a token with leading whitespace; remove it`;
+  if (/\s/u.test(last)) {
+    const echo = last === '\n' ? ' (a Secret made with `echo` rather than `echo -n` ends with a newline)' : '';
+    return `ends with ${characterKind(last)} at character ${characters.length}: no client can send a token with trailing whitespace; remove it${echo}`;
+  }
+  const at = characters.findIndex((c) => c < '\x21' || c > '\x7e');
+  if (at === -1) return undefined;
+  return `character ${at + 1} is ${characterKind(characters[at]!)}: a bearer token is printable ASCII (0x21–0x7E), without spaces`;
+}
+
+// Empty means no authentication; anything else must be a token a client can send.
+function authToken(env: Env): string | undefined {
+  const value = env.AUTH_TOKEN;
+  if (value === undefined || value === '') return undefined;
+  const problem = authTokenProblem(value);
+  if (problem) throw new ConfigError('AUTH_TOKEN', value, problem, { secret: true });
+  return value;
+}
+
 // Inline text, or the path of a file holding it: a value that starts with "/"
 // is a path, since ALSA configuration text never does.
 function alsaConfig(env: Env): string | undefined {
@@ -88,7 +161,7 @@ function alsaConfig(env: Env): string | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
-    host: text(env, 'HOST', '0.0.0.0'),
+    host: host(env),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     audio: {
       mode: oneOf(env, 'AUDIO_MODE', 'auto', ['auto', 'device', 'headless']),
@@ -109,10 +182,16 @@ export function loadConfig(env: Env = process.env): Config {
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),
+    maxStreamWallSeconds: 0,
     streamIdleTimeoutMs: integer(env, 'STREAM_IDLE_TIMEOUT_MS', 10_000, 100, 3_600_000),
-    authToken: env.AUTH_TOKEN === undefined || env.AUTH_TOKEN === '' ? undefined : env.AUTH_TOKEN,
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 16, 65_536),
+    headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    authToken: authToken(env),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
   };
+  // A stream sent at the rate it plays takes its length plus the start-up
+  // latency; a minute's slack lets a slow network catch up.
+  config.maxStreamWallSeconds = integer(env, 'MAX_STREAM_WALL_SECONDS', config.maxStreamSeconds + 60, 1, 8 * 86_400);
   if (config.audio.reopenMaxMs < config.audio.reopenMinMs) {
     throw new ConfigError('AUDIO_REOPEN_MAX_MS', String(config.audio.reopenMaxMs), `must not be below AUDIO_REOPEN_MIN_MS=${config.audio.reopenMinMs}`);
   }

@@ -4,21 +4,13 @@
 import pino, { type Logger } from 'pino';
 import { buildApp } from './app';
 import { ConfigError, loadConfig, type Config } from './config';
+import { checkConfigAgainstAlsa } from './config-check';
 import { buildReport } from './diagnostics/report';
 import { AudioEngine } from './engine/engine';
+import { describeListenError } from './listen-error';
+import { shutDown } from './shutdown';
 import { traceIds } from './telemetry/log-correlation';
 import type { Telemetry } from './telemetry/sdk';
-
-const TELEMETRY_FLUSH_MS = 3000;
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  return true;
-}
 
 function handleSignals(shutdown: (signal: NodeJS.Signals) => Promise<void>, logger: Logger): void {
   let shuttingDown = false;
@@ -45,6 +37,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Te
   let config: Config;
   try {
     config = loadConfig(env);
+    checkConfigAgainstAlsa(config, env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`speakerd: invalid configuration: ${error.message}\n`);
@@ -53,23 +46,17 @@ export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Te
   const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid }, mixin: traceIds });
   const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
   const app = await buildApp(config, engine, logger, telemetry);
-  await app.listen({ port: config.port, host: config.host });
+  try {
+    await app.listen({ port: config.port, host: config.host });
+  } catch (error) {
+    const message = describeListenError(error, config.host, config.port);
+    if (message === undefined) throw error;
+    process.stderr.write(`speakerd: ${message}\n`);
+    process.exit(2);
+  }
   logger.info({ exports: telemetry?.exports ?? [] }, telemetry ? `telemetry: ${telemetry.exports.join('; ')}` : 'telemetry: off (OTEL_SDK_DISABLED=true)');
 
-  handleSignals(async (signal) => {
-    logger.info({ signal, streams: engine.streams.size, graceMs: config.shutdownGraceMs }, 'shutting down: no new streams');
-    engine.drain();
-    if (!(await waitUntil(() => engine.streams.size === 0, config.shutdownGraceMs))) {
-      logger.warn({ streams: engine.streams.size }, 'grace period over: cutting the streams still playing');
-      engine.cutAll();
-      await waitUntil(() => engine.streams.size === 0, 2000);
-    }
-    await app.close();
-    // Flush what OTLP has not sent yet, within what is left of the kubelet's
-    // patience (terminationGracePeriodSeconds is set above SHUTDOWN_GRACE_MS).
-    await telemetry?.shutdown(TELEMETRY_FLUSH_MS);
-    logger.info('stopped');
-  }, logger);
+  handleSignals((signal) => shutDown({ app, engine, telemetry, graceMs: config.shutdownGraceMs, logger, signal }), logger);
 
   // The device opens while the server already answers: /livez at once,
   // /healthz and /readyz once this settles.

@@ -6,13 +6,19 @@ import type { Readable } from 'node:stream';
 import { SpeakerdError } from '../errors';
 import type { BodyDecoder } from '../formats/decoder';
 import { frameBytes } from '../formats/audio-format';
+import { BodyReader } from './body-reader';
 import { createConverter, type Converter } from './converter';
 import type { StreamRecord } from './engine';
 import type { StreamResult } from './native';
+import { StreamProgress, type Stall } from './stream-progress';
 
 export interface SinkOptions {
   idleTimeoutMs: number;
   maxSeconds: number;
+  /** Wall-clock time a stream may take, however it advances. */
+  maxWallSeconds: number;
+  /** For tests: the clock the limits are measured on (ms). */
+  now?: () => number;
 }
 
 export interface PlayResult {
@@ -31,9 +37,7 @@ export function firstFrameLatencyMs(record: StreamRecord, result: { firstCommitN
 }
 
 /** Why the body stopped before its end. */
-type Cut = { kind: 'idle' } | { kind: 'too_long' } | { kind: 'client_gone' };
-
-const IDLE = Symbol('idle');
+type Cut = { kind: Stall } | { kind: 'too_long' } | { kind: 'client_gone' } | { kind: 'stream_done' };
 
 export class StreamSink {
   readonly #record: StreamRecord;
@@ -46,11 +50,18 @@ export class StreamSink {
   #inputFrames = 0;
   #maxInputFrames = Infinity;
   #result: StreamResult | undefined;
+  readonly #progress: StreamProgress;
 
   constructor(record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
     this.#record = record;
     this.#decoder = decoder;
     this.#options = options;
+    this.#progress = new StreamProgress({
+      idleTimeoutMs: options.idleTimeoutMs,
+      wallMs: options.maxWallSeconds * 1000,
+      framesPerStep: record.device.periodFrames,
+      ...(options.now ? { now: options.now } : {}),
+    });
   }
 
   async play(body: Readable): Promise<PlayResult> {
@@ -78,41 +89,37 @@ export class StreamSink {
     return this.#result;
   }
 
-  // Reads the body chunk by chunk, each awaited until the ring took it.
+  // Reads the body as the ring takes it, in the batches Node buffered, until
+  // its end or a reason to stop.
   async #pump(body: Readable): Promise<Cut | undefined> {
-    const chunks = body[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-    let gone = false;
-    const onClose = () => {
-      gone = !body.readableEnded;
-    };
-    body.once('close', onClose);
+    const reader = new BodyReader(body, this.#record.native);
     try {
       for (;;) {
-        let timer: NodeJS.Timeout | undefined;
-        const idle = new Promise<typeof IDLE>((resolve) => {
-          timer = setTimeout(resolve, this.#options.idleTimeoutMs, IDLE);
-        });
-        let next: IteratorResult<Buffer> | typeof IDLE;
-        try {
-          next = await Promise.race([chunks.next(), idle]);
-        } catch (error) {
-          // The socket closed under us: the client went away.
-          if (gone || body.destroyed) return { kind: 'client_gone' };
-          throw error;
-        } finally {
-          clearTimeout(timer);
+        const waitStart = this.#progress.now;
+        const read = await reader.next(this.#progress.waitBudgetMs());
+        this.#progress.waited(this.#progress.now - waitStart);
+        switch (read.kind) {
+          case 'timeout':
+            return { kind: this.#progress.stall() };
+          case 'gone':
+            return { kind: 'client_gone' };
+          case 'stream_done':
+            return { kind: 'stream_done' };
+          case 'end':
+            return undefined;
         }
-        if (next === IDLE) return { kind: 'idle' };
-        if (next.done) return gone ? { kind: 'client_gone' } : undefined;
         // The same clock as the playback thread's commit stamps.
         if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
-        if (!(await this.#play(next.value))) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
+        const framesBefore = this.#inputFrames;
+        const more = await this.#play(read.bytes);
+        this.#progress.advanced(this.#inputFrames - framesBefore);
+        if (!more) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
         // Past the declared audio nothing more can play: stop reading, so
         // that trailing bytes cannot hold the stream open.
         if (this.#decoder.finished) return undefined;
       }
     } finally {
-      body.off('close', onClose);
+      reader.dispose();
     }
   }
 
@@ -143,6 +150,7 @@ export class StreamSink {
       const device = this.#record.device;
       this.#record.format = format;
       this.#maxInputFrames = this.#options.maxSeconds * format.rate;
+      this.#progress.setFramesPerStep(Math.ceil((device.periodFrames * format.rate) / device.rate));
       this.#passThrough = format.sampleFormat === device.format && format.rate === device.rate && format.channels === device.channels;
       if (!this.#passThrough) {
         this.#converter = createConverter({
@@ -184,7 +192,20 @@ export class StreamSink {
       throw new SpeakerdError('E_SHUTTING_DOWN', 503, `speakerd shut down during the stream; ${played}`, 'send the rest to another instance, or retry after the restart');
     }
     if (cut?.kind === 'idle') {
-      throw new SpeakerdError('E_STREAM_IDLE', 408, `no data for ${this.#options.idleTimeoutMs} ms; ${played}`, 'send the body without pauses longer than STREAM_IDLE_TIMEOUT_MS');
+      throw new SpeakerdError(
+        'E_STREAM_IDLE',
+        408,
+        `the audio did not advance by a period (${this.#record.device.periodFrames} device frames) in STREAM_IDLE_TIMEOUT_MS=${this.#options.idleTimeoutMs} ms of waiting for the body; ${played}`,
+        'send the body at least as fast as it plays, without pauses longer than STREAM_IDLE_TIMEOUT_MS',
+      );
+    }
+    if (cut?.kind === 'too_slow') {
+      throw new SpeakerdError(
+        'E_STREAM_TOO_SLOW',
+        408,
+        `the stream took longer than MAX_STREAM_WALL_SECONDS=${this.#options.maxWallSeconds} s of wall-clock time; ${played}`,
+        'send the body at least as fast as it plays, or split it into shorter streams',
+      );
     }
     if (cut?.kind === 'too_long') {
       throw new SpeakerdError('E_STREAM_TOO_LONG', 413, `the stream is longer than MAX_STREAM_SECONDS=${this.#options.maxSeconds}; the first ${played}`, 'split the audio into shorter streams, or raise MAX_STREAM_SECONDS');

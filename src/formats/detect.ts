@@ -15,9 +15,12 @@ export const SUPPORTED_CONTENT_TYPES: readonly string[] = [
   'audio/pcm;rate=R;channels=C;format=s16le|s24le|s32le|f32le',
 ];
 
+/** What a 415 tells the client to send instead. */
+export const CONTENT_TYPE_HINT = `send one of: ${SUPPORTED_CONTENT_TYPES.join(', ')}`;
+
 /** A decoder for a body of this Content-Type; throws E_UNSUPPORTED_MEDIA_TYPE (415) or, for raw types, E_INVALID_PARAMETER (400). */
 export function decoderFor(contentType: string | undefined): BodyDecoder {
-  const hint = `send one of: ${SUPPORTED_CONTENT_TYPES.join(', ')}`;
+  const hint = CONTENT_TYPE_HINT;
   if (contentType === undefined || contentType.trim() === '') {
     throw new SpeakerdError('E_UNSUPPORTED_MEDIA_TYPE', 415, 'the request has no Content-Type', hint);
   }

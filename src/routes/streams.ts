@@ -12,6 +12,7 @@ import { StreamSpan } from '../telemetry/stream-span';
 
 export interface StreamRouteOptions {
   maxStreamSeconds: number;
+  maxStreamWallSeconds: number;
   streamIdleTimeoutMs: number;
   metrics: ServiceMetrics;
 }
@@ -20,7 +21,9 @@ const playQuery = {
   type: 'object',
   additionalProperties: false,
   properties: {
-    gain: { type: 'number', minimum: -120, maximum: 24, description: 'gain in dB' },
+    // A string, checked by gainDb(): Ajv's number coercion lets Infinity,
+    // 1e309 and 0x10 through its own minimum and maximum.
+    gain: { type: 'string', maxLength: 32, description: 'gain in dB, a decimal number from -120 to 24' },
     name: { type: 'string', minLength: 1, maxLength: 128, description: 'a label for listings and logs' },
   },
 } as const;
@@ -56,6 +59,25 @@ function describe(record: StreamRecord) {
   };
 }
 
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
+const GAIN_DB_MIN = -120;
+const GAIN_DB_MAX = 24;
+
+/** The ?gain= value in dB: a finite decimal number in [-120, 24], else 400. */
+function gainDb(value: string | undefined): number {
+  if (value === undefined) return 0;
+  const db = DECIMAL.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(db) || db < GAIN_DB_MIN || db > GAIN_DB_MAX) {
+    throw new SpeakerdError(
+      'E_INVALID_PARAMETER',
+      400,
+      `gain must be a decimal number of dB from ${GAIN_DB_MIN} to ${GAIN_DB_MAX}; got ${JSON.stringify(value)}`,
+      'send ?gain= as a plain decimal such as -6 or 3.5',
+    );
+  }
+  return db;
+}
+
 function notFound(id: string): SpeakerdError {
   return new SpeakerdError('E_STREAM_NOT_FOUND', 404, `no stream ${id} is playing`, 'GET /v1/streams lists the streams that are playing');
 }
@@ -67,25 +89,28 @@ export default async function streamRoutes(app: FastifyInstance, options: Stream
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  app.post<{ Querystring: { gain?: number; name?: string } }>(
+  app.post<{ Querystring: { gain?: string; name?: string } }>(
     '/v1/streams',
     { schema: { querystring: playQuery, response: { 200: playResult } } },
     async (request) => {
       const contentType = request.headers['content-type'];
       let decoder: BodyDecoder;
       let record: StreamRecord;
+      let gain: number;
       try {
+        gain = gainDb(request.query.gain);
         decoder = decoderFor(contentType);
-        record = app.audio.admit(request.query.name, 10 ** ((request.query.gain ?? 0) / 20));
+        record = app.audio.admit(request.query.name, 10 ** (gain / 20));
       } catch (error) {
         metrics.streamRejected((error as SpeakerdError).code);
         throw error;
       }
       const log = request.log.child({ streamId: record.id, streamName: record.name });
-      log.info({ contentType, gainDb: request.query.gain ?? 0 }, 'stream admitted');
+      log.info({ contentType, gainDb: gain }, 'stream admitted');
       const sink = new StreamSink(record, decoder, {
         idleTimeoutMs: limits.streamIdleTimeoutMs,
         maxSeconds: limits.maxStreamSeconds,
+        maxWallSeconds: limits.maxStreamWallSeconds,
       });
       const span = new StreamSpan(record, app.audio.supervisor, contentType);
       // Into the metrics and the span; returns the latency for the log line.

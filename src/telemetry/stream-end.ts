@@ -13,6 +13,7 @@ export function outcomeOf(code: string | undefined): StreamOutcome {
     case 'E_CLIENT_GONE':
       return 'aborted';
     case 'E_STREAM_IDLE':
+    case 'E_STREAM_TOO_SLOW':
       return 'timeout';
     case 'E_DEVICE_LOST':
       return 'device_lost';

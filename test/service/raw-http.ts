@@ -23,9 +23,10 @@ export function parseResponse(text: string, head = false): RawResponse | undefin
   }
   // A HEAD answer has a Content-Length and no body.
   const length = head ? 0 : Number(headers['content-length'] ?? 0);
-  const rest = text.slice(headEnd + 4);
-  if (Buffer.byteLength(rest) < length) return undefined;
-  const body = Buffer.from(rest).subarray(0, length).toString();
+  // The readers below decode as latin1: one character per byte.
+  const rest = Buffer.from(text.slice(headEnd + 4), 'latin1');
+  if (rest.length < length) return undefined;
+  const body = rest.subarray(0, length).toString('utf8');
   let json: unknown;
   try {
     json = JSON.parse(body);

@@ -1,0 +1,58 @@
+// Requests Node's HTTP parser refuses before any route sees them (bad chunk
+// sizes, both Content-Length and Transfer-Encoding, headers too large or too
+// slow) answered in speakerd's error shape, not Node's or Fastify's default
+// {"error":"Bad Request","message":"Client Error"}. The connection is closed
+// after the answer: its framing can no longer be trusted.
+import type { Socket } from 'node:net';
+import type { ErrorBody } from '../errors';
+
+interface ParserError extends Error {
+  code?: string;
+  reason?: string;
+}
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
+
+/** The status and body for a parser error. */
+export function clientErrorAnswer(error: ParserError, headersTimeoutMs: number): { status: number; body: ErrorBody } {
+  if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    return {
+      status: 408,
+      body: { error: { code: 'E_HEADERS_TIMEOUT', message: `the request's headers did not arrive within HEADERS_TIMEOUT_MS=${headersTimeoutMs} ms`, hint: 'send the whole request head at once' } },
+    };
+  }
+  if (error.code === 'HPE_HEADER_OVERFLOW') {
+    return {
+      status: 431,
+      body: { error: { code: 'E_HEADERS_TOO_LARGE', message: 'the request\'s headers are larger than the server takes (16 KiB)', hint: 'send fewer or shorter headers' } },
+    };
+  }
+  const reason = error.reason ?? error.message;
+  return {
+    status: 400,
+    body: { error: { code: 'E_BAD_HTTP', message: `the request is not valid HTTP/1.1: ${reason}${error.code ? ` (${error.code})` : ''}`, hint: 'check the client: the request line, the headers, and the body\'s framing (Content-Length or chunked, not both)' } },
+  };
+}
+
+/** Fastify's clientErrorHandler. */
+export function answerClientError(headersTimeoutMs: number) {
+  return (error: ParserError, socket: Socket): void => {
+    // A reset needs no answer, and nobody reads one on a closed socket.
+    if (error.code === 'ECONNRESET' || error.code === 'EPIPE' || socket.destroyed) {
+      socket.destroy();
+      return;
+    }
+    const response = (socket as Socket & { _httpMessage?: { headersSent: boolean } })._httpMessage;
+    if (!socket.writable || response?.headersSent) {
+      socket.destroy();
+      return;
+    }
+    const { status, body } = clientErrorAnswer(error, headersTimeoutMs);
+    const text = JSON.stringify(body);
+    socket.end(
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(text)}\r\nConnection: close\r\n\r\n${text}`,
+    );
+    // A client that never reads its answer does not keep the socket.
+    setTimeout(() => socket.destroy(), 1000).unref();
+  };
+}

@@ -1,0 +1,96 @@
+// Every open connection, and whether a request is in flight on it. Two
+// things need that and Node does not offer either:
+// - MAX_CONNECTIONS: at the cap, the oldest connection with no request in
+//   flight (idle keep-alive, or never finished its headers) is closed to make
+//   room. Node's own maxConnections refuses the newcomer instead, and the
+//   newcomer may be the kubelet's probe.
+// - Shutdown: connections without a request are closed at SIGTERM (Node's
+//   closeIdleConnections() spares those still inside their headers, which
+//   held the exit for up to two minutes), and the rest at the end.
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
+
+interface Connection {
+  requests: number;
+}
+
+/** The answer to a connection that finds every place taken by a request in flight. */
+const FULL_ANSWER = (() => {
+  const body = JSON.stringify({
+    error: { code: 'E_TOO_MANY_CONNECTIONS', message: 'every connection this instance takes (MAX_CONNECTIONS) has a request in flight', hint: 'retry later, or raise MAX_CONNECTIONS' },
+  });
+  return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`;
+})();
+
+export class ConnectionGuard {
+  // Insertion order is age order: the first idle entry is the oldest.
+  readonly #connections = new Map<Socket, Connection>();
+  readonly #max: number;
+  #evicted = 0;
+  #refused = 0;
+
+  constructor(server: Server, maxConnections: number) {
+    this.#max = maxConnections;
+    server.on('connection', (socket: Socket) => this.#admit(socket));
+    server.on('request', (request: IncomingMessage, response: ServerResponse) => this.#track(request.socket, response));
+  }
+
+  get open(): number {
+    return this.#connections.size;
+  }
+
+  /** Connections closed to make room, and newcomers refused because none could be. */
+  get counts(): { evicted: number; refused: number } {
+    return { evicted: this.#evicted, refused: this.#refused };
+  }
+
+  /** Closes every connection with no request in flight; returns how many. */
+  closeIdle(): number {
+    let closed = 0;
+    for (const [socket, connection] of this.#connections) {
+      if (connection.requests === 0) {
+        socket.destroy();
+        closed++;
+      }
+    }
+    return closed;
+  }
+
+  /** Closes every connection. */
+  destroyAll(): void {
+    for (const socket of this.#connections.keys()) socket.destroy();
+  }
+
+  #admit(socket: Socket): void {
+    if (this.#connections.size >= this.#max && !this.#evictOldestIdle()) {
+      this.#refused++;
+      // The HTTP parser is attached already: stop reading, so that no
+      // request on this socket reaches a route after the answer.
+      socket.pause();
+      socket.end(FULL_ANSWER);
+      setTimeout(() => socket.destroy(), 1000).unref();
+      return;
+    }
+    this.#connections.set(socket, { requests: 0 });
+    socket.once('close', () => this.#connections.delete(socket));
+  }
+
+  #evictOldestIdle(): boolean {
+    for (const [socket, connection] of this.#connections) {
+      if (connection.requests === 0) {
+        this.#connections.delete(socket);
+        socket.destroy();
+        this.#evicted++;
+        return true;
+      }
+    }
+    return false;
+  }
+
+  #track(socket: Socket, response: ServerResponse): void {
+    const connection = this.#connections.get(socket);
+    if (!connection) return;
+    connection.requests++;
+    response.once('close', () => connection.requests--);
+  }
+}
