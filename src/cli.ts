@@ -22,8 +22,9 @@ Commands:
            AUDIO_PERIOD_FRAMES, AUDIO_PERIODS, AUDIO_SND_DIR, AUDIO_UNDERRUN,
            AUDIO_IDLE_MS, AUDIO_OPEN_TIMEOUT_MS, AUDIO_REOPEN_MIN_MS,
            AUDIO_REOPEN_MAX_MS, AUDIO_LOST_RESTART_S, MAX_STREAMS, MAX_STREAM_SECONDS,
-           STREAM_IDLE_TIMEOUT_MS, AUTH_TOKEN, SHUTDOWN_GRACE_MS
-           (see README.md).
+           MAX_STREAM_WALL_SECONDS, STREAM_IDLE_TIMEOUT_MS, MAX_CONNECTIONS,
+           HEADERS_TIMEOUT_MS, AUTH_TOKEN, SHUTDOWN_GRACE_MS; NODE_NAME and
+           POD_NAME label /metrics (see README.md).
   tone     Play a sine tone through the playback engine and report what happened.
   doctor   Check why the configured device plays or not: /dev/snd nodes and
            their permissions, the PCM's open error, seccomp, capabilities,

@@ -10,12 +10,8 @@ import { startServer, waitForStatus } from './server-process';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
 
-function serveWith(env: Record<string, string>) {
-  return spawnSync(process.execPath, [cli, 'serve'], { encoding: 'utf8', timeout: 10_000, env: { PATH: process.env.PATH ?? '', PORT: '0', ...env } });
-}
-
-// As serveWith, without blocking: several run at once, and this process
-// keeps answering meanwhile (it may hold the port the service is refused).
+// Without blocking: several run at once, and this process keeps answering
+// meanwhile (it may hold the port the service is refused).
 async function serveAsync(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [cli, 'serve'], { env: { PATH: process.env.PATH ?? '', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
@@ -49,19 +45,38 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ MAX_STREAM_SECONDS: 'forever' }, 'MAX_STREAM_SECONDS="forever": must be a whole number from 1 to 604800'],
     [{ STREAM_IDLE_TIMEOUT_MS: '5' }, 'STREAM_IDLE_TIMEOUT_MS="5": must be a whole number from 100 to 3600000'],
     [{ SHUTDOWN_GRACE_MS: '1e4' }, 'SHUTDOWN_GRACE_MS="1e4": must be a whole number from 0 to 3600000'],
+    [{ MAX_STREAM_WALL_SECONDS: '0' }, 'MAX_STREAM_WALL_SECONDS="0": must be a whole number from 1 to 691200'],
+    [{ MAX_CONNECTIONS: '8' }, 'MAX_CONNECTIONS="8": must be a whole number from 16 to 65536'],
+    [{ HEADERS_TIMEOUT_MS: '10s' }, 'HEADERS_TIMEOUT_MS="10s": must be a whole number from 100 to 600000'],
   ];
-  for (const [env, message] of cases) {
-    const result = serveWith(env);
-    t.equal(result.status, 2, `${Object.keys(env)[0]} exits 2`);
-    t.equal(result.stderr, `speakerd: invalid configuration: ${message}\n`);
+  // Four at a time: each is a process start.
+  for (let i = 0; i < cases.length; i += 4) {
+    const batch = cases.slice(i, i + 4);
+    const results = await Promise.all(batch.map(([env]) => serveAsync(env)));
+    for (const [j, [env, message]] of batch.entries()) {
+      t.equal(results[j]!.status, 2, `${Object.keys(env)[0]} exits 2`);
+      t.equal(results[j]!.stderr, `speakerd: invalid configuration: ${message}\n`);
+    }
   }
+});
+
+t.test('the limits on clients: defaults, and the wall-clock cap following MAX_STREAM_SECONDS', async (t) => {
+  const defaults = loadConfig({});
+  t.same(
+    { maxConnections: defaults.maxConnections, headersTimeoutMs: defaults.headersTimeoutMs, maxStreamSeconds: defaults.maxStreamSeconds, maxStreamWallSeconds: defaults.maxStreamWallSeconds },
+    { maxConnections: 1024, headersTimeoutMs: 10_000, maxStreamSeconds: 3600, maxStreamWallSeconds: 3660 },
+  );
+  t.equal(loadConfig({ MAX_STREAM_SECONDS: '30' }).maxStreamWallSeconds, 90, 'a minute more than MAX_STREAM_SECONDS by default');
+  t.equal(loadConfig({ MAX_STREAM_SECONDS: '30', MAX_STREAM_WALL_SECONDS: '45' }).maxStreamWallSeconds, 45, 'or what the operator sets');
 });
 
 t.test('speakerd --help describes the commands and the variables', async (t) => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   t.equal(result.status, 0);
   t.match(result.stdout, /^Usage: speakerd \[serve\|tone\] \[options\]/);
-  for (const variable of ['AUDIO_MODE', 'AUDIO_ALSA_CONFIG', 'MAX_STREAMS', 'AUTH_TOKEN', 'SHUTDOWN_GRACE_MS']) t.match(result.stdout, variable);
+  for (const variable of ['AUDIO_MODE', 'AUDIO_ALSA_CONFIG', 'MAX_STREAMS', 'MAX_STREAM_WALL_SECONDS', 'MAX_CONNECTIONS', 'HEADERS_TIMEOUT_MS', 'AUTH_TOKEN', 'SHUTDOWN_GRACE_MS']) {
+    t.match(result.stdout, variable);
+  }
 });
 
 t.test('an unknown command exits 2 with the usage', async (t) => {
