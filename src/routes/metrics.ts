@@ -1,19 +1,21 @@
 // GET /metrics: every metric in the Prometheus text format, on the service's
 // own port, so a pod needs one port and one NetworkPolicy rule. Open like
-// the probes (AUTH_TOKEN guards /v1/* only); the NetworkPolicy limits who
-// reaches it.
+// the probes (AUTH_TOKEN guards the /v1 routes only); the NetworkPolicy
+// limits who reaches it, and it says nothing about the process or the host
+// (telemetry/sdk.ts).
 import type { FastifyInstance } from 'fastify';
 import { SpeakerdError } from '../errors';
 import type { Telemetry } from '../telemetry/sdk';
 
+// Prometheus's text exposition format, version 0.0.4.
+const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
+
 export default async function metricsRoutes(app: FastifyInstance, options: { telemetry: Telemetry | undefined }): Promise<void> {
   const { telemetry } = options;
-  app.get('/metrics', async (request, reply) => {
+  app.get('/metrics', async (_request, reply) => {
     if (!telemetry) {
       throw new SpeakerdError('E_METRICS_DISABLED', 404, 'metrics are off: OTEL_SDK_DISABLED=true', 'unset OTEL_SDK_DISABLED to serve /metrics');
     }
-    // The exporter writes the response itself.
-    reply.hijack();
-    telemetry.serveMetrics(request.raw, reply.raw);
+    return reply.type(CONTENT_TYPE).send(await telemetry.renderMetrics());
   });
 }

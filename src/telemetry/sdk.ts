@@ -9,11 +9,11 @@
 // http/json). Spans are always recorded, even with no exporter, so that log
 // lines can carry their ids. OTEL_SDK_DISABLED=true loads none of it: the
 // CLI requires this module only to serve, and only then.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import { diag } from '@opentelemetry/api';
 import { ConfigError, type Env } from '../config';
 import { OTLPMetricExporter as OTLPMetricExporterJson } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as OTLPMetricExporterProto } from '@opentelemetry/exporter-metrics-otlp-proto';
-import { PrometheusExporter } from '@opentelemetry/exporter-prometheus';
+import { PrometheusExporter, PrometheusSerializer } from '@opentelemetry/exporter-prometheus';
 import { OTLPTraceExporter as OTLPTraceExporterJson } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OTLPTraceExporterProto } from '@opentelemetry/exporter-trace-otlp-proto';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
@@ -27,7 +27,8 @@ const UNTRACED_ROUTES = new Set(['/metrics', '/healthz', '/livez', '/readyz']);
 
 export interface Telemetry {
   /** Writes the Prometheus text exposition of every metric to a raw response. */
-  serveMetrics(request: IncomingMessage, response: ServerResponse): void;
+  /** Every metric in the Prometheus text format. */
+  renderMetrics(): Promise<string>;
   /** Where spans and metrics go besides /metrics, for the start-up log. */
   readonly exports: string[];
   /** Flushes the OTLP exporters and stops; resolves within timeoutMs whatever happens. */
@@ -56,12 +57,28 @@ function deploymentAttributes(env: Env, serviceVersion: string): Record<string, 
   return attributes;
 }
 
+// Scrapes that arrive while a collection runs share its result: a flood of
+// /metrics costs one collection at a time, not one per request. Nothing is
+// cached beyond it, so a scrape never sees a value older than the scrape
+// that was already running when it arrived.
+function singleFlight(render: () => Promise<string>): () => Promise<string> {
+  let running: Promise<string> | undefined;
+  return () => {
+    running ??= render().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+}
+
 export function startTelemetry(env: Env = process.env, serviceVersion: string): Telemetry {
   // The stable HTTP semantic conventions (http.server.request.duration in
   // seconds), unless the operator chose otherwise.
   process.env.OTEL_SEMCONV_STABILITY_OPT_IN ??= 'http';
 
   const prometheus = new PrometheusExporter({ preventServerStart: true });
+  // The exporter's own defaults: no timestamps, target_info and scope info kept.
+  const serializer = new PrometheusSerializer();
   const metricReaders: IMetricReader[] = [prometheus];
   const spanProcessors: SpanProcessor[] = [];
   const exports: string[] = ['prometheus on /metrics'];
@@ -109,7 +126,11 @@ export function startTelemetry(env: Env = process.env, serviceVersion: string): 
   sdk.start();
 
   return {
-    serveMetrics: (request, response) => prometheus.getMetricsRequestHandler(request, response),
+    renderMetrics: singleFlight(async () => {
+      const { resourceMetrics, errors } = await prometheus.collect();
+      if (errors.length > 0) diag.error('metrics collection errors', ...errors);
+      return serializer.serialize(resourceMetrics);
+    }),
     exports,
     shutdown: async (timeoutMs) => {
       let timer: NodeJS.Timeout | undefined;
