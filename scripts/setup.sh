@@ -14,9 +14,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # (scripts/kernel-vm.sh: Debian's kernel under QEMU, for real sound drivers):
 # qemu-system-x86, busybox-static (its initramfs), kmod (depmod, modprobe),
 # xz-utils (the kernel image), cpio, and alsa-utils (aplay, arecord and
-# amixer, which the guest runs from this machine's root).
+# amixer, which the guest runs from this machine's root). For the benches:
+# wrk (bench/hostile.mjs floods /metrics and /v1/device with it).
 packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc docker.io debootstrap
-  qemu-system-x86 busybox-static kmod xz-utils cpio alsa-utils)
+  qemu-system-x86 busybox-static kmod xz-utils cpio alsa-utils wrk)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

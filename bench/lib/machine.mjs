@@ -36,10 +36,10 @@ export function describeMachine() {
   };
 }
 
-/** The command that produced the results, with the BENCH_* settings it ran under. */
+/** The command that produced the results, with the BENCH_* (and the hostile bench's HOSTILE_*) settings it ran under. */
 export function describeCommand() {
   const settings = Object.entries(process.env)
-    .filter(([name]) => name.startsWith('BENCH_'))
+    .filter(([name]) => name.startsWith('BENCH_') || name.startsWith('HOSTILE_'))
     .map(([name, value]) => `${name}=${value}`);
   const node = ['node', ...process.execArgv, ...process.argv.slice(1).map((arg) => arg.replace(`${process.cwd()}/`, ''))];
   const viaNpm = process.env.npm_lifecycle_event ? `npm run ${process.env.npm_lifecycle_event} → ` : '';

@@ -29,17 +29,26 @@ export const SHIPPED_PROCESS_ENV = (() => {
   return { NODE_OPTIONS: configMap.data.NODE_OPTIONS, MALLOC_ARENA_MAX: configMap.data.MALLOC_ARENA_MAX };
 })();
 
+/** What followLog keeps, unparsed, of the log after start-up with `untilListening`: enough for the last few lines. */
+const LOG_TAIL_BYTES = 16 * 1024;
+
 /**
  * Parses a child's stdout as JSON log lines into `logs`, and resolves with
  * the URL of Fastify's "Server listening at" line (pino's format, which a
- * bare Fastify with `logger: true` prints too).
+ * bare Fastify with `logger: true` prints too). With `untilListening`, the
+ * lines after that one are not parsed, only their last LOG_TAIL_BYTES kept:
+ * a flood of requests logs thousands of lines a second, whose parsing and
+ * keeping would load the bench process that is measuring.
+ * `lastMessages(n)` is the msg of the last n lines either way.
  */
-export function followLog(child, logs = []) {
+export function followLog(child, logs = [], { untilListening = false } = {}) {
   let stderr = '';
+  let tail;
   child.stderr?.setEncoding('utf8').on('data', (text) => (stderr += text));
   const waiters = new Set();
   const url = new Promise((resolve, reject) => {
-    createInterface({ input: child.stdout }).on('line', (line) => {
+    const lines = createInterface({ input: child.stdout });
+    lines.on('line', (line) => {
       let entry;
       try {
         entry = JSON.parse(line);
@@ -50,6 +59,13 @@ export function followLog(child, logs = []) {
       const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg));
       if (match) resolve(match[1]);
       for (const waiter of waiters) waiter(entry);
+      if (match && untilListening) {
+        lines.close();
+        // Closing paused the pipe: keep draining it, or the child blocks writing its log.
+        tail = Buffer.alloc(0);
+        child.stdout.on('data', (chunk) => (tail = Buffer.concat([tail, chunk]).subarray(-LOG_TAIL_BYTES)));
+        child.stdout.resume();
+      }
     });
     child.exited.then(
       ([code, signal]) => reject(new Error(`${child.spawnfile} exited (${signal ?? `code ${code}`}) before listening: ${stderr.trim()}`)),
@@ -75,7 +91,18 @@ export function followLog(child, logs = []) {
       waiters.add(check);
     });
   };
-  return { url, logs, waitForLog, stderr: () => stderr };
+  const lastMessages = (n) => {
+    if (tail === undefined) return logs.slice(-n).map((entry) => entry.msg);
+    // The first line of the tail may be cut: only whole JSON lines count.
+    return tail.toString('utf8').split('\n').flatMap((line) => {
+      try {
+        return [JSON.parse(line).msg];
+      } catch {
+        return [];
+      }
+    }).slice(-n);
+  };
+  return { url, logs, waitForLog, lastMessages, stderr: () => stderr };
 }
 
 /** Polls `url` until it answers 200; every `everyMs`, as a startup probe would but tighter. */
@@ -95,15 +122,18 @@ export async function waitFor200(url, { timeoutMs = 15_000, everyMs = 10 } = {})
  * SHIPPED_PROCESS_ENV) and resolves once
  * /healthz answers 200. `wrapper` is a command line put in front of node
  * (setpriv, prlimit), which must exec it so that `pid` is the server's own.
+ * `logsAfterListening: false` leaves the log lines after start-up unparsed
+ * (followLog's `untilListening`): `logs` then holds only those before, and
+ * assertAlive() still quotes the last few.
  */
-export async function startSpeakerd({ env = {}, wrapper = [] } = {}) {
+export async function startSpeakerd({ env = {}, wrapper = [], logsAfterListening = true } = {}) {
   const node = [process.execPath, ...NODE_FLAGS, SPEAKERD_CLI, 'serve'];
   const [command, ...args] = [...wrapper, ...node];
   const child = spawnTracked(command, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...SHIPPED_PROCESS_ENV, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const log = followLog(child);
+  const log = followLog(child, [], { untilListening: !logsAfterListening });
   try {
     const url = await log.url;
     await waitFor200(`${url}/healthz`);
@@ -118,7 +148,7 @@ export async function startSpeakerd({ env = {}, wrapper = [] } = {}) {
       /** Throws, with what the server last said, if it has exited. */
       assertAlive() {
         if (alive()) return;
-        const last = log.logs.slice(-5).map((entry) => entry.msg).join(' | ');
+        const last = log.lastMessages(5).join(' | ');
         throw new Error(`speakerd exited (${child.signalCode ?? `code ${child.exitCode}`}); stderr: ${log.stderr().trim().slice(-2000)}; last log lines: ${last}`);
       },
       stop: () => stopTracked(child),
@@ -138,7 +168,7 @@ export async function startPeer(script, { env = {} } = {}) {
   try {
     const url = await followLog(child).url;
     await waitFor200(`${url}/healthz`);
-    return { url, pid: child.pid, stop: () => stopTracked(child) };
+    return { url, pid: child.pid, alive: () => child.exitCode === null && child.signalCode === null, stop: () => stopTracked(child) };
   } catch (error) {
     await stopTracked(child, { signal: 'SIGKILL' });
     throw error;

@@ -2,7 +2,9 @@
 // A chunked body in 1-byte chunks then costs one wake-up per socket read,
 // not a promise, a timer and a native call per byte: that per-chunk cost is
 // what let three such clients starve the event loop (issue 13).
+import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
+import { ChunkBudget } from './chunk-budget';
 import type { Stream } from './native';
 
 export type BodyRead =
@@ -20,6 +22,12 @@ export type BodyRead =
 export class BodyReader {
   readonly #body: Readable;
   readonly #stream: Stream;
+  /** The connection under the body (a request's), whose wire bytes pay for chunks. */
+  readonly #socket: Socket | undefined;
+  readonly #budget: ChunkBudget;
+  /** The socket's byte count when the body started, and the body bytes read since. */
+  readonly #wireStart: number;
+  #bodyBytes = 0;
   #ended = false;
   #closed = false;
   #wake: (() => void) | undefined;
@@ -33,9 +41,12 @@ export class BodyReader {
     this.#onWake();
   };
 
-  constructor(body: Readable, stream: Stream) {
+  constructor(body: Readable, stream: Stream, now?: () => number) {
     this.#body = body;
     this.#stream = stream;
+    this.#socket = (body as Readable & { socket?: Socket }).socket;
+    this.#wireStart = this.#socket?.bytesRead ?? 0;
+    this.#budget = new ChunkBudget(now);
     body.on('readable', this.#onWake);
     body.on('end', this.#onEnd);
     body.on('close', this.#onClose);
@@ -46,14 +57,33 @@ export class BodyReader {
 
   /** The next batch, or why there is none; waits at most timeoutMs for one. */
   async next(timeoutMs: number): Promise<BodyRead> {
+    const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (this.#stream.result) return { kind: 'stream_done' };
+      const delay = this.#budget.delayMs();
+      if (delay > 0) {
+        if (this.#closed) return { kind: 'gone' };
+        // Over budget: the client waits, and that waiting is its own.
+        if (!(await this.#woken(Math.min(delay, deadline - Date.now()), 'throttled'))) {
+          if (Date.now() >= deadline) return { kind: 'timeout' };
+        }
+        continue;
+      }
       const bytes = this.#body.read() as Buffer | null;
-      if (bytes !== null) return { kind: 'data', bytes };
+      if (bytes !== null) {
+        this.#spend(bytes.length);
+        return { kind: 'data', bytes };
+      }
       if (this.#ended) return { kind: 'end' };
       if (this.#closed || this.#body.destroyed) return { kind: 'gone' };
-      if (!(await this.#woken(timeoutMs))) return { kind: 'timeout' };
+      if (!(await this.#woken(deadline - Date.now(), 'reading'))) return { kind: 'timeout' };
     }
+  }
+
+  #spend(bodyBytes: number): void {
+    this.#bodyBytes += bodyBytes;
+    const wireBytes = (this.#socket?.bytesRead ?? this.#wireStart + this.#bodyBytes) - this.#wireStart;
+    this.#budget.spend(wireBytes, this.#bodyBytes);
   }
 
   /** Leaves no listener on the body or the stream. */
@@ -68,14 +98,17 @@ export class BodyReader {
     this.#body.on('error', () => undefined);
   }
 
-  // True when something happened, false when the time ran out.
-  #woken(timeoutMs: number): Promise<boolean> {
+  // True when something happened, false when the time ran out. While
+  // throttled, only the end of the stream or of the connection wakes it:
+  // new data must wait for the budget.
+  #woken(timeoutMs: number, why: 'reading' | 'throttled'): Promise<boolean> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
         this.#wake = undefined;
         resolve(false);
       }, Math.max(0, timeoutMs));
       this.#wake = () => {
+        if (why === 'throttled' && !this.#stream.result && !this.#closed) return;
         clearTimeout(timer);
         this.#wake = undefined;
         resolve(true);

@@ -1,9 +1,14 @@
 // The kubelet's probes. None of them waits for anything.
 import type { FastifyInstance } from 'fastify';
 
+// The kubelet asks every few seconds: two log lines per probe would bury
+// what matters, and cost the event loop most under a flood. Failures still
+// show in the probe's own answer and in the kubelet's events.
+const QUIET = { logLevel: 'warn' } as const;
+
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   // Startup probe: 200 only once the device (or headless mode) is settled.
-  app.get('/healthz', async (_request, reply) => {
+  app.get('/healthz', QUIET, async (_request, reply) => {
     const engine = app.audio;
     if (engine.state === 'starting') return reply.code(503).send({ status: 'starting' });
     return { status: 'ok', mode: engine.mode };
@@ -13,7 +18,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
   // a missing or busy sound card, so the device is checked in one case only:
   // lost for AUDIO_LOST_RESTART_S without a reopen, when the card can only
   // have come back under nodes this container was not given at start.
-  app.get('/livez', async (_request, reply) => {
+  app.get('/livez', QUIET, async (_request, reply) => {
     const loss = app.audio.loss;
     if (!loss?.forGood) return { status: 'alive' };
     const seconds = Math.round((loss.restartAt!.getTime() - loss.since.getTime()) / 1000);
@@ -29,7 +34,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
 
   // Readiness: new streams are accepted. A lost device takes the pod out of
   // the Service's endpoints while it is reopened, without a restart.
-  app.get('/readyz', async (_request, reply) => {
+  app.get('/readyz', QUIET, async (_request, reply) => {
     const engine = app.audio;
     if (engine.accepting) return { status: 'ready', mode: engine.mode };
     const loss = engine.loss;

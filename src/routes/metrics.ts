@@ -12,7 +12,8 @@ const CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
 export default async function metricsRoutes(app: FastifyInstance, options: { telemetry: Telemetry | undefined }): Promise<void> {
   const { telemetry } = options;
-  app.get('/metrics', async (_request, reply) => {
+  // Scrapes are not logged, like the probes: Prometheus sends one every few seconds.
+  app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     if (!telemetry) {
       throw new SpeakerdError('E_METRICS_DISABLED', 404, 'metrics are off: OTEL_SDK_DISABLED=true', 'unset OTEL_SDK_DISABLED to serve /metrics');
     }

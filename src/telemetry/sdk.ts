@@ -57,16 +57,32 @@ function deploymentAttributes(env: Env, serviceVersion: string): Record<string, 
   return attributes;
 }
 
-// Scrapes that arrive while a collection runs share its result: a flood of
-// /metrics costs one collection at a time, not one per request. Nothing is
-// cached beyond it, so a scrape never sees a value older than the scrape
-// that was already running when it arrived.
-function singleFlight(render: () => Promise<string>): () => Promise<string> {
+// A flood of /metrics must not become a collection per request: under the
+// wrk flood of issue 13 that left the event loop no time for /livez. So
+// scrapes that arrive while a collection runs share it, and while scrapes
+// come faster than any scraper sends them (more than FLOOD_SCRAPES in the
+// last second) a rendering up to FLOOD_MAX_AGE_MS old is served again.
+// Prometheus (one scrape every few seconds) always gets a fresh one.
+const FLOOD_SCRAPES = 10;
+const FLOOD_MAX_AGE_MS = 100;
+
+function floodProof(render: () => Promise<string>, now: () => number = Date.now): () => Promise<string> {
   let running: Promise<string> | undefined;
+  let last: { at: number; text: string } | undefined;
+  let window = { start: 0, scrapes: 0 };
   return () => {
-    running ??= render().finally(() => {
-      running = undefined;
-    });
+    const at = now();
+    if (at - window.start >= 1000) window = { start: at, scrapes: 0 };
+    window.scrapes++;
+    if (last && window.scrapes > FLOOD_SCRAPES && at - last.at < FLOOD_MAX_AGE_MS) return Promise.resolve(last.text);
+    running ??= render()
+      .then((text) => {
+        last = { at: now(), text };
+        return text;
+      })
+      .finally(() => {
+        running = undefined;
+      });
     return running;
   };
 }
@@ -126,7 +142,7 @@ export function startTelemetry(env: Env = process.env, serviceVersion: string): 
   sdk.start();
 
   return {
-    renderMetrics: singleFlight(async () => {
+    renderMetrics: floodProof(async () => {
       const { resourceMetrics, errors } = await prometheus.collect();
       if (errors.length > 0) diag.error('metrics collection errors', ...errors);
       return serializer.serialize(resourceMetrics);
