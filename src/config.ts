@@ -184,7 +184,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),
     maxStreamWallSeconds: 0,
     streamIdleTimeoutMs: integer(env, 'STREAM_IDLE_TIMEOUT_MS', 10_000, 100, 3_600_000),
-    maxConnections: integer(env, 'MAX_CONNECTIONS', 1024, 16, 65_536),
+    maxConnections: integer(env, 'MAX_CONNECTIONS', 4096, 16, 65_536),
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     authToken: authToken(env),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),

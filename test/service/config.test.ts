@@ -64,7 +64,7 @@ t.test('the limits on clients: defaults, and the wall-clock cap following MAX_ST
   const defaults = loadConfig({});
   t.same(
     { maxConnections: defaults.maxConnections, headersTimeoutMs: defaults.headersTimeoutMs, maxStreamSeconds: defaults.maxStreamSeconds, maxStreamWallSeconds: defaults.maxStreamWallSeconds },
-    { maxConnections: 1024, headersTimeoutMs: 10_000, maxStreamSeconds: 3600, maxStreamWallSeconds: 3660 },
+    { maxConnections: 4096, headersTimeoutMs: 10_000, maxStreamSeconds: 3600, maxStreamWallSeconds: 3660 },
   );
   t.equal(loadConfig({ MAX_STREAM_SECONDS: '30' }).maxStreamWallSeconds, 90, 'a minute more than MAX_STREAM_SECONDS by default');
   t.equal(loadConfig({ MAX_STREAM_SECONDS: '30', MAX_STREAM_WALL_SECONDS: '45' }).maxStreamWallSeconds, 45, 'or what the operator sets');
