@@ -6,11 +6,15 @@ import type { FastifyInstance } from 'fastify';
 // show in the probe's own answer and in the kubelet's events.
 const QUIET = { logLevel: 'warn' } as const;
 
+// A 503 says why in the documented error shape, next to the probe's status.
+const STARTING = { code: 'E_NOT_READY', message: 'the audio device is still being opened', hint: 'wait: the startup probe allows for a slow card (AUDIO_OPEN_TIMEOUT_MS)' };
+const DRAINING = { code: 'E_SHUTTING_DOWN', message: 'speakerd is shutting down and takes no new streams', hint: 'nothing to do: the pod is being replaced' };
+
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   // Startup probe: 200 only once the device (or headless mode) is settled.
   app.get('/healthz', QUIET, async (_request, reply) => {
     const engine = app.audio;
-    if (engine.state === 'starting') return reply.code(503).send({ status: 'starting' });
+    if (engine.state === 'starting') return reply.code(503).send({ status: 'starting', error: STARTING });
     return { status: 'ok', mode: engine.mode };
   });
 
@@ -39,9 +43,16 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     if (engine.accepting) return { status: 'ready', mode: engine.mode };
     const loss = engine.loss;
     if (loss && !engine.draining) {
-      return reply.code(503).send({ status: 'device_lost', error: loss.error, since: loss.since.toISOString(), attempts: loss.attempts, nextAttemptAt: loss.nextAttemptAt?.toISOString() ?? null });
+      return reply.code(503).send({
+        status: 'device_lost',
+        error: { code: loss.error.code, message: `the audio device was lost: ${loss.error.message}`, hint: 'speakerd reopens it by itself; GET /v1/device says why it is gone and when the next attempt is' },
+        cause: loss.error,
+        since: loss.since.toISOString(),
+        attempts: loss.attempts,
+        nextAttemptAt: loss.nextAttemptAt?.toISOString() ?? null,
+      });
     }
-    const status = engine.state === 'starting' ? 'starting' : 'draining';
-    return reply.code(503).send({ status });
+    if (engine.state === 'starting') return reply.code(503).send({ status: 'starting', error: STARTING });
+    return reply.code(503).send({ status: 'draining', error: DRAINING });
   });
 }

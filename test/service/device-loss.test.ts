@@ -73,7 +73,12 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
   const ready = await getJson(`${server.url}/readyz`);
   t.equal(ready.status, 503);
   t.equal(ready.body.status, 'device_lost');
-  t.same(ready.body.error, { code: 'E_DEVICE_LOST', errno: 19, message: 'PCM "flaky": mmap_commit failed: No such device' });
+  t.same(ready.body.error, {
+    code: 'E_DEVICE_LOST',
+    message: 'the audio device was lost: PCM "flaky": mmap_commit failed: No such device',
+    hint: 'speakerd reopens it by itself; GET /v1/device says why it is gone and when the next attempt is',
+  });
+  t.same(ready.body.cause, { code: 'E_DEVICE_LOST', errno: 19, message: 'PCM "flaky": mmap_commit failed: No such device' });
   t.equal((await fetch(`${server.url}/livez`)).status, 200, 'liveness holds: a restart does not fix hardware');
   t.equal((await fetch(`${server.url}/healthz`)).status, 200, 'the startup probe is done with');
   const refused = await play(server, s16Pattern(480, 2));

@@ -55,10 +55,11 @@ t.test('/healthz answers 503 "starting" while the device opens, then 200; the ev
   const server = await startServer(t, fileDeviceEnv(fifo));
   const starting = await fetch(`${server.url}/healthz`);
   t.equal(starting.status, 503);
-  t.same(await starting.json(), { status: 'starting' });
+  const STARTING = { status: 'starting', error: { code: 'E_NOT_READY', message: 'the audio device is still being opened', hint: 'wait: the startup probe allows for a slow card (AUDIO_OPEN_TIMEOUT_MS)' } };
+  t.same(await starting.json(), STARTING);
   const notReady = await fetch(`${server.url}/readyz`);
   t.equal(notReady.status, 503);
-  t.same(await notReady.json(), { status: 'starting' });
+  t.same(await notReady.json(), STARTING);
   t.equal((await fetch(`${server.url}/livez`)).status, 200, 'liveness holds while the device is still opening');
   const refused = await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': 'audio/pcm;rate=48000;channels=2;format=s16le' }, body: Buffer.alloc(64) });
   t.equal(refused.status, 503);

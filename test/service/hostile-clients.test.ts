@@ -252,7 +252,7 @@ t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are 
 
 t.test('SIGTERM ends within the grace: idle and half-sent connections are closed, stalled streams answered 503', async (t) => {
   // Every client-side timeout is an hour: only the shutdown can end these.
-  const server = await startServer(t, { AUDIO_MODE: 'headless', SHUTDOWN_GRACE_MS: '300', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, HEADERS_TIMEOUT_MS: '600000' });
+  const server = await startServer(t, { AUDIO_MODE: 'headless', SHUTDOWN_GRACE_MS: '1500', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, HEADERS_TIMEOUT_MS: '600000' });
   const port = portOf(server);
   const keptAlive = await connect(port);
   const keptAliveFirst = firstResponse(keptAlive);
@@ -268,6 +268,11 @@ t.test('SIGTERM ends within the grace: idle and half-sent connections are closed
   trickle(trickler, s16Constant(1024, 2, 1), 20);
   while ((await streamsOf(server)).length < 2) await new Promise((resolve) => setTimeout(resolve, 10));
   server.child.kill('SIGTERM');
+  while (!server.logs.some((line) => line.msg === 'shutting down: no new streams')) await new Promise((resolve) => setTimeout(resolve, 10));
+  // During the grace the listener still answers: the pod is unready, and says why.
+  const draining = await rawRequest(port, 'GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n');
+  t.same(draining?.json, { status: 'draining', error: { code: 'E_SHUTTING_DOWN', message: 'speakerd is shutting down and takes no new streams', hint: 'nothing to do: the pod is being replaced' } });
+  t.equal(draining?.headers.connection, 'close', 'no connection is kept once shutting down');
   for (const [name, post] of [['stalled', stalled], ['trickler', trickler]] as const) {
     const answer = await post.answer;
     t.equal(answer?.status, 503, `${name}: 503`);
