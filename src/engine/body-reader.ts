@@ -31,7 +31,22 @@ export class BodyReader {
   #ended = false;
   #closed = false;
   #wake: (() => void) | undefined;
+  #readScheduled = false;
   readonly #onWake = () => this.#wake?.();
+  // Node's HTTP parser runs the tick queue after every body chunk it hands
+  // over, so 'readable' fires once per chunk: read at once, a body of
+  // 1-byte chunks is read a byte at a time (measured: 1,035,653 reads of
+  // 1 byte in 2 s, each then decoded and written to the ring natively).
+  // Reading in the check phase instead takes everything the socket read
+  // delivered in one batch.
+  readonly #onReadable = () => {
+    if (this.#readScheduled) return;
+    this.#readScheduled = true;
+    setImmediate(() => {
+      this.#readScheduled = false;
+      this.#wake?.();
+    });
+  };
   readonly #onEnd = () => {
     this.#ended = true;
     this.#onWake();
@@ -47,7 +62,7 @@ export class BodyReader {
     this.#socket = (body as Readable & { socket?: Socket }).socket;
     this.#wireStart = this.#socket?.bytesRead ?? 0;
     this.#budget = new ChunkBudget(now);
-    body.on('readable', this.#onWake);
+    body.on('readable', this.#onReadable);
     body.on('end', this.#onEnd);
     body.on('close', this.#onClose);
     // An aborted body errors (ECONNRESET): that is a client gone, not a crash.
@@ -63,8 +78,12 @@ export class BodyReader {
       const delay = this.#budget.delayMs();
       if (delay > 0) {
         if (this.#closed) return { kind: 'gone' };
-        // Over budget: the client waits, and that waiting is its own.
-        if (!(await this.#woken(Math.min(delay, deadline - Date.now()), 'throttled'))) {
+        // Over budget: the client waits, and that waiting is its own. The
+        // wait is stretched at random by up to as much again: bodies that
+        // started together would otherwise resume together, and each resume
+        // parses at least a whole socket read of chunks at once.
+        const jittered = delay * (1 + Math.random());
+        if (!(await this.#woken(Math.min(jittered, deadline - Date.now()), 'throttled'))) {
           if (Date.now() >= deadline) return { kind: 'timeout' };
         }
         continue;
@@ -88,7 +107,7 @@ export class BodyReader {
 
   /** Leaves no listener on the body or the stream. */
   dispose(): void {
-    this.#body.off('readable', this.#onWake);
+    this.#body.off('readable', this.#onReadable);
     this.#body.off('end', this.#onEnd);
     this.#body.off('close', this.#onClose);
     this.#body.off('error', this.#onClose);
