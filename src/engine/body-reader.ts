@@ -7,6 +7,9 @@ import type { Readable } from 'node:stream';
 import { ChunkBudget } from './chunk-budget';
 import type { Stream } from './native';
 
+/** A batch at least this big is read as soon as it is there. */
+const IMMEDIATE_READ_BYTES = 16 * 1024;
+
 export type BodyRead =
   /** Every byte buffered since the last read, as one buffer. */
   | { kind: 'data'; bytes: Buffer }
@@ -36,10 +39,16 @@ export class BodyReader {
   // Node's HTTP parser runs the tick queue after every body chunk it hands
   // over, so 'readable' fires once per chunk: read at once, a body of
   // 1-byte chunks is read a byte at a time (measured: 1,035,653 reads of
-  // 1 byte in 2 s, each then decoded and written to the ring natively).
-  // Reading in the check phase instead takes everything the socket read
-  // delivered in one batch.
+  // 1 byte in 2 s, each then decoded and written to the ring natively). A
+  // small batch is therefore read in the check phase, which takes everything
+  // that socket read delivered. A full one is read at once: that lets libuv
+  // go on reading the socket in the same turn (deferring every read cost
+  // 45 % of the ingest rate).
   readonly #onReadable = () => {
+    if (this.#body.readableLength >= IMMEDIATE_READ_BYTES) {
+      this.#onWake();
+      return;
+    }
     if (this.#readScheduled) return;
     this.#readScheduled = true;
     setImmediate(() => {
