@@ -37,7 +37,10 @@ t.test('a device still opening: exit 1 with the 503 and its body', async (t) => 
   });
   const result = healthcheck({ PORT: portOf(server.url), HOST: '127.0.0.1' });
   t.equal(result.status, 1);
-  t.equal(result.stderr, `speakerd: http://127.0.0.1:${portOf(server.url)}/healthz: 503 {"status":"starting"}\n`);
+  t.equal(
+    result.stderr,
+    `speakerd: http://127.0.0.1:${portOf(server.url)}/healthz: 503 {"status":"starting","error":{"code":"E_NOT_READY","message":"the audio device is still being opened","hint":"wait: the startup probe allows for a slow card (AUDIO_OPEN_TIMEOUT_MS)"}}\n`,
+  );
   t.equal(result.stdout, '');
   await waitForStatus(`${server.url}/healthz`, 200, 10_000);
   t.equal(healthcheck({ PORT: portOf(server.url), HOST: '127.0.0.1' }).status, 0, 'and exit 0 once it is open');
