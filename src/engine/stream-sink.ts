@@ -17,8 +17,6 @@ export interface SinkOptions {
   maxSeconds: number;
   /** Wall-clock time a stream may take, however it advances. */
   maxWallSeconds: number;
-  /** For tests: the clock the limits are measured on (ms). */
-  now?: () => number;
 }
 
 export interface PlayResult {
@@ -60,7 +58,6 @@ export class StreamSink {
       idleTimeoutMs: options.idleTimeoutMs,
       wallMs: options.maxWallSeconds * 1000,
       framesPerStep: record.device.periodFrames,
-      ...(options.now ? { now: options.now } : {}),
     });
   }
 
