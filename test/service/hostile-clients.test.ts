@@ -34,9 +34,13 @@ function socketCount(pid: number): number {
 
 // By hand with Connection: close: fetch() keeps connections in its pool,
 // which would count as sockets the service left open.
+// A listing refused while every connection is taken (MAX_CONNECTIONS) is asked again.
 async function streamsOf(server: ServerProcess): Promise<unknown[]> {
-  const answer = await rawRequest(portOf(server), 'GET /v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
-  return (answer?.json as { streams: unknown[] }).streams;
+  for (;;) {
+    const answer = await rawRequest(portOf(server), 'GET /v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    if (answer?.status === 200) return (answer.json as { streams: unknown[] }).streams;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Opens a chunked POST by hand; chunks are written with chunk(). */
