@@ -9,6 +9,7 @@ import { answerClientError } from './http/client-errors';
 import { ConnectionGuard } from './http/connection-guard';
 import { SpeakerdError } from './errors';
 import { answerError, requireHostHeader } from './http/framework-errors';
+import { PROBE_ROUTES, ProbeListener } from './http/probe-listener';
 import audioPlugin from './plugins/audio';
 import { requireBearerToken } from './plugins/auth';
 import deviceRoutes from './routes/device';
@@ -29,37 +30,43 @@ declare module 'fastify' {
     routeTable: readonly RouteEntry[];
     /** The open connections: the cap, and what shutdown closes. */
     connections: ConnectionGuard;
+    /** The probe port's listener; it listens only when PROBE_PORT is set (main.ts). */
+    probes: ProbeListener;
   }
 }
 
 export async function buildApp(config: Config, engine: AudioEngine, logger: Logger, telemetry?: Telemetry): Promise<FastifyInstance> {
+  // The same for PORT and for the probe port.
+  const httpOptions = {
+    // Here as well as in Fastify's options: Node checks headersTimeout
+    // against it when the server is made.
+    requestTimeout: 0,
+    headersTimeout: config.headersTimeoutMs,
+    // Node checks the headers' deadline on this interval (30 s by
+    // default), which let a slow head hold a connection for up to 90 s.
+    connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+    // Node answers a missing Host with an empty 400 of its own; the
+    // onRequest hook below answers it in the documented shape.
+    requireHostHeader: false,
+    // A body stops Node's reading of its socket once this much of it waits
+    // unread: a throttled body of 1-byte chunks (engine/chunk-budget.ts)
+    // then costs one socket read of parsing per resume, not 16 KiB of
+    // chunks more. Bodies of real audio come in reads of up to 64 KiB
+    // either way.
+    highWaterMark: 1024,
+  };
+  const answerParserError = answerClientError(config.headersTimeoutMs);
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     // Streams are long requests: Node's default 5 min request timeout would
     // cut an hour-long announcement. Stalled bodies are cut by the stream's
     // own progress rule (engine/stream-progress.ts).
     requestTimeout: 0,
-    http: {
-      // Also here: Node checks headersTimeout against it at creation.
-      requestTimeout: 0,
-      headersTimeout: config.headersTimeoutMs,
-      // Node checks the headers' deadline on this interval (30 s by
-      // default), which let a slow head hold a connection for up to 90 s.
-      connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
-      // Node answers a missing Host with an empty 400 of its own; the
-      // onRequest hook below answers it in the documented shape.
-      requireHostHeader: false,
-      // A body stops Node's reading of its socket once this much of it waits
-      // unread: a throttled body of 1-byte chunks (engine/chunk-budget.ts)
-      // then costs one socket read of parsing per resume, not 16 KiB of
-      // chunks more. Bodies of real audio come in reads of up to 64 KiB
-      // either way.
-      highWaterMark: 1024,
-    },
+    http: httpOptions,
     // app.close() comes after every stream has had its answer: whatever is
     // still connected then is closed, not waited for.
     forceCloseConnections: true,
-    clientErrorHandler: answerClientError(config.headersTimeoutMs),
+    clientErrorHandler: answerParserError,
     frameworkErrors: answerError,
     genReqId: () => Math.random().toString(36).slice(2, 10),
     // Ajv checks each route schema against the JSON Schema meta-schema by
@@ -72,6 +79,17 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
 
   app.setErrorHandler(answerError);
   app.addHook('onRequest', requireHostHeader);
+
+  // The probe port answers the probes alone. Decided by the route matched,
+  // so that no spelling of a URL reaches anything else through it; a route
+  // added later is refused there until it is listed.
+  const probes = new ProbeListener((request, response) => app.routing(request, response), httpOptions, answerParserError);
+  app.decorate('probes', probes);
+  app.addHook('onRequest', async (request) => {
+    if (probes.owns(request.raw.socket) && !PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
+      throw new SpeakerdError('E_NOT_FOUND', 404, `the probe port (PROBE_PORT) answers only ${[...PROBE_ROUTES].join(', ')}, not ${request.method} ${request.url}`, 'send API requests and scrapes to PORT');
+    }
+  });
 
   // A body we stopped reading (an error, or audio past the declared data)
   // would otherwise be drained to its end before the connection is reused.

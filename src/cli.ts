@@ -17,7 +17,7 @@ const USAGE = `Usage: speakerd [serve|tone] [options]
 
 Commands:
   serve    Serve the HTTP API (the default). Configured by environment
-           variables: PORT, HOST, LOG_LEVEL, AUDIO_MODE, AUDIO_DEVICE,
+           variables: PORT, PROBE_PORT, HOST, LOG_LEVEL, AUDIO_MODE, AUDIO_DEVICE,
            AUDIO_ALSA_CONFIG, AUDIO_RATE, AUDIO_CHANNELS, AUDIO_FORMAT,
            AUDIO_PERIOD_FRAMES, AUDIO_PERIODS, AUDIO_SND_DIR, AUDIO_UNDERRUN,
            AUDIO_IDLE_MS, AUDIO_OPEN_TIMEOUT_MS, AUDIO_REOPEN_MIN_MS,
@@ -32,8 +32,9 @@ Commands:
            same variables as serve. Exits 0 when a playable device was found,
            1 when not (headless included), 2 on an invalid configuration.
   healthcheck
-           Ask the running service's /healthz on HOST:PORT (the container
-           image's HEALTHCHECK: the image has no curl). Exits 0 on 200, else 1.
+           Ask the running service's /healthz on HOST:PROBE_PORT, or on PORT
+           without one (the container image's HEALTHCHECK: the image has no
+           curl). Exits 0 on 200, else 1.
 
 Options for tone:
   --pcm NAME           ALSA PCM to open (default: the headless clock sink)

@@ -10,6 +10,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 
 export interface Config {
   port: number;
+  /** A port that answers the kubelet's probes alone (http/probe-listener.ts); undefined: none. */
+  probePort: number | undefined;
   host: string;
   logLevel: LogLevel;
   audio: {
@@ -81,6 +83,12 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, value, `must be a whole number from ${min} to ${max}`);
   }
   return Number(value);
+}
+
+function optionalPort(env: Env, name: string): number | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  return integer(env, name, 0, 0, 65535);
 }
 
 function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
@@ -161,6 +169,7 @@ function alsaConfig(env: Env): string | undefined {
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
+    probePort: optionalPort(env, 'PROBE_PORT'),
     host: host(env),
     logLevel: oneOf(env, 'LOG_LEVEL', 'info', ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
     audio: {
@@ -192,6 +201,9 @@ export function loadConfig(env: Env = process.env): Config {
   // A stream sent at the rate it plays takes its length plus the start-up
   // latency; a minute's slack lets a slow network catch up.
   config.maxStreamWallSeconds = integer(env, 'MAX_STREAM_WALL_SECONDS', config.maxStreamSeconds + 60, 1, 8 * 86_400);
+  if (config.probePort !== undefined && config.probePort !== 0 && config.probePort === config.port) {
+    throw new ConfigError('PROBE_PORT', String(config.probePort), `must differ from PORT=${config.port}: the probes need a port of their own, or leave PROBE_PORT unset to probe on PORT`);
+  }
   if (config.audio.reopenMaxMs < config.audio.reopenMinMs) {
     throw new ConfigError('AUDIO_REOPEN_MAX_MS', String(config.audio.reopenMaxMs), `must not be below AUDIO_REOPEN_MIN_MS=${config.audio.reopenMinMs}`);
   }

@@ -1,5 +1,6 @@
 // `speakerd healthcheck`: the container image's HEALTHCHECK. It asks the
-// running service's /healthz on the configured HOST and PORT with Node's own
+// running service's /healthz on the configured HOST and PROBE_PORT (PORT
+// when no probe port is set, or when it is 0 and so unknown) with Node's own
 // fetch, because the image carries no curl or wget. Kubernetes does not use
 // it; the manifest's probes call the same route over HTTP.
 import { loadConfig, type Env } from './config';
@@ -19,7 +20,8 @@ function probeHost(host: string): string {
 
 export async function healthcheck(env: Env = process.env, timeoutMs = 2500): Promise<HealthcheckResult> {
   const config = loadConfig(env);
-  const url = `http://${probeHost(config.host)}:${config.port}/healthz`;
+  const port = config.probePort || config.port;
+  const url = `http://${probeHost(config.host)}:${port}/healthz`;
   try {
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await response.text();

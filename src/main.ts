@@ -46,13 +46,20 @@ export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Te
   const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid }, mixin: traceIds });
   const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
   const app = await buildApp(config, engine, logger, telemetry);
-  try {
-    await app.listen({ port: config.port, host: config.host });
-  } catch (error) {
-    const message = describeListenError(error, config.host, config.port);
-    if (message === undefined) throw error;
-    process.stderr.write(`speakerd: ${message}\n`);
-    process.exit(2);
+  const listenOrExit = async (listen: () => Promise<unknown>, port: number, portName: string) => {
+    try {
+      await listen();
+    } catch (error) {
+      const message = describeListenError(error, config.host, port, portName);
+      if (message === undefined) throw error;
+      process.stderr.write(`speakerd: ${message}\n`);
+      process.exit(2);
+    }
+  };
+  await listenOrExit(() => app.listen({ port: config.port, host: config.host }), config.port, 'PORT');
+  const probePort = config.probePort;
+  if (probePort !== undefined) {
+    await listenOrExit(async () => logger.info(`probes (only) listening at ${await app.probes.listen(probePort, config.host)}`), probePort, 'PROBE_PORT');
   }
   logger.info({ exports: telemetry?.exports ?? [] }, telemetry ? `telemetry: ${telemetry.exports.join('; ')}` : 'telemetry: off (OTEL_SDK_DISABLED=true)');
 

@@ -6,8 +6,9 @@
 //   2. Let the playing streams finish, for up to SHUTDOWN_GRACE_MS.
 //   3. Cut the rest: each POST still connected is answered 503
 //      E_SHUTTING_DOWN (a stalled body included: the cut wakes its reader).
-//   4. Close the server and every connection left, close the device, and
-//      flush telemetry in what remains of the second.
+//   4. Close both listeners (PORT and PROBE_PORT) and every connection
+//      left, close the device, and flush telemetry in what remains of the
+//      second.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AudioEngine } from './engine/engine';
@@ -49,8 +50,8 @@ export async function shutDown(parts: { app: FastifyInstance; engine: AudioEngin
     engine.cutAll();
     await waitUntil(() => engine.streams.size === 0, ANSWERS_MS);
   }
-  // Closes the listener and every connection left, then the device.
-  await atMost(app.close(), deadline - Date.now());
+  // Closes the listeners and every connection left, then the device.
+  await atMost(Promise.all([app.close(), app.probes.close()]), deadline - Date.now());
   app.connections.destroyAll();
   await telemetry?.shutdown(Math.max(0, Math.min(TELEMETRY_FLUSH_MS, deadline - Date.now())));
   logger.info({ tookMs: Date.now() - started }, 'stopped');

@@ -97,11 +97,15 @@ t.test('the probes are routes the service serves, and the grace period outlasts 
     t.equal(container.readinessProbe.httpGet.path, '/readyz');
     for (const probe of [container.startupProbe, container.livenessProbe, container.readinessProbe]) {
       t.ok(served.includes(probe.httpGet.path));
-      t.equal(probe.httpGet.port, 'http');
+      t.equal(probe.httpGet.port, 'probes', `${overlay}: ${probe.httpGet.path} on the probes' own port`);
     }
-    t.same(container.ports, [{ name: 'http', containerPort: 8080, protocol: 'TCP' }]);
+    t.same(container.ports, [
+      { name: 'http', containerPort: 8080, protocol: 'TCP' },
+      { name: 'probes', containerPort: 8081, protocol: 'TCP' },
+    ]);
     const env = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'speakerd-env')!.data;
-    t.equal(env.PORT, '8080', `${overlay}: the port the probes use`);
+    t.equal(env.PORT, '8080', `${overlay}: the API's port`);
+    t.equal(env.PROBE_PORT, '8081', `${overlay}: the port the probes use`);
     t.ok(daemonSet.spec.template.spec.terminationGracePeriodSeconds * 1000 > Number(env.SHUTDOWN_GRACE_MS) + 5000, `${overlay}: terminationGracePeriodSeconds above SHUTDOWN_GRACE_MS`);
     const budget = container.startupProbe.periodSeconds * container.startupProbe.failureThreshold * 1000;
     t.ok(budget > 2 * Number(env.AUDIO_OPEN_TIMEOUT_MS), `${overlay}: a ${budget / 1000} s start-up budget covers a slow card's open`);

@@ -48,6 +48,8 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ MAX_STREAM_WALL_SECONDS: '0' }, 'MAX_STREAM_WALL_SECONDS="0": must be a whole number from 1 to 691200'],
     [{ MAX_CONNECTIONS: '8' }, 'MAX_CONNECTIONS="8": must be a whole number from 16 to 65536'],
     [{ HEADERS_TIMEOUT_MS: '10s' }, 'HEADERS_TIMEOUT_MS="10s": must be a whole number from 100 to 600000'],
+    [{ PROBE_PORT: '70000' }, 'PROBE_PORT="70000": must be a whole number from 0 to 65535'],
+    [{ PORT: '9000', PROBE_PORT: '9000' }, 'PROBE_PORT="9000": must differ from PORT=9000: the probes need a port of their own, or leave PROBE_PORT unset to probe on PORT'],
   ];
   // Four at a time: each is a process start.
   for (let i = 0; i < cases.length; i += 4) {
@@ -70,11 +72,18 @@ t.test('the limits on clients: defaults, and the wall-clock cap following MAX_ST
   t.equal(loadConfig({ MAX_STREAM_SECONDS: '30', MAX_STREAM_WALL_SECONDS: '45' }).maxStreamWallSeconds, 45, 'or what the operator sets');
 });
 
+t.test('PROBE_PORT: no probe listener unless set; 0 (any free port) is allowed next to PORT=0', async (t) => {
+  t.equal(loadConfig({}).probePort, undefined);
+  t.equal(loadConfig({ PROBE_PORT: '' }).probePort, undefined, 'empty is unset');
+  t.equal(loadConfig({ PROBE_PORT: '8081' }).probePort, 8081);
+  t.equal(loadConfig({ PORT: '0', PROBE_PORT: '0' }).probePort, 0);
+});
+
 t.test('speakerd --help describes the commands and the variables', async (t) => {
   const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
   t.equal(result.status, 0);
   t.match(result.stdout, /^Usage: speakerd \[serve\|tone\] \[options\]/);
-  for (const variable of ['AUDIO_MODE', 'AUDIO_ALSA_CONFIG', 'MAX_STREAMS', 'MAX_STREAM_WALL_SECONDS', 'MAX_CONNECTIONS', 'HEADERS_TIMEOUT_MS', 'AUTH_TOKEN', 'SHUTDOWN_GRACE_MS']) {
+  for (const variable of ['PROBE_PORT', 'AUDIO_MODE', 'AUDIO_ALSA_CONFIG', 'MAX_STREAMS', 'MAX_STREAM_WALL_SECONDS', 'MAX_CONNECTIONS', 'HEADERS_TIMEOUT_MS', 'AUTH_TOKEN', 'SHUTDOWN_GRACE_MS']) {
     t.match(result.stdout, variable);
   }
 });

@@ -27,6 +27,17 @@ t.test('a ready service: exit 0 and the /healthz answer on stdout', async (t) =>
   t.equal(result.stderr, '');
 });
 
+t.test('with PROBE_PORT set, it asks the probe port (as the manifest\'s probes do)', async (t) => {
+  const server = await startServer(t, { AUDIO_MODE: 'headless', PROBE_PORT: '0' });
+  let line;
+  while (!(line = server.logs.find((entry) => String(entry.msg).startsWith('probes (only) listening at ')))) await new Promise((resolve) => setTimeout(resolve, 10));
+  const probePort = new URL(String(line.msg).slice('probes (only) listening at '.length)).port;
+  await waitForStatus(`${server.url}/healthz`, 200);
+  const result = healthcheck({ PORT: '1', PROBE_PORT: probePort, HOST: '127.0.0.1' });
+  t.equal(result.status, 0, 'PORT=1 would refuse: the probe port answered');
+  t.equal(result.stdout, `speakerd: http://127.0.0.1:${probePort}/healthz: 200 {"status":"ok","mode":"headless"}\n`);
+});
+
 t.test('a device still opening: exit 1 with the 503 and its body', async (t) => {
   const file = path.join(scratchDir(t), 'out.raw');
   const server = await startServer(t, {
