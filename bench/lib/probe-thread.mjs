@@ -115,7 +115,9 @@ async function playPaced(url, { seconds, leadMs, sliceMs, answerTimeoutMs }) {
 /**
  * Runs the prober (and, with `pacedStream`, the paced stream) against `url`
  * for `seconds` on a worker thread; resolves with { probes, stream,
- * loopDelay }. Both start together.
+ * loopDelay }. Both start together. The probes go to `probeUrl` (the
+ * kubelet's port) when given, else to `url`; with `alsoProbeUrl`, the same
+ * probes go there too, at the same moments, into `alsoProbes`.
  */
 export function observe(options) {
   const worker = new Worker(fileURLToPath(import.meta.url), { workerData: { probeThread: options } });
@@ -126,15 +128,16 @@ export function observe(options) {
   }).finally(() => worker.terminate());
 }
 
-async function observeInThisThread({ url, seconds, probeEveryMs, pacedStream, leadMs, sliceMs, answerTimeoutMs }) {
+async function observeInThisThread({ url, probeUrl = url, alsoProbeUrl, seconds, probeEveryMs, pacedStream, leadMs, sliceMs, answerTimeoutMs }) {
   const loop = monitorEventLoopDelay({ resolution: 10 });
   loop.enable();
-  const [probes, stream] = await Promise.all([
-    probeFor(url, { seconds, everyMs: probeEveryMs }),
+  const [probes, alsoProbes, stream] = await Promise.all([
+    probeFor(probeUrl, { seconds, everyMs: probeEveryMs }),
+    alsoProbeUrl ? probeFor(alsoProbeUrl, { seconds, everyMs: probeEveryMs }) : undefined,
     pacedStream ? playPaced(url, { seconds, leadMs, sliceMs, answerTimeoutMs }) : undefined,
   ]);
   loop.disable();
-  return { probes, stream, loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 } };
+  return { probes, alsoProbes, stream, loopDelay: { p99Ms: loop.percentile(99) / 1e6, maxMs: loop.max / 1e6 } };
 }
 
 if (!isMainThread && workerData?.probeThread) {

@@ -39,15 +39,27 @@ const LOG_TAIL_BYTES = 16 * 1024;
  * lines after that one are not parsed, only their last LOG_TAIL_BYTES kept:
  * a flood of requests logs thousands of lines a second, whose parsing and
  * keeping would load the bench process that is measuring.
- * `lastMessages(n)` is the msg of the last n lines either way.
+ * `lastMessages(n)` is the msg of the last n lines either way. With
+ * `probePort`, start-up ends at the later line that names the probe port
+ * (PROBE_PORT), and `probeUrl` resolves with its URL.
  */
-export function followLog(child, logs = [], { untilListening = false } = {}) {
+export function followLog(child, logs = [], { untilListening = false, probePort = false } = {}) {
   let stderr = '';
   let tail;
   child.stderr?.setEncoding('utf8').on('data', (text) => (stderr += text));
   const waiters = new Set();
+  let probeUrlFound;
+  let probeUrlLost = () => {};
+  const probeUrl = probePort
+    ? new Promise((resolve, reject) => {
+        probeUrlFound = resolve;
+        probeUrlLost = reject;
+      })
+    : Promise.resolve(undefined);
+  probeUrl.catch(() => {});
   const url = new Promise((resolve, reject) => {
     const lines = createInterface({ input: child.stdout });
+    let listening = false;
     lines.on('line', (line) => {
       let entry;
       try {
@@ -58,8 +70,12 @@ export function followLog(child, logs = [], { untilListening = false } = {}) {
       logs.push(entry);
       const match = /^Server listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg));
       if (match) resolve(match[1]);
+      const probes = probePort ? /^probes \(only\) listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(entry.msg)) : null;
+      if (probes) probeUrlFound(probes[1]);
       for (const waiter of waiters) waiter(entry);
-      if (match && untilListening) {
+      const startedNow = probePort ? Boolean(probes) : Boolean(match);
+      if (startedNow && untilListening && !listening) {
+        listening = true;
         lines.close();
         // Closing paused the pipe: keep draining it, or the child blocks writing its log.
         tail = Buffer.alloc(0);
@@ -67,10 +83,11 @@ export function followLog(child, logs = [], { untilListening = false } = {}) {
         child.stdout.resume();
       }
     });
-    child.exited.then(
-      ([code, signal]) => reject(new Error(`${child.spawnfile} exited (${signal ?? `code ${code}`}) before listening: ${stderr.trim()}`)),
-      reject,
-    );
+    const lost = (error) => {
+      reject(error);
+      probeUrlLost(error);
+    };
+    child.exited.then(([code, signal]) => lost(new Error(`${child.spawnfile} exited (${signal ?? `code ${code}`}) before listening: ${stderr.trim()}`)), lost);
   });
   url.catch(() => {});
   /** Resolves with the first entry, past or future, that `matches`. */
@@ -102,7 +119,7 @@ export function followLog(child, logs = [], { untilListening = false } = {}) {
       }
     }).slice(-n);
   };
-  return { url, logs, waitForLog, lastMessages, stderr: () => stderr };
+  return { url, probeUrl, logs, waitForLog, lastMessages, stderr: () => stderr };
 }
 
 /** Polls `url` until it answers 200; every `everyMs`, as a startup probe would but tighter. */
@@ -133,13 +150,17 @@ export async function startSpeakerd({ env = {}, wrapper = [], logsAfterListening
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', ...SHIPPED_PROCESS_ENV, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const log = followLog(child, [], { untilListening: !logsAfterListening });
+  const probePort = env.PROBE_PORT !== undefined;
+  const log = followLog(child, [], { untilListening: !logsAfterListening, probePort });
   try {
     const url = await log.url;
+    const probeUrl = await log.probeUrl;
     await waitFor200(`${url}/healthz`);
     const alive = () => child.exitCode === null && child.signalCode === null;
     return {
       url,
+      /** The probe port's URL when `env` sets PROBE_PORT. */
+      probeUrl,
       pid: child.pid,
       child,
       logs: log.logs,

@@ -213,6 +213,15 @@ t.test('headers that do not complete within HEADERS_TIMEOUT_MS: 408 and the conn
   await settled(server, sockets);
 });
 
+t.test('a connection that sends nothing within HEADERS_TIMEOUT_MS is closed without an answer', async (t) => {
+  const server = await startServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
+  const sockets = socketCount(server.child.pid!);
+  const socket = await connect(portOf(server));
+  const text = await readAll(socket);
+  t.equal(text, '', 'nobody asked: nothing is written, the connection is closed');
+  await settled(server, sockets);
+});
+
 t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are not closed', async (t) => {
   const server = await startServer(t, { AUDIO_MODE: 'headless', MAX_CONNECTIONS: '16', MAX_STREAMS: '16', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
   const port = portOf(server);
