@@ -298,7 +298,8 @@ const ATTACK_MEASURES = {
 function p99Comparison(speakerd, peer) {
   const [a, b] = [speakerd.probes.p99Ms, peer.probes.p99Ms];
   if (a >= PROBE_TIMEOUT_MS && b >= PROBE_TIMEOUT_MS) return 'both p99s at the probe timeout';
-  return `speakerd's p99 ${fixed(a / b, 1)}× this`;
+  // A ratio far below 1 keeps its first digits rather than showing 0.0.
+  return `speakerd's p99 ${fixed(a / b, a / b < 0.1 ? 3 : 1)}× this`;
 }
 
 function rowsOf(scenarioName, results) {

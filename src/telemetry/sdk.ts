@@ -26,7 +26,6 @@ import { BatchSpanProcessor, NoopSpanProcessor, type SpanProcessor } from '@open
 const UNTRACED_ROUTES = new Set(['/metrics', '/healthz', '/livez', '/readyz']);
 
 export interface Telemetry {
-  /** Writes the Prometheus text exposition of every metric to a raw response. */
   /** Every metric in the Prometheus text format. */
   renderMetrics(): Promise<string>;
   /** Where spans and metrics go besides /metrics, for the start-up log. */
