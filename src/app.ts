@@ -48,12 +48,6 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     // Node answers a missing Host with an empty 400 of its own; the
     // onRequest hook below answers it in the documented shape.
     requireHostHeader: false,
-    // A body stops Node's reading of its socket once this much of it waits
-    // unread: a throttled body of 1-byte chunks (engine/chunk-budget.ts)
-    // then costs one socket read of parsing per resume, not 16 KiB of
-    // chunks more. Bodies of real audio come in reads of up to 64 KiB
-    // either way.
-    highWaterMark: 1024,
   };
   const answerParserError = answerClientError(config.headersTimeoutMs);
   const app = Fastify({

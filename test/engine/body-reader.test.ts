@@ -1,0 +1,71 @@
+// The body reader's buffer rule, on the real app over a real socket: a body
+// keeps Node's 16 KiB high-water mark (libuv reads its socket several times
+// a turn: the ingest rate) until the chunk budget throttles it; from then
+// on Node stops reading its socket once 1 KiB waits unread, so that each
+// resume parses one socket read of tiny chunks, not 16 K of them.
+import t from 'tap';
+import type { IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import { buildApp } from '../../src/app';
+import { loadConfig } from '../../src/config';
+import { AudioEngine } from '../../src/engine/engine';
+import { CHUNK_BURST } from '../../src/engine/chunk-budget';
+import { connect, firstResponse } from '../service/raw-http';
+
+const RAW_S16 = 'audio/L16;rate=48000;channels=2';
+
+async function startApp(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+  const config = loadConfig({ AUDIO_MODE: 'headless', MAX_STREAMS: '4' });
+  const logger = pino({ level: 'silent' });
+  const engine = new AudioEngine({ audio: config.audio, maxStreams: 4 }, logger);
+  await engine.start();
+  const app = await buildApp(config, engine, logger);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const bodies: IncomingMessage[] = [];
+  app.server.on('request', (request: IncomingMessage) => {
+    if (request.method === 'POST') bodies.push(request);
+  });
+  t.teardown(() => app.close());
+  return { port: (app.server.address() as AddressInfo).port, bodies, engine };
+}
+
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 10));
+}
+
+function head(target: string): string {
+  return `POST ${target} HTTP/1.1\r\nHost: x\r\nContent-Type: ${RAW_S16}\r\nTransfer-Encoding: chunked\r\n\r\n`;
+}
+
+t.test('a body of sensible chunks keeps the 16 KiB mark; one of 1-byte chunks drops to 1 KiB once throttled', async (t) => {
+  const { port, bodies, engine } = await startApp(t);
+
+  const steady = await connect(port);
+  const steadyAnswer = firstResponse(steady);
+  steady.write(head('/v1/streams?name=steady'));
+  // 200 chunks of 20 ms of 48 kHz stereo: a live source's pace, sent at once.
+  const slice = Buffer.alloc(3840);
+  for (let i = 0; i < 200; i++) steady.write(`${slice.length.toString(16)}\r\n${slice.toString('latin1')}\r\n`, 'latin1');
+  await until(() => bodies.length === 1 && bodies[0]!.socket.bytesRead > 200 * 3840);
+
+  const tiny = await connect(port);
+  const tinyAnswer = firstResponse(tiny);
+  tiny.write(head('/v1/streams?name=tiny'));
+  // Four times the burst of 1-byte chunks (4 of them a frame), in one
+  // write: past the burst even as the budget estimates chunks (from the
+  // framing, with a socket read's worth of slack).
+  tiny.write('1\r\n\0\r\n'.repeat(4 * CHUNK_BURST), 'latin1');
+  await until(() => bodies.length === 2 && bodies[1]!.readableHighWaterMark < 16 * 1024);
+  t.equal(bodies[1]!.readableHighWaterMark, 1024, 'the throttled body: 1 KiB');
+  t.equal(bodies[0]!.readableHighWaterMark, 16 * 1024, 'the steady body: Node\'s 16 KiB');
+
+  steady.end('0\r\n\r\n');
+  tiny.destroy();
+  const answer = await steadyAnswer;
+  t.equal(answer?.status, 200, 'the steady body played');
+  t.equal(answer?.json?.frames, 200 * 960, 'all of it');
+  await tinyAnswer;
+  await until(() => engine.streams.size === 0);
+  t.pass('both streams ended');
+});
