@@ -4,6 +4,7 @@ import type { Server } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Config } from './config';
+import { holdToSmallBuffer } from './engine/body-reader';
 import type { AudioEngine } from './engine/engine';
 import { answerClientError } from './http/client-errors';
 import { ConnectionGuard } from './http/connection-guard';
@@ -97,6 +98,9 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   // default ends the socket at the client's FIN and the answer is lost.
   (app.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
   app.decorate('connections', new ConnectionGuard(app.server, config.maxConnections));
+  // Every body starts small, from the moment its request arrives
+  // (engine/body-reader.ts says why).
+  app.server.on('request', holdToSmallBuffer);
 
   app.setNotFoundHandler((request, reply) =>
     reply.code(404).send(new SpeakerdError('E_NOT_FOUND', 404, `no route for ${request.method} ${request.url}`, 'see the API in README.md').toBody()),

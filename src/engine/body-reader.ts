@@ -10,8 +10,11 @@ import type { Stream } from './native';
 /** A batch at least this big is read as soon as it is there. */
 const IMMEDIATE_READ_BYTES = 16 * 1024;
 
-/** What a throttled body may hold unread before Node stops reading its socket. */
-const THROTTLED_HIGH_WATER_BYTES = 1024;
+/** What a body may hold unread before Node stops reading its socket, until it has shown chunks of a sensible size. */
+const SMALL_HIGH_WATER_BYTES = 1024;
+/** Body bytes after which a body whose chunks average PROVEN_CHUNK_BYTES or more gets Node's own mark back. */
+const PROOF_BYTES = 64 * 1024;
+const PROVEN_CHUNK_BYTES = 1024;
 
 export type BodyRead =
   /** Every byte buffered since the last read, as one buffer. */
@@ -25,6 +28,29 @@ export type BodyRead =
   /** The native stream is done (stopped, cut at shutdown, the device lost): nothing more can play. */
   | { kind: 'stream_done' };
 
+/** Where holdToSmallBuffer keeps a body's own mark, to be given back. */
+const NORMAL_HIGH_WATER = Symbol('normalHighWater');
+
+function setHighWater(body: Readable, bytes: number): void {
+  const state = (body as Readable & { _readableState?: { highWaterMark?: unknown } })._readableState;
+  if (state && typeof state.highWaterMark === 'number') state.highWaterMark = bytes;
+}
+
+/**
+ * Holds a body to SMALL_HIGH_WATER_BYTES until a BodyReader finds its chunks
+ * big (see #setHighWater). Called as its request arrives, before Node parses
+ * the rest of that socket read: set later (when the route starts reading),
+ * Node had read and parsed another 64 KiB of 1-byte chunks per body
+ * meanwhile, and eight bodies starting together stalled the loop up to
+ * half a second (bench hostile, chunks).
+ */
+export function holdToSmallBuffer(body: Readable): void {
+  const marked = body as Readable & { [NORMAL_HIGH_WATER]?: number };
+  if (marked[NORMAL_HIGH_WATER] !== undefined) return;
+  marked[NORMAL_HIGH_WATER] = body.readableHighWaterMark;
+  setHighWater(body, Math.min(SMALL_HIGH_WATER_BYTES, body.readableHighWaterMark));
+}
+
 export class BodyReader {
   readonly #body: Readable;
   readonly #stream: Stream;
@@ -33,6 +59,9 @@ export class BodyReader {
   readonly #budget: ChunkBudget;
   /** The socket's byte count when the body started, and the body bytes read since. */
   readonly #wireStart: number;
+  /** Node's high-water mark for the body, given back once its chunks have proved big. */
+  readonly #normalHighWater: number;
+  #provenBig = false;
   #bodyBytes = 0;
   #ended = false;
   #closed = false;
@@ -74,6 +103,10 @@ export class BodyReader {
     this.#socket = (body as Readable & { socket?: Socket }).socket;
     this.#wireStart = this.#socket?.bytesRead ?? 0;
     this.#budget = new ChunkBudget(now);
+    // Held small since its request arrived (app.ts); a body that did not
+    // come through the server is held from here.
+    holdToSmallBuffer(body);
+    this.#normalHighWater = (body as Readable & { [NORMAL_HIGH_WATER]: number })[NORMAL_HIGH_WATER];
     body.on('readable', this.#onReadable);
     body.on('end', this.#onEnd);
     body.on('close', this.#onClose);
@@ -90,7 +123,6 @@ export class BodyReader {
       const delay = this.#budget.delayMs();
       if (delay > 0) {
         if (this.#closed) return { kind: 'gone' };
-        this.#holdToSmallBuffer();
         // Over budget: the client waits, and that waiting is its own. The
         // wait is stretched at random by up to as much again: bodies that
         // started together would otherwise resume together, and each resume
@@ -113,24 +145,31 @@ export class BodyReader {
   }
 
   // Node stops reading a body's socket once its high-water mark of body
-  // bytes waits unread (16 KiB by default). For a throttled body of 1-byte
-  // chunks that is 16 K chunks parsed per resume; at 1 KiB, one socket
-  // read's worth. Only throttled bodies get it: for every body, 1 KiB cost
-  // 35 % of the ingest rate (Node then stops and restarts the socket after
-  // each read, and libuv reads it once per turn instead of several times).
-  // The mark is a plain field of the stream's state in Node 20 to 24; if it
-  // is ever not, the body is throttled all the same, at a coarser grain.
-  #holdToSmallBuffer(): void {
-    const state = (this.#body as Readable & { _readableState?: { highWaterMark?: unknown } })._readableState;
-    if (state && typeof state.highWaterMark === 'number' && state.highWaterMark > THROTTLED_HIGH_WATER_BYTES) {
-      state.highWaterMark = THROTTLED_HIGH_WATER_BYTES;
-    }
+  // bytes waits unread (16 KiB by default). For a body of 1-byte chunks
+  // that is 16 K chunks parsed per resume, and a new body could parse two
+  // socket reads of them (22 K) before its first throttle: bench hostile
+  // saw a 214 ms stall and an underrun the one time an attacker
+  // reconnected. At 1 KiB it is one socket read's worth. But
+  // 1 KiB for every body cost 35 % of the ingest rate (Node stops and
+  // restarts the socket after each read, and libuv reads it once per turn
+  // instead of several times). So a body starts at 1 KiB and gets Node's
+  // mark back once 64 KiB of it came in chunks of 1 KiB or more on average,
+  // without a throttle. The mark is a plain field of the stream's state in
+  // Node 20 to 24; if it is ever not, bodies are throttled all the same, at
+  // a coarser grain.
+  #setHighWater(bytes: number): void {
+    setHighWater(this.#body, bytes);
   }
 
   #spend(bodyBytes: number): void {
     this.#bodyBytes += bodyBytes;
     const wireBytes = (this.#socket?.bytesRead ?? this.#wireStart + this.#bodyBytes) - this.#wireStart;
     this.#budget.spend(wireBytes, this.#bodyBytes);
+    if (this.#provenBig || this.#bodyBytes < PROOF_BYTES) return;
+    if (this.#budget.delayMs() === 0 && this.#budget.chunksPaid * PROVEN_CHUNK_BYTES <= this.#bodyBytes) {
+      this.#provenBig = true;
+      this.#setHighWater(this.#normalHighWater);
+    }
   }
 
   /** Leaves no listener on the body or the stream. */

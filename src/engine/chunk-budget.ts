@@ -42,6 +42,11 @@ export class ChunkBudget {
     }
   }
 
+  /** The chunks paid for so far (an upper bound, beyond a socket read's worth of slack). */
+  get chunksPaid(): number {
+    return this.#paidOverhead / MIN_CHUNK_OVERHEAD_BYTES;
+  }
+
   /** How long the body must wait before its next read; 0 when within budget. */
   delayMs(): number {
     this.#refill();
