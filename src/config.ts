@@ -3,9 +3,9 @@
 // and the process exits 2 on it before anything starts.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './engine/native';
+import { SAMPLE_FORMATS, type AudioMode, type AudioSettings } from './engine/audio-settings';
 
-export type AudioMode = 'auto' | 'device' | 'headless';
+export type { AudioMode };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface Config {
@@ -14,27 +14,7 @@ export interface Config {
   probePort: number | undefined;
   host: string;
   logLevel: LogLevel;
-  audio: {
-    mode: AudioMode;
-    device: string;
-    /** ALSA configuration text (read from the file when AUDIO_ALSA_CONFIG is a path). */
-    alsaConfig: string | undefined;
-    rate: number;
-    channels: number;
-    format: SampleFormat;
-    periodFrames: number;
-    periods: number;
-    sndDir: string;
-    underrun: UnderrunPolicy;
-    idleMs: number;
-    /** How long an open may take before it is given up as stuck (E_ALSA_OPEN_TIMEOUT). */
-    openTimeoutMs: number;
-    /** Reopen backoff after a device is lost or refuses to open: doubles from min to max, jittered. */
-    reopenMinMs: number;
-    reopenMaxMs: number;
-    /** A device lost this long without a reopen fails /livez, so that a restart brings the node's current device nodes; 0: never. */
-    lostRestartS: number;
-  };
+  audio: AudioSettings;
   maxStreams: number;
   maxStreamSeconds: number;
   /** Wall-clock time a stream may take, however its audio advances. */

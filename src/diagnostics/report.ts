@@ -2,25 +2,18 @@
 // configured PCM, a flat list of findings (each with a code and a hint), and
 // the raw sections the findings were drawn from, for the JSON output.
 import type { AudioMode, Config } from '../config';
-import type { DeviceInfo } from '../engine/native';
+import type { PcmOpenAttempt } from '../engine/device-supervisor';
 import { probeCards, type CardsReport } from './cards';
 import { errorCode, finding, type Finding } from './finding';
 import { probeMemory, type MemoryReport } from './memory';
-import { classifyOpenError, type OpenError } from './open-error';
+import { classifyOpenError } from './open-error';
 import { DEFAULT_PATHS, type DiagnosticsPaths } from './paths';
+
+export type { PcmOpenAttempt };
 import { probeProcessState, type ProcessState } from './process-state';
 import { probeSndNodes, type SndDirReport } from './snd-nodes';
 
 /** What happened when the doctor tried the configured PCM. */
-export interface PcmOpenAttempt {
-  pcm: string;
-  /** False in AUDIO_MODE=headless, where the PCM is never opened. */
-  attempted: boolean;
-  opened: boolean;
-  error: (OpenError & { alsaMessages: string[] }) | null;
-  info: DeviceInfo | null;
-}
-
 export interface DiagnosticsReport {
   /** A playable device was found: the configured PCM opened, outside headless mode. */
   ok: boolean;

@@ -9,8 +9,7 @@
 // through events, so that the log says why at each step.
 import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
-import type { PcmOpenAttempt } from '../diagnostics/report';
+import type { AudioSettings } from './audio-settings';
 import { backoffDelay } from './backoff';
 import { DeviceOpener } from './device-opener';
 import { openClockSink, type Device, type DeviceInfo, type DeviceOptions, type NativeError } from './native';
@@ -46,7 +45,7 @@ export interface DeviceLoss {
 }
 
 /** The options that open the configured PCM: the engine and the doctor open it the same way. */
-export function configuredDeviceOptions(audio: Config['audio']): DeviceOptions {
+export function configuredDeviceOptions(audio: AudioSettings): DeviceOptions {
   const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs } = audio;
   return { pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs };
 }
@@ -59,6 +58,17 @@ function summarize(error: unknown): ErrorSummary {
 /** Why the configured PCM is not played, in one line. */
 function openFailureReason(pcm: string, error: ErrorSummary): string {
   return `cannot open ${pcm}: ${error.message} (${error.code}, errno ${error.errno})`;
+}
+
+/** What became of the last open of the configured PCM: what /v1/device and the doctor report. */
+export interface PcmOpenAttempt {
+  pcm: string;
+  /** False in AUDIO_MODE=headless, where the PCM is never opened. */
+  attempted: boolean;
+  opened: boolean;
+  /** The addon's error (code, errno, message) with the lines alsa-lib logged during the open. */
+  error: { code: string; errno: number; message: string; alsaMessages: string[] } | null;
+  info: DeviceInfo | null;
 }
 
 /** What diagnostics need to know of an open that failed. */
@@ -104,10 +114,10 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   #watcher: PlaybackNodeWatcher | undefined;
   #xruns = 0;
   readonly #opener: DeviceOpener;
-  readonly #audio: Config['audio'];
+  readonly #audio: AudioSettings;
   readonly #log: Logger;
 
-  constructor(audio: Config['audio'], log: Logger) {
+  constructor(audio: AudioSettings, log: Logger) {
     super();
     this.#audio = audio;
     this.#log = log;

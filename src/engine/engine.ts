@@ -3,8 +3,8 @@
 // this, never to the addon directly.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
-import type { Config } from '../config';
-import type { PcmOpenAttempt } from '../diagnostics/report';
+import type { AudioSettings } from './audio-settings';
+import type { PcmOpenAttempt } from './device-supervisor';
 import { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { DeviceSupervisor, type DeviceLoss, type DeviceMode } from './device-supervisor';
@@ -61,7 +61,7 @@ export class AudioEngine {
   readonly supervisor: DeviceSupervisor;
   readonly #maxStreams: number;
 
-  constructor(options: { audio: Config['audio']; maxStreams: number }, log: Logger) {
+  constructor(options: { audio: AudioSettings; maxStreams: number }, log: Logger) {
     this.#maxStreams = options.maxStreams;
     this.supervisor = new DeviceSupervisor(options.audio, log);
   }

@@ -6,9 +6,9 @@ import { EventEmitter, once } from 'node:events';
 import { argumentError, checkInteger } from '../errors';
 import { addon, alsaConfigDir, alsaLibVersion } from './addon';
 
-export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
-export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
-export type UnderrunPolicy = 'silence' | 'wait';
+import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-settings';
+
+export { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy };
 
 const BYTES_PER_SAMPLE: Record<SampleFormat, number> = {
   S16_LE: 2,

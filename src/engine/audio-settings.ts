@@ -1,0 +1,31 @@
+// What the engine is configured with: the audio part of the service's
+// configuration, which config.ts reads from the environment. Kept apart from
+// native.ts so that reading the configuration does not load the addon, and
+// so that the engine depends on no part of the service above it.
+
+export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
+export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
+export type UnderrunPolicy = 'silence' | 'wait';
+export type AudioMode = 'auto' | 'device' | 'headless';
+
+export interface AudioSettings {
+  mode: AudioMode;
+  device: string;
+  /** ALSA configuration text (read from the file when AUDIO_ALSA_CONFIG is a path). */
+  alsaConfig: string | undefined;
+  rate: number;
+  channels: number;
+  format: SampleFormat;
+  periodFrames: number;
+  periods: number;
+  sndDir: string;
+  underrun: UnderrunPolicy;
+  idleMs: number;
+  /** How long an open may take before it is given up as stuck (E_ALSA_OPEN_TIMEOUT). */
+  openTimeoutMs: number;
+  /** Reopen backoff after a device is lost or refuses to open: doubles from min to max, jittered. */
+  reopenMinMs: number;
+  reopenMaxMs: number;
+  /** A device lost this long without a reopen fails /livez, so that a restart brings the node's current device nodes; 0: never. */
+  lostRestartS: number;
+}
