@@ -6,6 +6,7 @@ import type { Logger } from 'pino';
 import type { Config } from './config';
 import { holdToSmallBuffer } from './engine/body-reader';
 import type { AudioEngine } from './engine/engine';
+import { Playback } from './engine/playback';
 import { answerClientError } from './http/client-errors';
 import { ConnectionGuard } from './http/connection-guard';
 import { SpeakerdError } from './errors';
@@ -18,6 +19,7 @@ import healthRoutes from './routes/health';
 import metricsRoutes from './routes/metrics';
 import streamRoutes from './routes/streams';
 import { ServiceMetrics } from './telemetry/metrics';
+import { streamTelemetry } from './telemetry/stream-telemetry';
 import type { Telemetry } from './telemetry/sdk';
 
 export interface RouteEntry {
@@ -120,8 +122,9 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   await app.register(async (api) => {
     requireBearerToken(api, config.authToken);
     await api.register(deviceRoutes, { config });
-    const metrics = new ServiceMetrics(engine);
-    await api.register(streamRoutes, { maxStreamSeconds: config.maxStreamSeconds, maxStreamWallSeconds: config.maxStreamWallSeconds, streamIdleTimeoutMs: config.streamIdleTimeoutMs, metrics });
+    const playback = new Playback(engine, { idleTimeoutMs: config.streamIdleTimeoutMs, maxSeconds: config.maxStreamSeconds, maxWallSeconds: config.maxStreamWallSeconds });
+    playback.observe(streamTelemetry(new ServiceMetrics(engine)));
+    await api.register(streamRoutes, { playback });
   });
   return app;
 }

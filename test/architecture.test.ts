@@ -1,7 +1,8 @@
 // The shape of src/, read from its imports: no cycle between folders (each
-// file at the top of src/ counts as a folder of its own), and reading the
-// configuration does not load the addon (a bad environment must be
-// reported even where the addon cannot load).
+// file at the top of src/ counts as a folder of its own); routes reach the
+// engine only through its public modules (a stream's life is the engine's);
+// and reading the configuration does not load the addon (a bad environment
+// must be reported even where the addon cannot load).
 import t from 'tap';
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -101,6 +102,19 @@ t.test('no cycle between folders', async (t) => {
   // On failure, name an import behind each edge of the cycle.
   const explained = found.map((component) => [...witnesses].filter(([edge]) => component.some((a) => component.some((b) => edge === `${a} -> ${b}`))).map(([, why]) => why));
   t.same(explained, [], 'folders that import each other, with an import behind each edge');
+});
+
+t.test('routes reach the engine only through its public modules', async (t) => {
+  const PUBLIC = new Set(['engine/engine.ts', 'engine/playback.ts']);
+  const reached: string[] = [];
+  for (const [file, targets] of graph) {
+    if (unit(file) !== 'routes/') continue;
+    for (const target of targets) {
+      const relative = path.relative(SRC, target);
+      if (unit(target) === 'engine/' && !PUBLIC.has(relative)) reached.push(`${path.relative(SRC, file)} imports ${relative}`);
+    }
+  }
+  t.same(reached, []);
 });
 
 t.test('reading the configuration does not load the addon', async (t) => {

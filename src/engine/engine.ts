@@ -163,6 +163,24 @@ export class AudioEngine {
     return totals;
   }
 
+  /** Fill (0 to 1) of the emptiest and the fullest ring among the streams; 0 and 0 when none plays. */
+  ringFill(): { min: number; max: number } {
+    let min = Infinity;
+    let max = 0;
+    for (const record of this.streams.values()) {
+      const stats = record.native.stats();
+      const fill = stats.capacityFrames > 0 ? stats.bufferedFrames / stats.capacityFrames : 0;
+      min = Math.min(min, fill);
+      max = Math.max(max, fill);
+    }
+    return { min: min === Infinity ? 0 : min, max };
+  }
+
+  /** Device xruns across reopens. */
+  get xruns(): number {
+    return this.supervisor.xruns;
+  }
+
   /** Frees a stream's place; a stream that has not ended is aborted, so nothing is left attached. */
   release(record: StreamRecord): void {
     record.native.abort();

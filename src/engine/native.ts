@@ -63,10 +63,11 @@ export interface DeviceStats {
   streams: number;
 }
 
-export type StreamOutcome = 'played' | 'aborted' | 'device_lost' | 'closed';
+/** Why the playback thread let a stream go (not how its POST ended: play-outcome.ts). */
+export type RetireReason = 'played' | 'aborted' | 'device_lost' | 'closed';
 
 export interface StreamResult {
-  outcome: StreamOutcome;
+  outcome: RetireReason;
   frames: number;
   underruns: number;
   /** CLOCK_MONOTONIC (as process.hrtime) of the first write and first commit to ALSA, 0 if none. */

@@ -4,7 +4,7 @@
 // @opentelemetry/api, so with the SDK disabled every call is a no-op.
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { AudioEngine, DeviceMode } from '../engine/engine';
-import type { StreamEnd, StreamOutcome } from './stream-end';
+import type { PlayOutcome, StreamEnd } from '../engine/play-outcome';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
 // resolve the design's bound (one period + 2 ms: 7.3 ms at 256 frames,
@@ -38,21 +38,14 @@ export class ServiceMetrics {
       result.observe(underruns, totals.underruns);
     }, [frames, underruns]);
     meter.createObservableCounter('speakerd.device.xruns', { description: 'Device xruns (buffer underruns of the sound card) across reopens', unit: '{xrun}' })
-      .addCallback((result) => result.observe(engine.supervisor.xruns));
+      .addCallback((result) => result.observe(engine.xruns));
     // The emptiest ring warns of an underrun, the fullest of a client that
     // outruns playback. Not one series per stream: the SDK keeps reporting a
     // series after its stream is gone.
     meter.createObservableGauge('speakerd.ring.fill', { description: 'Fill (0 to 1) of the emptiest (stat=min) and the fullest (stat=max) ring among playing streams; 0 when none plays', unit: '1' })
       .addCallback((result) => {
-        let min = Infinity;
-        let max = 0;
-        for (const record of engine.streams.values()) {
-          const stats = record.native.stats();
-          const fill = stats.capacityFrames > 0 ? stats.bufferedFrames / stats.capacityFrames : 0;
-          min = Math.min(min, fill);
-          max = Math.max(max, fill);
-        }
-        result.observe(min === Infinity ? 0 : min, { 'speakerd.ring.stat': 'min' });
+        const { min, max } = engine.ringFill();
+        result.observe(min, { 'speakerd.ring.stat': 'min' });
         result.observe(max, { 'speakerd.ring.stat': 'max' });
       });
     // Every mode is observed every time, 1 for the one in use: a series
@@ -74,7 +67,7 @@ export class ServiceMetrics {
     this.#count(outcome, error?.code);
   }
 
-  #count(outcome: StreamOutcome, errorCode: string | undefined): void {
+  #count(outcome: PlayOutcome, errorCode: string | undefined): void {
     this.#finished.add(1, errorCode ? { 'speakerd.stream.outcome': outcome, 'error.type': errorCode } : { 'speakerd.stream.outcome': outcome });
   }
 }

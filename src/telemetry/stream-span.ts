@@ -3,9 +3,8 @@
 // stream's summary as attributes when it ends. Log lines written while the
 // stream plays carry this span's ids (run the playback in `context`).
 import { context as contexts, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
-import type { DeviceSupervisor } from '../engine/device-supervisor';
-import type { StreamRecord } from '../engine/engine';
-import type { StreamEnd } from './stream-end';
+import type { StreamEnd } from '../engine/play-outcome';
+import type { AdmittedStream } from '../engine/playback';
 
 const tracer = trace.getTracer('speakerd');
 
@@ -16,44 +15,37 @@ function wallClockMs(monotonicNs: number): number {
 
 export class StreamSpan {
   readonly #span: Span;
-  readonly #record: StreamRecord;
+  readonly #stream: AdmittedStream;
   /** The active context with this span in it, for the playback's log lines. */
   readonly context: Context;
-  readonly #detach: () => void;
 
-  constructor(record: StreamRecord, supervisor: DeviceSupervisor, contentType: string | undefined) {
-    this.#record = record;
+  constructor(stream: AdmittedStream) {
+    this.#stream = stream;
     this.#span = tracer.startSpan('speakerd.stream', {
       attributes: {
-        'speakerd.stream.id': record.id,
-        ...(record.name ? { 'speakerd.stream.name': record.name } : {}),
-        ...(contentType ? { 'speakerd.stream.content_type': contentType } : {}),
-        'speakerd.device.mode': record.mode,
-        'speakerd.device.pcm': record.device.pcm,
+        'speakerd.stream.id': stream.id,
+        ...(stream.name ? { 'speakerd.stream.name': stream.name } : {}),
+        ...(stream.contentType ? { 'speakerd.stream.content_type': stream.contentType } : {}),
+        'speakerd.device.mode': stream.mode,
+        'speakerd.device.pcm': stream.device.pcm,
       },
     });
     this.context = trace.setSpan(contexts.active(), this.#span);
-    // Both arrive in the native event batches the engine already delivers.
-    const onUnderrun = (count: number) => this.#span.addEvent('underrun', { 'speakerd.stream.underruns': count });
-    const onXrun = (count: number) => this.#span.addEvent('xrun', { 'speakerd.device.xruns': count });
-    record.native.on('underrun', onUnderrun);
-    supervisor.on('xrun', onXrun);
-    this.#detach = () => {
-      record.native.off('underrun', onUnderrun);
-      supervisor.off('xrun', onXrun);
-    };
+    // Both arrive in the native event batches the engine already delivers;
+    // the engine removes the listeners when the stream is released.
+    stream.onUnderrun((count) => this.#span.addEvent('underrun', { 'speakerd.stream.underruns': count }));
+    stream.onXrun((count) => this.#span.addEvent('xrun', { 'speakerd.device.xruns': count }));
   }
 
   end({ outcome, result, firstFrameMs, truncated, error }: StreamEnd): void {
-    this.#detach();
     const span = this.#span;
     if (result && result.firstCommitNs > 0 && firstFrameMs !== undefined) {
       span.addEvent('first_frame', { 'speakerd.stream.first_frame_ms': firstFrameMs }, wallClockMs(result.firstCommitNs));
     }
-    const format = this.#record.format;
+    const format = this.#stream.format;
     span.setAttributes({
       'speakerd.stream.outcome': outcome,
-      ...(result ? { 'speakerd.stream.frames': result.frames, 'speakerd.stream.seconds': result.frames / this.#record.device.rate, 'speakerd.stream.underruns': result.underruns } : {}),
+      ...(result ? { 'speakerd.stream.frames': result.frames, 'speakerd.stream.seconds': result.frames / this.#stream.device.rate, 'speakerd.stream.underruns': result.underruns } : {}),
       ...(truncated !== undefined ? { 'speakerd.stream.truncated': truncated } : {}),
       ...(format ? { 'speakerd.stream.input.rate': format.rate, 'speakerd.stream.input.channels': format.channels, 'speakerd.stream.input.format': format.sampleFormat } : {}),
     });

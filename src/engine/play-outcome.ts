@@ -1,13 +1,14 @@
-// How one POST /v1/streams ended, as the metrics and the stream's span both
-// record it.
-import type { StreamResult } from '../engine/native';
+// How one played stream (a POST /v1/streams) ended: the outcome the engine
+// reports to its observers, which the metrics count and the span records.
+// Not the playback thread's own account (native.ts's RetireReason).
 import type { SpeakerdError } from '../errors';
+import type { StreamResult } from './native';
 
 /** How a POST /v1/streams ended, for speakerd.streams.finished. */
-export type StreamOutcome = 'ok' | 'aborted' | 'stopped' | 'timeout' | 'device_lost' | 'rejected';
+export type PlayOutcome = 'ok' | 'aborted' | 'stopped' | 'timeout' | 'device_lost' | 'rejected';
 
 /** Maps the error code an admitted stream ended with (none: it played) to its outcome. */
-export function outcomeOf(code: string | undefined): StreamOutcome {
+export function outcomeOf(code: string | undefined): PlayOutcome {
   if (code === undefined) return 'ok';
   switch (code) {
     case 'E_CLIENT_GONE':
@@ -29,7 +30,7 @@ export function outcomeOf(code: string | undefined): StreamOutcome {
 }
 
 export interface StreamEnd {
-  outcome: StreamOutcome;
+  outcome: PlayOutcome;
   /** The playback thread's account; undefined when it never ran. */
   result: StreamResult | undefined;
   /** First body byte → first frame committed to ALSA. */
