@@ -1,9 +1,9 @@
-// Opens the configured PCM with a deadline. The open runs on a libuv pool
-// thread, and a driver stuck in open() keeps that thread: it cannot be taken
-// back. So the opener gives up waiting after `timeoutMs` (E_ALSA_OPEN_TIMEOUT),
-// starts no second open while one is stuck (the pool has four threads and
-// every fs call needs them), and closes the device if the stuck open ever
-// returns one.
+// Opens the configured PCM with a deadline. The open runs on a thread of its
+// own (OpenJob in device_wrap.cc), and a driver stuck in open() keeps that
+// thread: it cannot be taken back. So the opener gives up waiting after
+// `timeoutMs` (E_ALSA_OPEN_TIMEOUT), starts no second open while one is stuck
+// (each would leave one more thread stuck in the same driver), and closes the
+// device if the stuck open ever returns one.
 import { constants } from 'node:os';
 import { openDevice, type Device, type DeviceOptions, type NativeError } from './native';
 

@@ -311,7 +311,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     if (!this.#wantsDevice()) return;
     // Headless for want of nodes: the watcher calls again when they come.
     if (this.#state === 'playing' && playbackNodesAbsentReason(this.#audio.sndDir)) return;
-    // A stuck open still holds its pool thread: wait for it, never pile up.
+    // A stuck open still holds its thread: wait for it, never pile up.
     if (this.#opener.stuck) {
       await this.#opener.settled();
       if (!this.#wantsDevice()) return;

@@ -80,8 +80,9 @@ function fileFrames(file: string): number {
   return statSync(file).size / FRAME_BYTES;
 }
 
-// The first open starts libuv's thread pool (and loads alsa.conf): warm up,
-// so that the per-test baselines do not count threads started once per process.
+// The first close starts libuv's thread pool (CloseWorker), and the first
+// open loads alsa.conf: warm up, so that the per-test baselines do not count
+// threads and memory taken once per process.
 t.before(async () => {
   const dir = scratchDir(t);
   const device = await openDevice({ pcm: 'warm', alsaConfig: filePcmConfig('warm', path.join(dir, 'warm.raw')), underrun: 'wait' });

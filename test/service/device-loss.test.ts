@@ -225,7 +225,8 @@ t.test('an open stuck in the driver times out (E_ALSA_OPEN_TIMEOUT): auto mode s
   t.match(headless.body.headlessReason, /^cannot open flaky: cannot open PCM "flaky": no answer within AUDIO_OPEN_TIMEOUT_MS=300 ms; the driver is stuck in open\(\) \(E_ALSA_OPEN_TIMEOUT, errno 110\)$/);
   t.equal(headless.body.diagnostics.verdict.code, 'E_SND_OPEN_TIMEOUT');
   t.match(headless.body.diagnostics.verdict.hint, /raise AUDIO_OPEN_TIMEOUT_MS/);
-  // While the first open is stuck, retries do not pile up on libuv's pool.
+  // While the first open is stuck, no retry starts another open (one more
+  // thread stuck in the driver), and the event loop answers.
   const meanwhile = await fetch(`${server.url}/livez`);
   t.equal(meanwhile.status, 200);
 
