@@ -5,7 +5,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import type { Config } from '../config';
-import { bytesPerFrame } from '../engine/native';
+import { bytesPerFrame } from '../formats/audio-format';
 import { finding, guardProbe, type Finding, type ProbeResult } from './finding';
 
 const MiB = 1024 * 1024;

@@ -3,8 +3,9 @@
 // native.ts so that reading the configuration does not load the addon, and
 // so that the engine depends on no part of the service above it.
 
-export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const;
-export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
+import { SAMPLE_FORMATS, type SampleFormat } from '../formats/audio-format';
+
+export { SAMPLE_FORMATS, type SampleFormat };
 export type UnderrunPolicy = 'silence' | 'wait';
 export type AudioMode = 'auto' | 'device' | 'headless';
 

@@ -10,14 +10,6 @@ import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-
 
 export { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy };
 
-const BYTES_PER_SAMPLE: Record<SampleFormat, number> = {
-  S16_LE: 2,
-  S24_LE: 4,
-  S24_3LE: 3,
-  S32_LE: 4,
-  FLOAT_LE: 4,
-};
-
 export interface PlaybackFormat {
   /** Sample format of the device, and of every frame written to its streams. */
   format?: SampleFormat;
@@ -336,6 +328,3 @@ export function openClockSink(options: PlaybackFormat = {}): Promise<Device> {
   return open((dispatch) => native.openClockSink(checked, dispatch));
 }
 
-export function bytesPerFrame(format: SampleFormat, channels: number): number {
-  return BYTES_PER_SAMPLE[format] * channels;
-}

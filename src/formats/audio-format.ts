@@ -1,11 +1,30 @@
-// The input formats a request body can carry once its header is read: the
-// sample format exactly as the bytes arrive (no conversion happens here), the
-// rate and the channel count. Conversion to the device format happens later,
-// so every format a supported WAV or raw body can declare is listed here,
-// including big-endian ones.
+// The sample formats speakerd knows, in one table: the bytes of a sample of
+// each, which of them a request body may carry (exactly as its bytes arrive:
+// conversion happens later, so big-endian and 8-bit ones are here), and which
+// a device may be opened with (AUDIO_FORMAT). Also the format a body declares
+// once its header is read: sample format, rate and channel count.
 
-export const INPUT_SAMPLE_FORMATS = ['U8', 'S16_LE', 'S16_BE', 'S24_3LE', 'S24_3BE', 'S32_LE', 'FLOAT_LE', 'FLOAT64_LE'] as const;
+const BYTES_PER_SAMPLE = {
+  U8: 1,
+  S16_LE: 2,
+  S16_BE: 2,
+  S24_LE: 4,
+  S24_3LE: 3,
+  S24_3BE: 3,
+  S32_LE: 4,
+  FLOAT_LE: 4,
+  FLOAT64_LE: 8,
+} as const;
+
+export type AnySampleFormat = keyof typeof BYTES_PER_SAMPLE;
+
+/** What a WAV or raw body may declare. */
+export const INPUT_SAMPLE_FORMATS = ['U8', 'S16_LE', 'S16_BE', 'S24_3LE', 'S24_3BE', 'S32_LE', 'FLOAT_LE', 'FLOAT64_LE'] as const satisfies readonly AnySampleFormat[];
 export type InputSampleFormat = (typeof INPUT_SAMPLE_FORMATS)[number];
+
+/** What a device may be opened with, and every frame written to its streams is in. */
+export const SAMPLE_FORMATS = ['S16_LE', 'S24_LE', 'S24_3LE', 'S32_LE', 'FLOAT_LE'] as const satisfies readonly AnySampleFormat[];
+export type SampleFormat = (typeof SAMPLE_FORMATS)[number];
 
 export interface AudioFormat {
   sampleFormat: InputSampleFormat;
@@ -18,21 +37,16 @@ export const MAX_CHANNELS = 8;
 export const MIN_RATE = 1000;
 export const MAX_RATE = 384000;
 
-const BYTES_PER_SAMPLE: Record<InputSampleFormat, number> = {
-  U8: 1,
-  S16_LE: 2,
-  S16_BE: 2,
-  S24_3LE: 3,
-  S24_3BE: 3,
-  S32_LE: 4,
-  FLOAT_LE: 4,
-  FLOAT64_LE: 8,
-};
-
-export function bytesPerSample(f: InputSampleFormat): number {
-  return BYTES_PER_SAMPLE[f];
+export function bytesPerSample(format: AnySampleFormat): number {
+  return BYTES_PER_SAMPLE[format];
 }
 
+/** The bytes of one frame of a body's format. */
 export function frameBytes(format: AudioFormat): number {
   return BYTES_PER_SAMPLE[format.sampleFormat] * format.channels;
+}
+
+/** The bytes of one frame of `channels` samples of `format`. */
+export function bytesPerFrame(format: AnySampleFormat, channels: number): number {
+  return BYTES_PER_SAMPLE[format] * channels;
 }
