@@ -145,18 +145,18 @@ export class BodyReader {
   }
 
   // Node stops reading a body's socket once its high-water mark of body
-  // bytes waits unread (16 KiB by default). For a body of 1-byte chunks
-  // that is 16 K chunks parsed per resume, and a new body could parse two
-  // socket reads of them (22 K) before its first throttle: bench hostile
-  // saw a 214 ms stall and an underrun the one time an attacker
-  // reconnected. At 1 KiB it is one socket read's worth. But
-  // 1 KiB for every body cost 35 % of the ingest rate (Node stops and
-  // restarts the socket after each read, and libuv reads it once per turn
-  // instead of several times). So a body starts at 1 KiB and gets Node's
-  // mark back once 64 KiB of it came in chunks of 1 KiB or more on average,
-  // without a throttle. The mark is a plain field of the stream's state in
-  // Node 20 to 24; if it is ever not, bodies are throttled all the same, at
-  // a coarser grain.
+  // bytes waits unread (16 KiB by default on Node 20, 64 KiB from Node 22).
+  // For a body of 1-byte chunks that is 16 K chunks or more parsed per
+  // resume, and a new body could parse two socket reads of them (22 K)
+  // before its first throttle: bench hostile saw a 214 ms stall and an
+  // underrun the one time an attacker reconnected. At 1 KiB it is one socket
+  // read's worth. But 1 KiB for every body cost 35 % of the ingest rate
+  // (Node stops and restarts the socket after each read, and libuv reads it
+  // once per turn instead of several times). So a body starts at 1 KiB and
+  // gets Node's own mark back once 64 KiB of it came in chunks of 1 KiB or
+  // more on average, without a throttle. The mark is a plain field of the
+  // stream's state in Node 20 to 24; if it is ever not, bodies are
+  // throttled all the same, at a coarser grain.
   #setHighWater(bytes: number): void {
     setHighWater(this.#body, bytes);
   }

@@ -15,6 +15,8 @@ export class StreamProgress {
   #framesPerStep: number;
   #framesSinceStep = 0;
   #waitedMs = 0;
+  /** Which limit bounded the last wait budget: what a wait that used it all ran into. */
+  #nearerLimit: Stall = 'idle';
 
   constructor(options: { idleTimeoutMs: number; wallMs: number; framesPerStep: number; now?: () => number }) {
     this.#now = options.now ?? Date.now;
@@ -30,7 +32,10 @@ export class StreamProgress {
 
   /** How long the next wait for the client may last. */
   waitBudgetMs(): number {
-    return Math.max(0, Math.min(this.#idleTimeoutMs - this.#waitedMs, this.#deadline - this.#now()));
+    const idleLeft = this.#idleTimeoutMs - this.#waitedMs;
+    const wallLeft = this.#deadline - this.#now();
+    this.#nearerLimit = wallLeft <= idleLeft ? 'too_slow' : 'idle';
+    return Math.max(0, Math.min(idleLeft, wallLeft));
   }
 
   /** Time spent waiting for the client. */
@@ -47,9 +52,14 @@ export class StreamProgress {
     }
   }
 
-  /** Why a wait that used its whole budget ended the stream. */
+  /**
+   * Why a wait that used its whole budget ended the stream: the limit that
+   * set the budget. Not the clock read again: a timer may fire a millisecond
+   * before Date.now() reaches its deadline, and a stream cut by the wall
+   * clock was then reported idle (seen on Node 24 in CI).
+   */
   stall(): Stall {
-    return this.#now() >= this.#deadline ? 'too_slow' : 'idle';
+    return this.#nearerLimit;
   }
 
   get now(): number {

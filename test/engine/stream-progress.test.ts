@@ -45,6 +45,14 @@ t.test('the wall-clock cap bounds a body that advances too slowly', async (t) =>
   t.equal(progress.stall(), 'too_slow');
 });
 
+t.test('a wait cut by the wall-clock cap is too slow, even when its timer fired a millisecond early', async (t) => {
+  const { progress, advance } = clocked({ idleTimeoutMs: 1000, wallMs: 700, framesPerStep: 1024 });
+  t.equal(progress.waitBudgetMs(), 700);
+  advance(699);
+  progress.waited(699);
+  t.equal(progress.stall(), 'too_slow');
+});
+
 t.test('a step is a period in the body\'s frames once its rate is known', async (t) => {
   const { progress, advance } = clocked({ idleTimeoutMs: 1000, wallMs: 60_000, framesPerStep: 1024 });
   progress.setFramesPerStep(Math.ceil((1024 * 8000) / 48000)); // 8 kHz into a 48 kHz device: 171 frames
