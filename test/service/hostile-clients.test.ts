@@ -35,6 +35,21 @@ function socketCount(pid: number): number {
 // By hand with Connection: close: fetch() keeps connections in its pool,
 // which would count as sockets the service left open.
 // A listing refused while every connection is taken (MAX_CONNECTIONS) is asked again.
+/**
+ * The service once its device (here the headless clock sink) is open: it
+ * listens before that, and a POST sent in between is a 503 E_NOT_READY
+ * (seen under CI load, where the open took long enough for it).
+ */
+async function startReadyServer(t: Parameters<typeof startServer>[0], env: Record<string, string>): Promise<ServerProcess> {
+  const server = await startServer(t, env);
+  // On connections of their own, closed after the answer: a test that
+  // counts idle connections must not find a keep-alive one of ours.
+  while ((await rawRequest(portOf(server), 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))?.status !== 200) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return server;
+}
+
 async function streamsOf(server: ServerProcess): Promise<unknown[]> {
   for (;;) {
     const answer = await rawRequest(portOf(server), 'GET /v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
@@ -76,7 +91,7 @@ async function settled(server: ServerProcess, sockets: number): Promise<void> {
 }
 
 t.test('progress, not bytes: tricklers are cut with 408 and free their places', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: '300', MAX_STREAMS: '2' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: '300', MAX_STREAMS: '2' });
   const port = portOf(server);
   const sockets = socketCount(server.child.pid!);
   const header = wavHeader({ formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 }, 48000 * 4 * 60);
@@ -106,7 +121,7 @@ t.test('progress, not bytes: tricklers are cut with 408 and free their places', 
 });
 
 t.test('a body that advances, but slower than it plays, ends at MAX_STREAM_WALL_SECONDS with 408', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, MAX_STREAM_WALL_SECONDS: '1' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, MAX_STREAM_WALL_SECONDS: '1' });
   const sockets = socketCount(server.child.pid!);
   const post = await chunkedPost(portOf(server), '/v1/streams', RAW_S16);
   // A period's worth every 100 ms: progress, at a fifth of real time.
@@ -122,7 +137,7 @@ t.test('a body that advances, but slower than it plays, ends at MAX_STREAM_WALL_
 });
 
 t.test('DELETE answers a stream whose body stalled at once, not after the idle timeout', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
   const sockets = socketCount(server.child.pid!);
   const post = await chunkedPost(portOf(server), '/v1/streams?name=stalled', RAW_S16);
   post.chunk(s16Constant(2400, 2, 1));
@@ -139,7 +154,7 @@ t.test('DELETE answers a stream whose body stalled at once, not after the idle t
 });
 
 t.test('a client that half-closes after its whole body gets its answer', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
   const body = Buffer.concat([wavHeader({ formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 }, 2400 * 4), s16Constant(2400, 2, 9)]);
   const socket = await connect(portOf(server));
   const everything = readAll(socket);
@@ -156,7 +171,7 @@ t.test('a client that half-closes after its whole body gets its answer', async (
 });
 
 t.test('gain must be a finite decimal within [-120, 24]', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
   for (const gain of ['Infinity', '-Infinity', '1e309', '-1e400', 'NaN', '0x10', ' 1', '', '24.000001', '-120.5', '1e1e1']) {
     const response = await fetch(`${server.url}/v1/streams?gain=${encodeURIComponent(gain)}`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: Buffer.alloc(4) });
     t.equal(response.status, 400, `gain=${JSON.stringify(gain)}: 400`);
@@ -185,7 +200,7 @@ const BAD_HTTP: { name: string; request: string; status: number; code: string; m
 ];
 
 t.test('malformed HTTP is answered in the documented error shape, and the connection closed', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
   const sockets = socketCount(server.child.pid!);
   for (const bad of BAD_HTTP) {
     const answer = await rawRequest(portOf(server), bad.request);
@@ -200,7 +215,7 @@ t.test('malformed HTTP is answered in the documented error shape, and the connec
 });
 
 t.test('headers that do not complete within HEADERS_TIMEOUT_MS: 408 and the connection closed', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
   const sockets = socketCount(server.child.pid!);
   const socket = await connect(portOf(server));
   const everything = readAll(socket);
@@ -214,7 +229,7 @@ t.test('headers that do not complete within HEADERS_TIMEOUT_MS: 408 and the conn
 });
 
 t.test('a connection that sends nothing within HEADERS_TIMEOUT_MS is closed without an answer', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
   const sockets = socketCount(server.child.pid!);
   const socket = await connect(portOf(server));
   const text = await readAll(socket);
@@ -223,7 +238,7 @@ t.test('a connection that sends nothing within HEADERS_TIMEOUT_MS is closed with
 });
 
 t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are not closed', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', MAX_CONNECTIONS: '16', MAX_STREAMS: '16', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', MAX_CONNECTIONS: '16', MAX_STREAMS: '16', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
   const port = portOf(server);
   // 16 connections that never send a byte, the oldest first.
   const idle: { socket: Socket; closed: boolean }[] = [];
@@ -265,7 +280,7 @@ t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are 
 
 t.test('SIGTERM ends within the grace: idle and half-sent connections are closed, stalled streams answered 503', async (t) => {
   // Every client-side timeout is an hour: only the shutdown can end these.
-  const server = await startServer(t, { AUDIO_MODE: 'headless', SHUTDOWN_GRACE_MS: '1500', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, HEADERS_TIMEOUT_MS: '600000' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', SHUTDOWN_GRACE_MS: '1500', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, HEADERS_TIMEOUT_MS: '600000' });
   const port = portOf(server);
   const keptAlive = await connect(port);
   const keptAliveFirst = firstResponse(keptAlive);
@@ -321,7 +336,7 @@ function parseResponseLoosely(text: string): RawResponse | undefined {
 }
 
 t.test('2,000 mutated requests: every answer is in the documented shape, or the connection is closed', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '200', STREAM_IDLE_TIMEOUT_MS: '200' });
+  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '200', STREAM_IDLE_TIMEOUT_MS: '200' });
   const port = portOf(server);
   const sockets = socketCount(server.child.pid!);
   const random = new Random(13);
