@@ -2,24 +2,13 @@
 // the router accepts, and every /v1 route registered now or later, refuses
 // a request without the token.
 import t from 'tap';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { buildApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { AudioEngine } from '../../src/engine/engine';
+import { startInProcessApp } from './in-process-app';
 import { rawRequest } from './raw-http';
 
 const TOKEN = 's3cret-token';
 
 async function startApp(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
-  const config = loadConfig({ AUDIO_MODE: 'headless', AUTH_TOKEN: TOKEN });
-  const logger = pino({ level: 'silent' });
-  const engine = new AudioEngine({ audio: config.audio, maxStreams: 2 }, logger);
-  await engine.start();
-  const app = await buildApp(config, engine, logger);
-  await app.listen({ port: 0, host: '127.0.0.1' });
-  t.teardown(() => app.close());
-  return { app, port: (app.server.address() as AddressInfo).port };
+  return startInProcessApp(t, { AUTH_TOKEN: TOKEN, MAX_STREAMS: '2' });
 }
 
 function request(method: string, target: string, headers: Record<string, string> = {}, body = ''): string {

@@ -4,29 +4,16 @@
 // (whatever the spelling, with or without a token), and goes down with the
 // service.
 import t from 'tap';
-import type { AddressInfo } from 'node:net';
-import pino from 'pino';
-import { buildApp } from '../../src/app';
-import { loadConfig } from '../../src/config';
-import { AudioEngine } from '../../src/engine/engine';
+import { startInProcessApp } from './in-process-app';
 import { connect, firstResponse, rawRequest } from './raw-http';
 import { startServer } from './server-process';
 
 const TOKEN = 'probe-test-token';
 
 async function startApp(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
-  const config = loadConfig({ AUDIO_MODE: 'headless', AUTH_TOKEN: TOKEN });
-  const logger = pino({ level: 'silent' });
-  const engine = new AudioEngine({ audio: config.audio, maxStreams: 2 }, logger);
-  await engine.start();
-  const app = await buildApp(config, engine, logger);
-  await app.listen({ port: 0, host: '127.0.0.1' });
+  const { app, engine, port } = await startInProcessApp(t, { AUTH_TOKEN: TOKEN, MAX_STREAMS: '2' });
   const probeUrl = await app.probes.listen(0, '127.0.0.1');
-  t.teardown(async () => {
-    await app.probes.close();
-    await app.close();
-  });
-  return { app, engine, port: (app.server.address() as AddressInfo).port, probePort: Number(new URL(probeUrl).port), probeUrl };
+  return { app, engine, port, probePort: Number(new URL(probeUrl).port), probeUrl };
 }
 
 function request(method: string, target: string, headers: Record<string, string> = {}, body = ''): string {
