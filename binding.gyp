@@ -15,11 +15,13 @@
         "native/src/converter_wrap.cc",
         "native/src/device_wrap.cc",
         "native/src/fault_pcm.cc",
+        "native/src/js_audio_format.cc",
         "native/src/ioplug_params.cc",
         "native/src/mixer.cc",
         "native/src/pcm_device.cc",
         "native/src/playback_thread.cc",
-        "native/src/realtime.cc"
+        "native/src/realtime.cc",
+        "native/src/stream_input.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

@@ -10,7 +10,8 @@
 #   engine-valgrind     the same harness, unsanitized, under valgrind memcheck
 #                       (SKIP when valgrind is not installed)
 #   converter-asan-ubsan  test/native/converter_harness.cc (every format, channel
-#                       map and rate pair through the converter) under
+#                       map and rate pair through the converter, and through a
+#                       stream's input into a small ring) under
 #                       AddressSanitizer and UndefinedBehaviorSanitizer
 #
 # Everything is built into build/native-check/ from native/src and the static
@@ -90,6 +91,7 @@ compile_jobs() {
   echo "tsan $root/test/native/ring_stress.cc $out/obj/tsan-ring_stress.o"
   echo "asan $root/test/native/ring_stress.cc $out/obj/asan-ring_stress.o"
   echo "asan $root/native/src/converter.cc $out/obj/asan-converter.o"
+  echo "asan $root/native/src/stream_input.cc $out/obj/asan-stream_input.o"
   echo "asan $root/test/native/converter_harness.cc $out/obj/asan-converter_harness.o"
 }
 
@@ -132,7 +134,7 @@ build() {
     link plain engine_harness engine_harness "${engine_sources[@]}" &&
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
-    link asan converter_harness_asan converter_harness converter
+    link asan converter_harness_asan converter_harness converter stream_input
 }
 if build >"$build_log" 2>&1; then
   summary "PASS build errors=0 time=$((SECONDS - build_started))s 6 binaries in ${out#"$root/"}"

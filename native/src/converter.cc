@@ -201,35 +201,51 @@ uint64_t Converter::OutputFramesFor(uint64_t input_frames) const {
   return static_cast<uint64_t>(scaled / (2 * static_cast<unsigned __int128>(from_.rate)));
 }
 
-void Converter::Convert(const uint8_t* in, size_t frames, std::vector<uint8_t>* out) {
-  const size_t old_size = out->size();
-  switch (path_) {
-    case Path::kCopy:
-      out->insert(out->end(), in, in + frames * in_frame_bytes_);
-      return;
-    case Path::kSwapS16: {
-      out->resize(old_size + frames * out_frame_bytes_);
-      uint8_t* dst = out->data() + old_size;
-      for (size_t i = 0; i < frames * in_frame_bytes_; i += 2) {
-        dst[i] = in[i + 1];
-        dst[i + 1] = in[i];
-      }
-      return;
+size_t Converter::Convert(const uint8_t* in, size_t frames, FrameSink* out) {
+  if (path_ != Path::kFloat) {
+    const size_t taken = std::min(frames, out->Room());
+    for (size_t done = 0; done < taken;) {
+      size_t granted = 0;
+      uint8_t* dst = out->Reserve(taken - done, &granted);
+      MapFrames(in + done * in_frame_bytes_, granted, dst);
+      out->Commit(granted);
+      done += granted;
     }
-    case Path::kMoveSamples:
-      out->resize(old_size + frames * out_frame_bytes_);
-      MoveSamples(in, frames, out->data() + old_size);
-      return;
-    case Path::kFloat:
-      break;
+    return taken;
   }
-  out->reserve(old_size + (OutputFramesFor(frames) + 1) * out_frame_bytes_);
-  for (size_t done = 0; done < frames;) {
+  size_t done = 0;
+  while (done < frames && out->Room() > 0) {
     const size_t n = std::min(block_frames_, frames - done);
     ConvertBlock(in + done * in_frame_bytes_, n, out);
     done += n;
   }
-  frames_in_ += frames;
+  frames_in_ += done;
+  return done;
+}
+
+void Converter::Convert(const uint8_t* in, size_t frames, std::vector<uint8_t>* out) {
+  out->reserve(out->size() + (OutputFramesFor(frames) + 1) * out_frame_bytes_);
+  VectorFrameSink sink(out, out_frame_bytes_);
+  Convert(in, frames, &sink);
+}
+
+void Converter::MapFrames(const uint8_t* in, size_t frames, uint8_t* out) const {
+  switch (path_) {
+    case Path::kCopy:
+      std::memcpy(out, in, frames * in_frame_bytes_);
+      return;
+    case Path::kSwapS16:
+      for (size_t i = 0; i < frames * in_frame_bytes_; i += 2) {
+        out[i] = in[i + 1];
+        out[i + 1] = in[i];
+      }
+      return;
+    case Path::kMoveSamples:
+      MoveSamples(in, frames, out);
+      return;
+    case Path::kFloat:
+      return;  // not one to one: Convert never calls this for it
+  }
 }
 
 void Converter::MoveSamples(const uint8_t* in, size_t frames, uint8_t* out) const {
@@ -249,7 +265,7 @@ void Converter::MoveSamples(const uint8_t* in, size_t frames, uint8_t* out) cons
   }
 }
 
-void Converter::ConvertBlock(const uint8_t* in, size_t frames, std::vector<uint8_t>* out) {
+void Converter::ConvertBlock(const uint8_t* in, size_t frames, FrameSink* out) {
   DecodeSamples(from_.format, in, frames * from_.channels, decoded_.data());
   const float* signal = decoded_.data();
   if (map_before_resampling_) {
@@ -263,7 +279,7 @@ void Converter::ConvertBlock(const uint8_t* in, size_t frames, std::vector<uint8
   }
 }
 
-uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, std::vector<uint8_t>* out) {
+uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, FrameSink* out) {
   uint64_t emitted = 0;
   while (frames > 0 && emitted < max_out) {
     spx_uint32_t in_len = static_cast<spx_uint32_t>(frames);
@@ -279,17 +295,23 @@ uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, s
   return emitted;
 }
 
-void Converter::Emit(const float* signal, size_t frames, std::vector<uint8_t>* out) {
+void Converter::Emit(const float* signal, size_t frames, FrameSink* out) {
   if (!map_before_resampling_ && !map_.identity()) {
     map_.Apply(signal, frames, mapped_.data());
     signal = mapped_.data();
   }
-  const size_t old_size = out->size();
-  out->resize(old_size + frames * out_frame_bytes_);
-  sample_codec::EncodeSamples(to_.format, signal, frames * to_.channels, out->data() + old_size);
+  // The sink may grant less than asked (the ring wraps): encode piece by piece.
+  while (frames > 0) {
+    size_t granted = 0;
+    uint8_t* dst = out->Reserve(frames, &granted);
+    sample_codec::EncodeSamples(to_.format, signal, granted * to_.channels, dst);
+    out->Commit(granted);
+    signal += granted * to_.channels;
+    frames -= granted;
+  }
 }
 
-void Converter::Flush(std::vector<uint8_t>* out) {
+void Converter::Flush(FrameSink* out) {
   if (resampler_ != nullptr) {
     // The resampler still holds the last input frames in its filter: push
     // silence through until the stream has its exact length. Output can only
@@ -305,6 +327,11 @@ void Converter::Flush(std::vector<uint8_t>* out) {
     }
   }
   Restart();
+}
+
+void Converter::Flush(std::vector<uint8_t>* out) {
+  VectorFrameSink sink(out, out_frame_bytes_);
+  Flush(&sink);
 }
 
 void Converter::Restart() {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "device_error.h"
+#include "frame_sink.h"
 
 struct SpeexResamplerState_;
 
@@ -96,13 +97,20 @@ class Converter {
   // history, estimated from its filter length (its tables are not exposed).
   size_t memory_bytes() const;
 
-  // Appends to *out the device-format frames that `frames` input frames at
-  // `in` produce. A resampler holds back its filter's latency until Flush.
+  // Converts input frames at `in` straight into `out`, as many as it has
+  // room for, and returns how many input frames it took. Paths that map
+  // frames one to one take at most out->Room(); the float path converts
+  // block by block while out->Room() > 0, so its last block may overrun the
+  // room by at most one block's output, which the sink holds aside. A
+  // resampler holds back its filter's latency until Flush.
+  size_t Convert(const uint8_t* in, size_t frames, FrameSink* out);
+  // Converts all `frames` input frames, appending to *out.
   void Convert(const uint8_t* in, size_t frames, std::vector<uint8_t>* out);
 
-  // Ends the stream: appends the resampler's tail so that the stream's output
+  // Ends the stream: writes the resampler's tail so that the stream's output
   // totals round(input frames × out rate / in rate) frames, then starts over
-  // for a new stream.
+  // for a new stream. The tail is at most about the filter's latency.
+  void Flush(FrameSink* out);
   void Flush(std::vector<uint8_t>* out);
 
  private:
@@ -115,13 +123,15 @@ class Converter {
 
   Converter(const AudioFormat& from, const AudioFormat& to);
 
+  // The one-to-one paths (copy, swap, move) for `frames` frames.
+  void MapFrames(const uint8_t* in, size_t frames, uint8_t* out) const;
   void MoveSamples(const uint8_t* in, size_t frames, uint8_t* out) const;
-  void ConvertBlock(const uint8_t* in, size_t frames, std::vector<uint8_t>* out);
+  void ConvertBlock(const uint8_t* in, size_t frames, FrameSink* out);
   // Feeds `frames` float frames, at the resampler's channel count, through the
   // resampler, emitting at most `max_out` frames. Returns the frames emitted.
-  uint64_t Resample(const float* in, size_t frames, uint64_t max_out, std::vector<uint8_t>* out);
+  uint64_t Resample(const float* in, size_t frames, uint64_t max_out, FrameSink* out);
   // Maps (when mapping follows resampling) and encodes `frames` float frames.
-  void Emit(const float* signal, size_t frames, std::vector<uint8_t>* out);
+  void Emit(const float* signal, size_t frames, FrameSink* out);
   uint64_t OutputFramesFor(uint64_t input_frames) const;
   void Restart();
 

@@ -6,45 +6,11 @@
 #include <vector>
 
 #include "converter.h"
+#include "js_audio_format.h"
 #include "js_errors.h"
 
 namespace speakerd {
 namespace {
-
-// Argument errors (a format, rate, channel count or quality the converter does
-// not take) are TypeErrors, like every other API misuse; a resampler that
-// cannot be created is an Error.
-Napi::Error ConverterError(Napi::Env env, const DeviceError& error) {
-  if (error.code == "E_RESAMPLER_INIT") return MakeError(env, error);
-  return MakeTypeError(env, error.code, error.message);
-}
-
-// Reads { format, rate, channels } from options[key], the `side` ("input" or
-// "output") of the conversion. The JS wrapper has checked the values; this
-// only keeps a malformed call from reaching the converter.
-AudioFormat ReadAudioFormat(Napi::Env env, Napi::Object options, const char* key, const char* side) {
-  const Napi::Value value = options.Get(key);
-  if (!value.IsObject()) {
-    throw MakeTypeError(env, "E_INVALID_ARG", std::string(key) + " must be { format, rate, channels }");
-  }
-  Napi::Object o = value.As<Napi::Object>();
-  const Napi::Value format = o.Get("format");
-  const Napi::Value rate = o.Get("rate");
-  const Napi::Value channels = o.Get("channels");
-  if (!format.IsString() || !rate.IsNumber() || !channels.IsNumber()) {
-    throw MakeTypeError(env, "E_INVALID_ARG",
-                            std::string(key) + " must be { format: string, rate: number, channels: number }");
-  }
-  const std::string name = format.As<Napi::String>().Utf8Value();
-  AudioFormat f;
-  f.format = snd_pcm_format_value(name.c_str());
-  f.rate = rate.As<Napi::Number>().Uint32Value();
-  f.channels = channels.As<Napi::Number>().Uint32Value();
-  if (f.format == SND_PCM_FORMAT_UNKNOWN) {
-    throw MakeTypeError(env, "E_INVALID_FORMAT", std::string("unsupported ") + side + " sample format " + name);
-  }
-  return f;
-}
 
 const uint8_t* BytesOf(Napi::TypedArray array) {
   return static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
@@ -119,14 +85,9 @@ Napi::Value CreateConverter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw MakeTypeError(env, "E_INVALID_ARG", "createConverter() needs an options object");
   Napi::Object options = info[0].As<Napi::Object>();
-  const AudioFormat from = ReadAudioFormat(env, options, "from", "input");
-  const AudioFormat to = ReadAudioFormat(env, options, "to", "output");
-  int quality = Converter::kDefaultQuality;
-  const Napi::Value q = options.Get("quality");
-  if (!q.IsUndefined()) {
-    if (!q.IsNumber()) throw MakeTypeError(env, "E_INVALID_ARG", "quality must be a number");
-    quality = q.As<Napi::Number>().Int32Value();
-  }
+  const AudioFormat from = ReadAudioFormat(env, options.Get("from"), "from", "input");
+  const AudioFormat to = ReadAudioFormat(env, options.Get("to"), "to", "output");
+  const int quality = ReadQuality(env, options);
   DeviceError error;
   std::unique_ptr<Converter> converter = Converter::Create(from, to, quality, &error);
   if (!converter) throw ConverterError(env, error);

@@ -8,9 +8,11 @@
 
 #include "alsa_log.h"
 #include "clock_sink.h"
+#include "js_audio_format.h"
 #include "js_errors.h"
 #include "playback_thread.h"
 #include "realtime.h"
+#include "stream_input.h"
 
 namespace speakerd {
 namespace {
@@ -92,16 +94,18 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Stream",
-                       {InstanceMethod<&StreamWrap::Write>("write"), InstanceMethod<&StreamWrap::End>("end"),
+                       {InstanceMethod<&StreamWrap::SetInputFormat>("setInputFormat"),
+                        InstanceMethod<&StreamWrap::Write>("write"), InstanceMethod<&StreamWrap::End>("end"),
                         InstanceMethod<&StreamWrap::Abort>("abort"), InstanceMethod<&StreamWrap::Stats>("stats"),
                         InstanceMethod<&StreamWrap::SetGain>("setGain")});
   }
 
   explicit StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {}
 
-  void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, Napi::Object device) {
+  void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, Napi::Object device,
+            const AudioFormat& device_format) {
     state_ = std::move(state);
-    frame_bytes_ = state_->ring.frame_bytes();
+    input_ = std::make_unique<StreamInput>(&state_->ring, device_format);
     playback_ = playback;
     device_ = Napi::Persistent(device);
   }
@@ -114,29 +118,51 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   // native memory, so memory stays bounded by the streams that play.
   void Detach() {
     if (state_) final_ = StreamCounters::Of(*state_);
+    input_.reset();  // before the ring it writes into
     state_.reset();
     playback_ = nullptr;
     device_.Reset();
   }
 
  private:
+  // setInputFormat({ format, rate, channels, quality? }), before the first
+  // write: frames in any other format than the device's are converted on
+  // their way into the ring. Returns the input's frame size in bytes.
+  Napi::Value SetInputFormat(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw MakeTypeError(env, "E_INVALID_ARG", "setInputFormat() takes { format, rate, channels }");
+    if (!input_) throw MakeTypeError(env, "E_STREAM_DONE", "the stream is done");
+    if (state_->first_write_ns.load(std::memory_order_relaxed) != 0) {
+      throw MakeTypeError(env, "E_INVALID_STATE", "setInputFormat() after the first write");
+    }
+    Napi::Object options = info[0].As<Napi::Object>();
+    const AudioFormat from = ReadAudioFormat(env, options, "the input format", "input");
+    DeviceError error;
+    if (!input_->SetFormat(from, ReadQuality(env, options), &error)) throw ConverterError(env, error);
+    return Napi::Number::New(env, static_cast<double>(input_->input_frame_bytes()));
+  }
+
+  // write(chunk): takes whole input frames, converted into the ring, as many
+  // as fit; returns how many. Never blocks.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray()) throw MakeTypeError(env, "E_INVALID_ARG", "write() takes a Buffer or Uint8Array");
     Napi::TypedArray array = info[0].As<Napi::TypedArray>();
     const size_t bytes = array.ByteLength();
-    if (bytes % frame_bytes_ != 0) {
+    if (!input_) return Napi::Number::New(env, 0);  // detached: the stream is done
+    const size_t frame_bytes = input_->input_frame_bytes();
+    if (bytes % frame_bytes != 0) {
       throw MakeTypeError(env, "E_PARTIAL_FRAME",
-                          "write() takes whole frames of " + std::to_string(frame_bytes_) + " bytes; got " +
+                          "write() takes whole frames of " + std::to_string(frame_bytes) + " bytes; got " +
                               std::to_string(bytes) + " bytes");
     }
     if (playback_ == nullptr || state_->ended.load() || state_->aborted.load()) return Napi::Number::New(env, 0);
     const uint8_t* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
-    const size_t frames = bytes / frame_bytes_;
+    const size_t frames = bytes / frame_bytes;
     if (frames > 0 && state_->first_write_ns.load(std::memory_order_relaxed) == 0) {
       state_->first_write_ns.store(MonotonicNowNs(), std::memory_order_relaxed);
     }
-    const size_t written = state_->ring.Write(data, frames);
+    const size_t written = input_->Write(data, frames);
     // Announce the short write before waking the thread, so that it sees the
     // request when it next consumes.
     if (written < frames) state_->wants_drain.store(true, std::memory_order_seq_cst);
@@ -144,10 +170,20 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     return Napi::Number::New(env, static_cast<double>(written));
   }
 
-  void End(const Napi::CallbackInfo&) {
-    if (playback_ == nullptr) return;
+  // end(): no more input. True once the converter's tail is in the ring and
+  // the stream is marked ended; false when the ring is full: call again on
+  // 'drain'.
+  Napi::Value End(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (playback_ == nullptr) return Napi::Boolean::New(env, true);
+    if (!input_->Finish()) {
+      state_->wants_drain.store(true, std::memory_order_seq_cst);
+      playback_->ProducerProgress();
+      return Napi::Boolean::New(env, false);
+    }
     state_->ended.store(true, std::memory_order_release);
     playback_->ProducerProgress();
+    return Napi::Boolean::New(env, true);
   }
 
   void Abort(const Napi::CallbackInfo&) {
@@ -177,8 +213,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   std::shared_ptr<StreamState> state_;
+  std::unique_ptr<StreamInput> input_;  // the JS thread's end of state_->ring
   StreamCounters final_;
-  size_t frame_bytes_ = 0;
   PlaybackThread* playback_ = nullptr;
   Napi::ObjectReference device_;  // keeps the device alive while the stream plays
 };
@@ -201,6 +237,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     frame_bytes_ = format.frame_bytes;
     default_ring_frames_ = std::max<size_t>(kDefaultRingBytes / frame_bytes_, format.buffer_frames * 2);
     period_frames_ = format.period_frames;
+    stream_format_ = AudioFormat{format.format, format.rate, format.channels};
     dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
     channel_ = new EventChannel{this};
     events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "speakerd playback events", 0, 1, channel_,
@@ -323,7 +360,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
     Napi::Object object = Napi::Env(env).GetInstanceData<AddonData>()->stream_constructor.New({});
     StreamWrap* wrap = StreamWrap::Unwrap(object);
-    wrap->Bind(state, playback_.get(), Value());
+    wrap->Bind(state, playback_.get(), Value(), stream_format_);
     streams_.emplace(state->id, StreamEntry{state, wrap, Napi::Persistent(object)});
     object.Set("id", state->id);
     UpdateRef(env);
@@ -457,6 +494,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   size_t frame_bytes_ = 0;
   size_t default_ring_frames_ = 0;
   size_t period_frames_ = 0;
+  AudioFormat stream_format_{};  // what a stream's ring holds: the device's format
   uint32_t next_stream_id_ = 1;
   bool referenced_ = false;
 };

@@ -1,13 +1,13 @@
 // A lock-free single-producer single-consumer ring of audio frames.
 //
-// The producer is the JS thread (Stream.write), the consumer the playback
-// thread. Capacity is a power of two in frames; the indices run free as 64-bit
-// counters and are masked on use, so "full" and "empty" never need a spare slot
-// (kfifo). Each side reads its own index relaxed (only it writes it), reads the
-// other side's index with acquire and publishes its own with release. Each side
-// also keeps a cached copy of the other's index so that the shared cache line
-// is touched only when the cached view says there is no room or no data
-// (Rigtorp's SPSCQueue).
+// The producer is the JS thread (Stream.write, through StreamInput), the
+// consumer the playback thread. Capacity is a power of two in frames; the
+// indices run free as 64-bit counters and are masked on use, so "full" and
+// "empty" never need a spare slot (kfifo). Each side reads its own index
+// relaxed (only it writes it), reads the other side's index with acquire and
+// publishes its own with release. Each side also keeps a cached copy of the
+// other's index so that the shared cache line is touched only when the cached
+// view says there is no room or no data (Rigtorp's SPSCQueue).
 #pragma once
 
 #include <algorithm>
@@ -65,6 +65,27 @@ class StreamRing {
     // the consumer never reads frames that are still being written.
     head_.store(head + n, std::memory_order_release);
     return n;
+  }
+
+  // Producer side: the free frames after the head up to the end of the
+  // buffer, to be filled in place and published with Publish(). A converter
+  // encodes straight into it (ring_frame_sink.h).
+  struct Space {
+    uint8_t* data;
+    size_t frames;
+  };
+  Space ContiguousSpace() {
+    const uint64_t head = head_.load(std::memory_order_relaxed);
+    cached_tail_ = tail_.load(std::memory_order_acquire);  // pairs with Consume()
+    const size_t free = capacity_ - static_cast<size_t>(head - cached_tail_);
+    const size_t start = static_cast<size_t>(head & mask_);
+    return Space{data_.get() + start * frame_bytes_, std::min(free, capacity_ - start)};
+  }
+
+  // Producer side: makes `frames` frames written into ContiguousSpace()
+  // visible to the consumer (release: as in Write()).
+  void Publish(size_t frames) {
+    head_.store(head_.load(std::memory_order_relaxed) + frames, std::memory_order_release);
   }
 
   // Producer side: free frames as the producer sees them now.

@@ -5,10 +5,11 @@
 import { EventEmitter, once } from 'node:events';
 import { argumentError, checkInteger } from '../errors';
 import { addon, alsaConfigDir, alsaLibVersion } from './addon';
+import { DEFAULT_RESAMPLER_QUALITY, checkInputFormat, checkResamplerQuality, type InputFormat } from './format-checks';
 
 import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-settings';
 
-export { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy };
+export { SAMPLE_FORMATS, type InputFormat, type SampleFormat, type UnderrunPolicy };
 
 export interface PlaybackFormat {
   /** Sample format of the device, and of every frame written to its streams. */
@@ -97,8 +98,9 @@ type Dispatch = (events: NativeEvent[]) => void;
 
 interface NativeStream {
   id: number;
+  setInputFormat(format: InputFormat & { quality?: number }): number;
   write(chunk: Uint8Array): number;
-  end(): void;
+  end(): boolean;
   abort(): void;
   setGain(gain: number): void;
   stats(): StreamStats;
@@ -152,7 +154,10 @@ export class Stream extends EventEmitter {
   readonly id: number;
   #native: NativeStream;
   #result: StreamResult | undefined;
+  /** Bytes per input frame: the device's, until setInputFormat says otherwise. */
   #frameBytes: number;
+  /** end() was called while the ring had no room for the converter's tail: retried on 'drain'. */
+  #ending = false;
 
   constructor(native: NativeStream, frameBytes: number) {
     super();
@@ -161,7 +166,18 @@ export class Stream extends EventEmitter {
     this.id = native.id;
   }
 
-  /** Copies what fits of `chunk` (whole frames) into the ring; returns the frames taken. Never blocks. */
+  /**
+   * The format of the frames to come, before the first write: frames in any
+   * other format than the device's are converted natively on their way into
+   * the ring (sample format, channel map, rate; `quality` is the resampler's,
+   * 0 to 10). Throws E_INVALID_FORMAT or E_INVALID_ARG for a format the
+   * converter does not take.
+   */
+  setInputFormat(format: InputFormat, quality = DEFAULT_RESAMPLER_QUALITY): void {
+    this.#frameBytes = this.#native.setInputFormat({ ...checkInputFormat('format', format), quality: checkResamplerQuality(quality) });
+  }
+
+  /** Takes what fits of `chunk` (whole input frames) into the ring, converted; returns the frames taken. Never blocks. */
   write(chunk: Uint8Array): number {
     return this.#native.write(chunk);
   }
@@ -194,9 +210,9 @@ export class Stream extends EventEmitter {
     });
   }
 
-  /** No more frames: the stream plays out what it has, then emits done. */
+  /** No more frames: the stream plays out what it has (a resampler's tail included), then emits done. */
   end(): void {
-    this.#native.end();
+    this.#ending = !this.#native.end();
   }
 
   /** Stops at once, dropping what is buffered. */
@@ -230,6 +246,7 @@ export class Stream extends EventEmitter {
   /** @internal */
   deliver(type: string, detail: unknown): void {
     if (type === 'done') this.#result = detail as StreamResult;
+    if (type === 'drain' && this.#ending) this.end();
     if (type === 'done' || type === 'drain' || type === 'underrun') this.emit(type, detail);
   }
 }

@@ -1,13 +1,12 @@
-// Plays one request body: body bytes → decoder (whole frames) → converter
-// (device format) → the stream's ring, reading the socket only as fast as the
-// ring takes frames. Ends with the stream's result, or a SpeakerdError that
-// says why it stopped.
+// Plays one request body: body bytes → decoder (whole frames) → the native
+// stream, which converts them into the device's format straight into its
+// ring, reading the socket only as fast as the ring takes frames. Ends with
+// the stream's result, or a SpeakerdError that says why it stopped.
 import type { Readable } from 'node:stream';
 import { SpeakerdError } from '../errors';
 import type { BodyDecoder } from '../formats/decoder';
 import { frameBytes } from '../formats/audio-format';
 import { BodyReader } from './body-reader';
-import { createConverter, type Converter } from './converter';
 import type { StreamRecord } from './engine';
 import type { StreamResult } from './native';
 import { StreamProgress, type Stall } from './stream-progress';
@@ -41,9 +40,6 @@ export class StreamSink {
   readonly #record: StreamRecord;
   readonly #decoder: BodyDecoder;
   readonly #options: SinkOptions;
-  #converter: Converter | undefined;
-  /** The body is already in the device's format: frames go to the ring as they are. */
-  #passThrough = false;
   #opened = false;
   #inputFrames = 0;
   #maxInputFrames = Infinity;
@@ -71,7 +67,6 @@ export class StreamSink {
       } else if (cut === undefined) {
         truncated = this.#decoder.end().truncated;
       }
-      await this.#finishConversion();
     } catch (error) {
       this.#record.native.abort();
       throw error;
@@ -120,7 +115,7 @@ export class StreamSink {
     }
   }
 
-  // Decodes, converts and queues one body chunk; false when the stream will
+  // Decodes one body chunk and queues its frames; false when the stream will
   // take no more (stopped, the device lost, or the length limit reached).
   async #play(chunk: Buffer): Promise<boolean> {
     for (let frames of this.#decoder.write(chunk)) {
@@ -131,16 +126,14 @@ export class StreamSink {
       const count = frames.length / bytesPerFrame;
       if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
       this.#inputFrames += Math.min(count, room);
-      const deviceFrames = this.#passThrough ? frames : this.#converter!.convert(frames);
-      if (!(await stream.writeAll(deviceFrames))) return false;
+      if (!(await stream.writeAll(frames))) return false;
       if (count > room) return false;
     }
     return true;
   }
 
-  // The converter starts with the first frames, once the format is known.
-  // A body already in the device's format skips it: one copy and one
-  // garbage buffer fewer per chunk.
+  // The native stream learns the body's format with its first frames, once
+  // the decoder knows it; it decides there whether they need converting.
   #open() {
     if (!this.#opened) {
       const format = this.#decoder.format!;
@@ -148,22 +141,10 @@ export class StreamSink {
       this.#record.format = format;
       this.#maxInputFrames = this.#options.maxSeconds * format.rate;
       this.#progress.setFramesPerStep(Math.ceil((device.periodFrames * format.rate) / device.rate));
-      this.#passThrough = format.sampleFormat === device.format && format.rate === device.rate && format.channels === device.channels;
-      if (!this.#passThrough) {
-        this.#converter = createConverter({
-          from: { format: format.sampleFormat, rate: format.rate, channels: format.channels },
-          to: { format: device.format, rate: device.rate, channels: device.channels },
-        });
-      }
+      this.#record.native.setInputFormat({ format: format.sampleFormat, rate: format.rate, channels: format.channels });
       this.#opened = true;
     }
     return this.#record.native;
-  }
-
-  async #finishConversion(): Promise<void> {
-    if (!this.#converter) return;
-    const tail = this.#converter.flush();
-    if (tail.length > 0) await this.#record.native.writeAll(tail);
   }
 
   async #finish(): Promise<StreamResult> {

@@ -3,8 +3,10 @@
 // format into every device format, several channel maps and rate pairs
 // (including the extremes), random bytes (so float input holds NaN and
 // infinities) cut into random chunks. Checks that chunking never changes the
-// output, that every stream has its exact length, and that bad arguments are
-// refused with the right code.
+// output, that every stream has its exact length, that a stream's input
+// (stream_input.cc: conversion straight into a small ring that a consumer
+// drains at random, overrunning it and holding the excess aside) yields the
+// very same bytes, and that bad arguments are refused with the right code.
 //
 // Usage: converter_harness [seed]. Prints "converter_harness: FAIL ..." for
 // each failed expectation and ends with
@@ -17,12 +19,15 @@
 #include <vector>
 
 #include "converter.h"
+#include "stream_input.h"
 
 namespace {
 
 using speakerd::AudioFormat;
 using speakerd::Converter;
 using speakerd::DeviceError;
+using speakerd::StreamInput;
+using speakerd::StreamRing;
 
 int failures = 0;
 int checks = 0;
@@ -43,6 +48,44 @@ std::string Describe(const AudioFormat& from, const AudioFormat& to) {
 
 uint64_t ExpectedFrames(uint64_t frames, unsigned in_rate, unsigned out_rate) {
   return (frames * out_rate * 2 + in_rate) / (2 * static_cast<uint64_t>(in_rate));
+}
+
+// Reads everything readable from the ring, or a random part of it, into *out.
+void ConsumeSome(StreamRing* ring, std::vector<uint8_t>* out, std::mt19937* random, bool all) {
+  const size_t readable = ring->Readable();
+  const size_t n = all ? readable : std::uniform_int_distribution<size_t>(0, readable)(*random);
+  const StreamRing::Regions regions = ring->Peek(n);
+  out->insert(out->end(), regions.first, regions.first + regions.first_frames * ring->frame_bytes());
+  out->insert(out->end(), regions.second, regions.second + regions.second_frames * ring->frame_bytes());
+  ring->Consume(regions.frames());
+}
+
+// The same input through a StreamInput into a ring of a random small size,
+// written in random chunks and read back as the ring allows.
+std::vector<uint8_t> ThroughStreamInput(const AudioFormat& from, const AudioFormat& to, size_t output_frame_bytes,
+                                        const std::vector<uint8_t>& input, size_t frames, std::mt19937* random,
+                                        const std::string& name) {
+  StreamRing ring(std::uniform_int_distribution<size_t>(16, 4096)(*random), output_frame_bytes);
+  StreamInput stream(&ring, to);
+  DeviceError error;
+  std::vector<uint8_t> got;
+  if (!stream.SetFormat(from, Converter::kDefaultQuality, &error)) {
+    Expect(false, name + ": stream input refused the format: " + error.code);
+    return got;
+  }
+  Expect(stream.converts() == !(from.format == to.format && from.rate == to.rate && from.channels == to.channels),
+         name + ": converts only when the formats differ");
+  std::uniform_int_distribution<size_t> chunk_size(0, 3000);
+  for (size_t at = 0; at < frames;) {
+    const size_t n = std::min(frames - at, chunk_size(*random));
+    const size_t taken = stream.Write(input.data() + at * stream.input_frame_bytes(), n);
+    Expect(taken <= n, name + ": took more frames than offered");
+    at += taken;
+    ConsumeSome(&ring, &got, random, taken == 0);
+  }
+  while (!stream.Finish()) ConsumeSome(&ring, &got, random, true);
+  ConsumeSome(&ring, &got, random, true);
+  return got;
 }
 
 void RunCase(const AudioFormat& from, const AudioFormat& to, size_t frames, std::mt19937* random) {
@@ -71,6 +114,8 @@ void RunCase(const AudioFormat& from, const AudioFormat& to, size_t frames, std:
   chunked->Flush(&got);
 
   Expect(got == expected, name + ": chunked output differs from whole output");
+  Expect(ThroughStreamInput(from, to, whole->output_frame_bytes(), input, frames, random, name) == expected,
+         name + ": output through a stream's input differs from whole output");
   const uint64_t want = ExpectedFrames(frames, from.rate, to.rate);
   Expect(expected.size() == want * whole->output_frame_bytes(),
          name + ": " + std::to_string(expected.size() / whole->output_frame_bytes()) + " frames, want " +

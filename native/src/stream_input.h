@@ -1,0 +1,62 @@
+// The producing end of one stream, on the JS thread: request-body frames, in
+// the format the client sent, go into the stream's ring in the device's
+// format, in one pass over the bytes.
+//
+//   socket Buffer → [decoder] → converter → ring → playback thread
+//
+// The frames arrive decoded today (PCM; WAV's header is parsed in JS). A
+// compressed format's decoder goes in the [decoder] slot: it must run off
+// the JS thread and off the playback thread, so it will take the body's
+// bytes here, decode on a thread of its own, and feed the converter there;
+// Write's "how much did you take" contract is the backpressure it needs.
+//
+// Whether frames need converting is decided here, once per stream: frames
+// already in the device's format are copied into the ring as they are.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+
+#include "converter.h"
+#include "device_error.h"
+#include "ring_frame_sink.h"
+#include "stream_ring.h"
+
+namespace speakerd {
+
+class StreamInput {
+ public:
+  // Until SetFormat, input is taken to be in the device's format.
+  StreamInput(StreamRing* ring, const AudioFormat& device);
+
+  // The format of the frames to come; only before the first Write. False,
+  // with *error set, for a format the converter does not take.
+  bool SetFormat(const AudioFormat& from, int quality, DeviceError* error);
+
+  size_t input_frame_bytes() const { return input_frame_bytes_; }
+  bool converts() const { return converter_ != nullptr; }
+
+  // Takes whole input frames from `in`, as many as the ring has room for
+  // (after what an earlier write held aside), and returns how many. 0 means
+  // the ring is full: wait for room.
+  size_t Write(const uint8_t* in, size_t frames);
+
+  // Ends the input: the resampler's tail, and anything held aside, go into
+  // the ring. True once all of it is there; false means wait for room and
+  // call again.
+  bool Finish();
+
+  // Native memory beyond the ring (converter scratch, what is held aside).
+  size_t memory_bytes() const;
+
+ private:
+  StreamRing* ring_;
+  AudioFormat device_;
+  RingFrameSink sink_;
+  std::unique_ptr<Converter> converter_;
+  size_t input_frame_bytes_;
+  bool flushed_ = false;
+};
+
+}  // namespace speakerd
