@@ -9,7 +9,7 @@ import type { AudioEngine } from './engine/engine';
 import { Playback } from './engine/playback';
 import { answerClientError } from './http/client-errors';
 import { ConnectionGuard } from './http/connection-guard';
-import { SpeakerdError } from './errors';
+import { failure } from './error-table';
 import { answerError, requireHostHeader } from './http/framework-errors';
 import { PROBE_ROUTES, ProbeListener } from './http/probe-listener';
 import audioPlugin from './plugins/audio';
@@ -84,7 +84,7 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   app.decorate('probes', probes);
   app.addHook('onRequest', async (request) => {
     if (probes.owns(request.raw.socket) && !PROBE_ROUTES.has(request.routeOptions.url ?? '')) {
-      throw new SpeakerdError('E_NOT_FOUND', 404, `the probe port (PROBE_PORT) answers only ${[...PROBE_ROUTES].join(', ')}, not ${request.method} ${request.url}`, 'send API requests and scrapes to PORT');
+      throw failure('PROBE_PORT_ONLY', { routes: [...PROBE_ROUTES].join(', '), method: request.method, url: request.url });
     }
   });
 
@@ -105,7 +105,7 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   app.server.on('request', holdToSmallBuffer);
 
   app.setNotFoundHandler((request, reply) =>
-    reply.code(404).send(new SpeakerdError('E_NOT_FOUND', 404, `no route for ${request.method} ${request.url}`, 'see the API in README.md').toBody()),
+    reply.code(404).send(failure('NOT_FOUND', { method: request.method, url: request.url }).toBody()),
   );
 
   const routeTable: RouteEntry[] = [];

@@ -5,7 +5,8 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AudioSettings } from './audio-settings';
 import type { PcmOpenAttempt } from './device-supervisor';
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
+import type { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { DeviceSupervisor, type DeviceLoss, type DeviceMode } from './device-supervisor';
 import type { Device, DeviceInfo, NativeError, Stream, StreamResult } from './native';
@@ -31,14 +32,7 @@ export interface StreamRecord {
 }
 
 function deviceLostError(loss: DeviceLoss): SpeakerdError {
-  const retryAfter = loss.nextAttemptAt ? Math.max(1, Math.ceil((loss.nextAttemptAt.getTime() - Date.now()) / 1000)) : 1;
-  return new SpeakerdError(
-    'E_DEVICE_LOST',
-    503,
-    `the audio device was lost ${loss.since.toISOString()} (${loss.error.code}: ${loss.error.message}); ${loss.attempts} reopen attempt(s) so far`,
-    'speakerd reopens the device by itself: retry after Retry-After, or when /readyz answers 200; GET /v1/device says why it is gone',
-    retryAfter,
-  );
+  return failure('DEVICE_LOST', { since: loss.since, cause: loss.error, attempts: loss.attempts, nextAttemptAt: loss.nextAttemptAt, now: Date.now() });
 }
 
 /** Frames and underruns of every stream so far, the playing ones included. */
@@ -116,20 +110,14 @@ export class AudioEngine {
    */
   admit(name: string | undefined, gain: number): StreamRecord {
     if (this.#draining || this.#closed) {
-      throw new SpeakerdError('E_SHUTTING_DOWN', 503, 'speakerd is shutting down and takes no new streams', 'send the stream to another instance, or retry after the restart');
+      throw failure('SHUTTING_DOWN');
     }
     const loss = this.supervisor.loss;
     if (loss) throw deviceLostError(loss);
     const device = this.supervisor.device;
-    if (!device) throw new SpeakerdError('E_NOT_READY', 503, 'the audio device is still being opened', 'retry when /readyz answers 200', 1);
+    if (!device) throw failure('NOT_READY');
     if (this.streams.size >= this.#maxStreams) {
-      throw new SpeakerdError(
-        'E_TOO_MANY_STREAMS',
-        429,
-        `${this.streams.size} streams are already playing, the most this instance mixes (MAX_STREAMS=${this.#maxStreams})`,
-        'retry after the number of seconds in Retry-After, or raise MAX_STREAMS',
-        1,
-      );
+      throw failure('TOO_MANY_STREAMS', { playing: this.streams.size, maxStreams: this.#maxStreams });
     }
     let native: Stream;
     try {
@@ -138,7 +126,7 @@ export class AudioEngine {
       // The playback thread failed a moment ago and its event is on the way.
       const cause = error as NativeError;
       if (cause.code !== 'E_DEVICE_LOST' && cause.code !== 'E_ALSA_IO') throw error;
-      throw new SpeakerdError('E_DEVICE_LOST', 503, `the audio device was just lost (${cause.code}: ${cause.message})`, 'speakerd reopens the device by itself: retry when /readyz answers 200', 1);
+      throw failure('DEVICE_JUST_LOST', { cause });
     }
     this.#unfinished.add(native);
     native.once('done', (result: StreamResult) => {

@@ -8,6 +8,7 @@
 // SpeakerdError, to HTTP. Telemetry watches through a PlaybackObserver and
 // sees a stream's facts and events, never the addon's objects.
 import type { Readable } from 'node:stream';
+import { failure } from '../error-table';
 import { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { decoderFor } from '../formats/detect';
@@ -82,12 +83,7 @@ export function gainDb(value: string | undefined): number {
   if (value === undefined) return 0;
   const db = DECIMAL.test(value) ? Number(value) : NaN;
   if (!Number.isFinite(db) || db < GAIN_DB_MIN || db > GAIN_DB_MAX) {
-    throw new SpeakerdError(
-      'E_INVALID_PARAMETER',
-      400,
-      `gain must be a decimal number of dB from ${GAIN_DB_MIN} to ${GAIN_DB_MAX}; got ${JSON.stringify(value)}`,
-      'send ?gain= as a plain decimal such as -6 or 3.5',
-    );
+    throw failure('INVALID_GAIN', { value, min: GAIN_DB_MIN, max: GAIN_DB_MAX });
   }
   return db;
 }
@@ -151,8 +147,8 @@ export class Playback {
       log.info({ result, format: record.format, firstFrameMs: end(undefined, result.truncated) }, 'stream played');
       return result;
     } catch (error) {
-      const failure = error instanceof SpeakerdError ? error : undefined;
-      log.info({ code: (error as SpeakerdError).code, err: error, firstFrameMs: end(failure) }, 'stream ended early');
+      const known = error instanceof SpeakerdError ? error : undefined;
+      log.info({ code: (error as SpeakerdError).code, err: error, firstFrameMs: end(known) }, 'stream ended early');
       throw error;
     } finally {
       this.#release(record);

@@ -3,7 +3,7 @@
 // ring, reading the socket only as fast as the ring takes frames. Ends with
 // the stream's result, or a SpeakerdError that says why it stopped.
 import type { Readable } from 'node:stream';
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
 import type { BodyDecoder } from '../formats/decoder';
 import { frameBytes } from '../formats/audio-format';
 import { BodyReader } from './body-reader';
@@ -156,38 +156,13 @@ export class StreamSink {
     const rate = this.#record.device.rate;
     const frames = result.frames;
     const played = `${frames} frames (${(frames / rate).toFixed(3)} s) played`;
-    if (cut?.kind === 'client_gone') {
-      // Nobody is left to read this; the route logs it.
-      throw new SpeakerdError('E_CLIENT_GONE', 499, `the client went away; ${played} before the stream was stopped`, 'nothing to do');
-    }
-    if (result.outcome === 'device_lost') {
-      throw new SpeakerdError('E_DEVICE_LOST', 503, `the audio device was lost during the stream; ${played}`, 'speakerd reopens the device by itself; send the stream again when /readyz answers 200');
-    }
-    if (this.#record.stopped) {
-      throw new SpeakerdError('E_STREAM_STOPPED', 409, `the stream was stopped by DELETE /v1/streams/${this.#record.id}; ${played}`, 'nothing to do: someone stopped it on purpose');
-    }
-    if (result.outcome === 'aborted' || result.outcome === 'closed') {
-      throw new SpeakerdError('E_SHUTTING_DOWN', 503, `speakerd shut down during the stream; ${played}`, 'send the rest to another instance, or retry after the restart');
-    }
-    if (cut?.kind === 'idle') {
-      throw new SpeakerdError(
-        'E_STREAM_IDLE',
-        408,
-        `the audio did not advance by a period (${this.#record.device.periodFrames} device frames) in STREAM_IDLE_TIMEOUT_MS=${this.#options.idleTimeoutMs} ms of waiting for the body; ${played}`,
-        'send the body at least as fast as it plays, without pauses longer than STREAM_IDLE_TIMEOUT_MS',
-      );
-    }
-    if (cut?.kind === 'too_slow') {
-      throw new SpeakerdError(
-        'E_STREAM_TOO_SLOW',
-        408,
-        `the stream took longer than MAX_STREAM_WALL_SECONDS=${this.#options.maxWallSeconds} s of wall-clock time; ${played}`,
-        'send the body at least as fast as it plays, or split it into shorter streams',
-      );
-    }
-    if (cut?.kind === 'too_long') {
-      throw new SpeakerdError('E_STREAM_TOO_LONG', 413, `the stream is longer than MAX_STREAM_SECONDS=${this.#options.maxSeconds}; the first ${played}`, 'split the audio into shorter streams, or raise MAX_STREAM_SECONDS');
-    }
+    if (cut?.kind === 'client_gone') throw failure('CLIENT_GONE', { played }); // nobody is left to read this; the route logs it
+    if (result.outcome === 'device_lost') throw failure('DEVICE_LOST_DURING_STREAM', { played });
+    if (this.#record.stopped) throw failure('STREAM_STOPPED', { id: this.#record.id, played });
+    if (result.outcome === 'aborted' || result.outcome === 'closed') throw failure('CUT_BY_SHUTDOWN', { played });
+    if (cut?.kind === 'idle') throw failure('STREAM_IDLE', { periodFrames: this.#record.device.periodFrames, idleTimeoutMs: this.#options.idleTimeoutMs, played });
+    if (cut?.kind === 'too_slow') throw failure('STREAM_TOO_SLOW', { maxWallSeconds: this.#options.maxWallSeconds, played });
+    if (cut?.kind === 'too_long') throw failure('STREAM_TOO_LONG', { maxSeconds: this.#options.maxSeconds, played });
     return { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#record.mode };
   }
 }

@@ -1,5 +1,5 @@
 // Picks the decoder for a request body by its Content-Type.
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
 import { parseContentType } from './content-type';
 import type { BodyDecoder } from './decoder';
 import { RAW_MEDIA_TYPES, RawDecoder, rawFormatFor, type RawMediaType } from './raw';
@@ -22,13 +22,13 @@ export const CONTENT_TYPE_HINT = `send one of: ${SUPPORTED_CONTENT_TYPES.join(',
 export function decoderFor(contentType: string | undefined): BodyDecoder {
   const hint = CONTENT_TYPE_HINT;
   if (contentType === undefined || contentType.trim() === '') {
-    throw new SpeakerdError('E_UNSUPPORTED_MEDIA_TYPE', 415, 'the request has no Content-Type', hint);
+    throw failure('NO_CONTENT_TYPE', { hint });
   }
   const { essence, parameters } = parseContentType(contentType);
   if (WAV_MEDIA_TYPES.includes(essence)) return new WavDecoder();
   if (isRawMediaType(essence)) return new RawDecoder(rawFormatFor(essence, parameters));
   const shown = contentType.length > 100 ? `${contentType.slice(0, 100)}…` : contentType;
-  throw new SpeakerdError('E_UNSUPPORTED_MEDIA_TYPE', 415, `unsupported content type ${JSON.stringify(shown)}`, hint);
+  throw failure('UNSUPPORTED_CONTENT_TYPE', { contentType: JSON.stringify(shown), hint });
 }
 
 function isRawMediaType(essence: string): essence is RawMediaType {

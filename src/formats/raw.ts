@@ -1,7 +1,8 @@
 // Headerless bodies, whose format is all in the Content-Type parameters:
 // audio/L16 and audio/L24 (big-endian, RFC 2586 / RFC 3190) and audio/pcm
 // (little-endian, format named by a parameter).
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
+import type { SpeakerdError } from '../errors';
 import { MAX_CHANNELS, MAX_RATE, MIN_RATE, frameBytes, type AudioFormat, type InputSampleFormat } from './audio-format';
 import type { MediaType } from './content-type';
 import type { BodyDecoder } from './decoder';
@@ -109,7 +110,7 @@ class ParameterReader {
 }
 
 function invalid(message: string, hint: string): SpeakerdError {
-  return new SpeakerdError('E_INVALID_PARAMETER', 400, message, hint);
+  return failure('INVALID_FORMAT_PARAMETER', { message, hint });
 }
 
 /** A value as it can be shown inside a message: quoted when it would be ambiguous, and never huge. */

@@ -4,6 +4,7 @@
 // {"error":"Bad Request","message":"Client Error"}. The connection is closed
 // after the answer: its framing can no longer be trusted.
 import type { Socket } from 'node:net';
+import { errorBody } from '../error-table';
 import type { ErrorBody } from '../errors';
 
 interface ParserError extends Error {
@@ -18,19 +19,19 @@ export function clientErrorAnswer(error: ParserError, headersTimeoutMs: number):
   if (error.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
     return {
       status: 408,
-      body: { error: { code: 'E_HEADERS_TIMEOUT', message: `the request's headers did not arrive within HEADERS_TIMEOUT_MS=${headersTimeoutMs} ms`, hint: 'send the whole request head at once' } },
+      body: { error: errorBody('HEADERS_TIMEOUT', { headersTimeoutMs }) },
     };
   }
   if (error.code === 'HPE_HEADER_OVERFLOW') {
     return {
       status: 431,
-      body: { error: { code: 'E_HEADERS_TOO_LARGE', message: 'the request\'s headers are larger than the server takes (16 KiB)', hint: 'send fewer or shorter headers' } },
+      body: { error: errorBody('HEADERS_TOO_LARGE') },
     };
   }
   const reason = error.reason ?? error.message;
   return {
     status: 400,
-    body: { error: { code: 'E_BAD_HTTP', message: `the request is not valid HTTP/1.1: ${reason}${error.code ? ` (${error.code})` : ''}`, hint: 'check the client: the request line, the headers, and the body\'s framing (Content-Length or chunked, not both)' } },
+    body: { error: errorBody('BAD_HTTP', { reason: `${reason}${error.code ? ` (${error.code})` : ''}` }) },
   };
 }
 

@@ -9,6 +9,7 @@
 //   held the exit for up to two minutes), and the rest at the end.
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { failure } from '../error-table';
 
 interface Connection {
   requests: number;
@@ -16,10 +17,9 @@ interface Connection {
 
 /** The answer to a connection that finds every place taken by a request in flight. */
 const FULL_ANSWER = (() => {
-  const body = JSON.stringify({
-    error: { code: 'E_TOO_MANY_CONNECTIONS', message: 'every connection this instance takes (MAX_CONNECTIONS) has a request in flight', hint: 'retry later, or raise MAX_CONNECTIONS' },
-  });
-  return `HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n${body}`;
+  const refusal = failure('TOO_MANY_CONNECTIONS');
+  const body = JSON.stringify(refusal.toBody());
+  return `HTTP/1.1 ${refusal.statusCode} Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nRetry-After: ${refusal.retryAfterSeconds}\r\nConnection: close\r\n\r\n${body}`;
 })();
 
 export class ConnectionGuard {

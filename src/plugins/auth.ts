@@ -7,7 +7,7 @@
 // both sides are hashed to equal length first.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
 
 function digest(value: string): Buffer {
   return createHash('sha256').update(value).digest();
@@ -21,12 +21,7 @@ export function requireBearerToken(scope: FastifyInstance, token: string | undef
     const header = request.headers.authorization ?? '';
     const match = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
     if (!match || !timingSafeEqual(digest(match[1]!), expected)) {
-      throw new SpeakerdError(
-        'E_UNAUTHORIZED',
-        401,
-        match ? 'the bearer token is wrong' : 'this endpoint needs an Authorization: Bearer header',
-        'send Authorization: Bearer <AUTH_TOKEN>',
-      );
+      throw failure('UNAUTHORIZED', { wrongToken: match !== null });
     }
   });
 }

@@ -1,5 +1,6 @@
 // The kubelet's probes. None of them waits for anything.
 import type { FastifyInstance } from 'fastify';
+import { errorBody } from '../error-table';
 
 // The kubelet asks every few seconds: two log lines per probe would bury
 // what matters, and cost the event loop most under a flood. Failures still
@@ -7,8 +8,8 @@ import type { FastifyInstance } from 'fastify';
 const QUIET = { logLevel: 'warn' } as const;
 
 // A 503 says why in the documented error shape, next to the probe's status.
-const STARTING = { code: 'E_NOT_READY', message: 'the audio device is still being opened', hint: 'wait: the startup probe allows for a slow card (AUDIO_OPEN_TIMEOUT_MS)' };
-const DRAINING = { code: 'E_SHUTTING_DOWN', message: 'speakerd is shutting down and takes no new streams', hint: 'nothing to do: the pod is being replaced' };
+const STARTING = errorBody('STARTING');
+const DRAINING = errorBody('DRAINING');
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
   // Startup probe: 200 only once the device (or headless mode) is settled.
@@ -28,11 +29,7 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
     const seconds = Math.round((loss.restartAt!.getTime() - loss.since.getTime()) / 1000);
     return reply.code(503).send({
       status: 'device_lost_for_good',
-      error: {
-        code: 'E_DEVICE_LOST_FOR_GOOD',
-        message: `the audio device was lost ${loss.since.toISOString()} (${loss.error.code}: ${loss.error.message}) and ${loss.attempts} reopen attempt(s) in AUDIO_LOST_RESTART_S=${seconds} s failed`,
-        hint: 'a restart gets the node\'s current device nodes and decides the mode again: the kubelet restarts the pod on this answer. If the card is gone for good, check the node (/proc/asound/cards); AUDIO_LOST_RESTART_S=0 keeps waiting in this process instead',
-      },
+      error: errorBody('DEVICE_LOST_FOR_GOOD', { since: loss.since, cause: loss.error, attempts: loss.attempts, seconds }),
     });
   });
 

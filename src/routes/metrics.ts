@@ -4,7 +4,7 @@
 // limits who reaches it, and it says nothing about the process or the host
 // (telemetry/sdk.ts).
 import type { FastifyInstance } from 'fastify';
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
 import type { Telemetry } from '../telemetry/sdk';
 
 // Prometheus's text exposition format, version 0.0.4.
@@ -15,7 +15,7 @@ export default async function metricsRoutes(app: FastifyInstance, options: { tel
   // Scrapes are not logged, like the probes: Prometheus sends one every few seconds.
   app.get('/metrics', { logLevel: 'warn' }, async (_request, reply) => {
     if (!telemetry) {
-      throw new SpeakerdError('E_METRICS_DISABLED', 404, 'metrics are off: OTEL_SDK_DISABLED=true', 'unset OTEL_SDK_DISABLED to serve /metrics');
+      throw failure('METRICS_DISABLED');
     }
     return reply.type(CONTENT_TYPE).send(await telemetry.renderMetrics());
   });

@@ -2,7 +2,8 @@
 // HTTP to the engine's Playback and back; a stream's life is the engine's.
 import type { FastifyInstance } from 'fastify';
 import type { Playback } from '../engine/playback';
-import { SpeakerdError } from '../errors';
+import { failure } from '../error-table';
+import type { SpeakerdError } from '../errors';
 
 export interface StreamRouteOptions {
   playback: Playback;
@@ -38,7 +39,7 @@ const streamIdParams = {
 } as const;
 
 function notFound(id: string): SpeakerdError {
-  return new SpeakerdError('E_STREAM_NOT_FOUND', 404, `no stream ${id} is playing`, 'GET /v1/streams lists the streams that are playing');
+  return failure('STREAM_NOT_FOUND', { id });
 }
 
 export default async function streamRoutes(app: FastifyInstance, { playback }: StreamRouteOptions): Promise<void> {
