@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { SAMPLE_FORMATS, type AudioMode, type AudioSettings } from './engine/audio-settings';
+import { MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE } from './formats/audio-format';
 
 export type { AudioMode };
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -156,8 +157,8 @@ export function loadConfig(env: Env = process.env): Config {
       mode: oneOf(env, 'AUDIO_MODE', 'auto', ['auto', 'device', 'headless']),
       device: text(env, 'AUDIO_DEVICE', 'plughw:0,0'),
       alsaConfig: alsaConfig(env),
-      rate: integer(env, 'AUDIO_RATE', 48000, 8000, 384000),
-      channels: integer(env, 'AUDIO_CHANNELS', 2, 1, 32),
+      rate: integer(env, 'AUDIO_RATE', 48000, MIN_DEVICE_RATE, MAX_RATE),
+      channels: integer(env, 'AUDIO_CHANNELS', 2, 1, MAX_DEVICE_CHANNELS),
       format: oneOf(env, 'AUDIO_FORMAT', 'S16_LE', SAMPLE_FORMATS),
       periodFrames: integer(env, 'AUDIO_PERIOD_FRAMES', 1024, 16, 1 << 20),
       periods: integer(env, 'AUDIO_PERIODS', 4, 2, 64),

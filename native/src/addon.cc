@@ -8,6 +8,7 @@
 
 #include "alsa_config_wrap.h"
 #include "alsa_log.h"
+#include "audio_limits.h"
 #include "converter_wrap.h"
 #include "device_wrap.h"
 #include "realtime.h"
@@ -26,6 +27,26 @@ Napi::Value UseAlsaConfigDir(const Napi::CallbackInfo& info) {
   return Napi::String::New(info.Env(), effective ? effective : "");
 }
 
+template <size_t N>
+Napi::Array FormatNames(Napi::Env env, const snd_pcm_format_t (&formats)[N]) {
+  Napi::Array names = Napi::Array::New(env, N);
+  for (size_t i = 0; i < N; ++i) names.Set(static_cast<uint32_t>(i), snd_pcm_format_name(formats[i]));
+  return names;
+}
+
+// audio_limits.h, for the TypeScript tables to be checked against.
+Napi::Object AudioLimits(Napi::Env env) {
+  Napi::Object limits = Napi::Object::New(env);
+  limits.Set("inputFormats", FormatNames(env, speakerd::kInputFormats));
+  limits.Set("minInputRate", speakerd::kMinInputRate);
+  limits.Set("maxInputChannels", speakerd::kMaxInputChannels);
+  limits.Set("deviceFormats", FormatNames(env, speakerd::kDeviceFormats));
+  limits.Set("minDeviceRate", speakerd::kMinDeviceRate);
+  limits.Set("maxDeviceChannels", speakerd::kMaxDeviceChannels);
+  limits.Set("maxRate", speakerd::kMaxRate);
+  return limits;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InstallAlsaLogHandler();
   speakerd::InitDeviceWrap(env, exports);
@@ -36,6 +57,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // The diagnostics describe the playback thread's scheduling with these.
   exports.Set("realtimePriority", Napi::Number::New(env, speakerd::kRealtimePriority));
   exports.Set("minBufferMsWithoutRealtime", Napi::Number::New(env, speakerd::kMinBufferMsWithoutRealtime));
+  exports.Set("audioLimits", AudioLimits(env));
   return exports;
 }
 

@@ -57,17 +57,17 @@ bool CheckFormat(const AudioFormat& f, const char* side, bool input, DeviceError
     error->message = std::string("unsupported ") + side + " sample format " + FormatName(f.format);
     return false;
   }
-  const unsigned max_channels = input ? Converter::kMaxInputChannels : Converter::kMaxOutputChannels;
+  const unsigned max_channels = input ? kMaxInputChannels : kMaxDeviceChannels;
   if (f.channels < 1 || f.channels > max_channels) {
     error->code = "E_INVALID_ARG";
     error->message = std::string(side) + " channels must be from 1 to " + std::to_string(max_channels) + "; got " +
                      std::to_string(f.channels);
     return false;
   }
-  if (f.rate < Converter::kMinRate || f.rate > Converter::kMaxRate) {
+  if (f.rate < kMinInputRate || f.rate > kMaxRate) {
     error->code = "E_INVALID_ARG";
-    error->message = std::string(side) + " rate must be from " + std::to_string(Converter::kMinRate) + " to " +
-                     std::to_string(Converter::kMaxRate) + "; got " + std::to_string(f.rate);
+    error->message = std::string(side) + " rate must be from " + std::to_string(kMinInputRate) + " to " +
+                     std::to_string(kMaxRate) + "; got " + std::to_string(f.rate);
     return false;
   }
   return true;
@@ -109,19 +109,7 @@ void ChannelMap::Apply(const float* in, size_t frames, float* out) const {
 }
 
 bool Converter::SupportsInput(snd_pcm_format_t format) {
-  switch (format) {
-    case SND_PCM_FORMAT_U8:
-    case SND_PCM_FORMAT_S16_LE:
-    case SND_PCM_FORMAT_S16_BE:
-    case SND_PCM_FORMAT_S24_3LE:
-    case SND_PCM_FORMAT_S24_3BE:
-    case SND_PCM_FORMAT_S32_LE:
-    case SND_PCM_FORMAT_FLOAT_LE:
-    case SND_PCM_FORMAT_FLOAT64_LE:
-      return true;
-    default:
-      return false;
-  }
+  return Contains(kInputFormats, format) && sample_codec::SampleBytes(format) != 0;
 }
 
 bool Converter::SupportsOutput(snd_pcm_format_t format) { return sample_codec::CanEncode(format); }

@@ -24,6 +24,7 @@
 #include <memory>
 #include <vector>
 
+#include "audio_limits.h"
 #include "device_error.h"
 #include "frame_sink.h"
 
@@ -71,14 +72,10 @@ class ChannelMap {
 class Converter {
  public:
   static constexpr int kDefaultQuality = 5;  // speexdsp's "desktop" quality
-  static constexpr unsigned kMinRate = 1000;
-  static constexpr unsigned kMaxRate = 384000;
-  static constexpr unsigned kMaxInputChannels = 8;
-  static constexpr unsigned kMaxOutputChannels = 32;
 
-  // U8, S16_LE, S16_BE, S24_3LE, S24_3BE, S32_LE, FLOAT_LE, FLOAT64_LE.
+  // audio_limits.h: kInputFormats, and any format the codec can encode
+  // (every device format).
   static bool SupportsInput(snd_pcm_format_t format);
-  // The device formats: those the mixer supports.
   static bool SupportsOutput(snd_pcm_format_t format);
 
   // Null, with *error set, for an unsupported format (E_INVALID_FORMAT), a

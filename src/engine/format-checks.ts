@@ -2,10 +2,17 @@
 // crash or a silent misreading: the input side of a conversion (what a body
 // may carry) and its output side (what a device may be opened with).
 import { argumentError, checkInteger } from '../errors';
-import { INPUT_SAMPLE_FORMATS, MAX_CHANNELS, MAX_RATE, MIN_RATE, SAMPLE_FORMATS, type InputSampleFormat, type SampleFormat } from '../formats/audio-format';
+import {
+  INPUT_SAMPLE_FORMATS,
+  MAX_CHANNELS,
+  MAX_DEVICE_CHANNELS,
+  MAX_RATE,
+  MIN_RATE,
+  SAMPLE_FORMATS,
+  type InputSampleFormat,
+  type SampleFormat,
+} from '../formats/audio-format';
 
-/** The most channels a device, and so a conversion's output, may have. */
-export const MAX_OUTPUT_CHANNELS = 32;
 /** speexdsp's quality scale: 0 (fastest) to 10 (best); 5 is its "desktop" default. */
 export const DEFAULT_RESAMPLER_QUALITY = 5;
 
@@ -43,7 +50,7 @@ export function checkInputFormat(name: string, spec: unknown): InputFormat {
 
 /** Throws a TypeError E_INVALID_ARG unless `spec` is an OutputFormat. */
 export function checkOutputFormat(name: string, spec: unknown): OutputFormat {
-  return checkFormat(name, spec, SAMPLE_FORMATS, MAX_OUTPUT_CHANNELS);
+  return checkFormat(name, spec, SAMPLE_FORMATS, MAX_DEVICE_CHANNELS);
 }
 
 export function checkResamplerQuality(quality: unknown): number {

@@ -5,6 +5,7 @@
 import { EventEmitter, once } from 'node:events';
 import { argumentError, checkInteger } from '../errors';
 import { addon, alsaConfigDir, alsaLibVersion } from './addon';
+import { MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE } from '../formats/audio-format';
 import { DEFAULT_RESAMPLER_QUALITY, checkInputFormat, checkResamplerQuality, type InputFormat } from './format-checks';
 
 import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-settings';
@@ -140,8 +141,8 @@ function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
   }
   return {
     format,
-    rate: checkInteger('rate', options.rate ?? 48000, 8000, 384000),
-    channels: checkInteger('channels', options.channels ?? 2, 1, 32),
+    rate: checkInteger('rate', options.rate ?? 48000, MIN_DEVICE_RATE, MAX_RATE),
+    channels: checkInteger('channels', options.channels ?? 2, 1, MAX_DEVICE_CHANNELS),
     periodFrames: checkInteger('periodFrames', options.periodFrames ?? 1024, 16, 1 << 20),
     periods: checkInteger('periods', options.periods ?? 4, 2, 64),
     underrun,

@@ -1,8 +1,14 @@
 // The sample formats speakerd knows, in one table: the bytes of a sample of
 // each, which of them a request body may carry (exactly as its bytes arrive:
 // conversion happens later, so big-endian and 8-bit ones are here), and which
-// a device may be opened with (AUDIO_FORMAT). Also the format a body declares
-// once its header is read: sample format, rate and channel count.
+// a device may be opened with (AUDIO_FORMAT), and the rate and channel
+// limits of each. Also the format a body declares once its header is read:
+// sample format, rate and channel count.
+//
+// The addon states the same in native/src/audio_limits.h; these stay here
+// as well because the configuration is checked without loading the addon,
+// and TypeScript's types are made from them. engine/addon.ts refuses to
+// start when the two disagree.
 
 const BYTES_PER_SAMPLE = {
   U8: 1,
@@ -32,10 +38,14 @@ export interface AudioFormat {
   channels: number;
 }
 
-/** Validation limits for what a body may declare. */
+/** What a body may declare. */
 export const MAX_CHANNELS = 8;
 export const MIN_RATE = 1000;
 export const MAX_RATE = 384000;
+
+/** What a device may be opened with (its rate up to MAX_RATE). */
+export const MIN_DEVICE_RATE = 8000;
+export const MAX_DEVICE_CHANNELS = 32;
 
 export function bytesPerSample(format: AnySampleFormat): number {
   return BYTES_PER_SAMPLE[format];

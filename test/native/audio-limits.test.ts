@@ -1,0 +1,30 @@
+// The formats and limits speakerd plays are stated in C++ (audio_limits.h)
+// and in TypeScript (formats/audio-format.ts, which the configuration checks
+// use without loading the addon): they must be the same, and loading the
+// addon checks it.
+import t from 'tap';
+import { addon } from '../../src/engine/addon';
+import { INPUT_SAMPLE_FORMATS, MAX_CHANNELS, MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE, MIN_RATE, SAMPLE_FORMATS } from '../../src/formats/audio-format';
+import { openClockSink } from '../../src/engine/native';
+
+t.test('the addon exports the same formats and limits as the TypeScript tables', async (t) => {
+  t.same((addon as { audioLimits: unknown }).audioLimits, {
+    inputFormats: [...INPUT_SAMPLE_FORMATS],
+    minInputRate: MIN_RATE,
+    maxInputChannels: MAX_CHANNELS,
+    deviceFormats: [...SAMPLE_FORMATS],
+    minDeviceRate: MIN_DEVICE_RATE,
+    maxDeviceChannels: MAX_DEVICE_CHANNELS,
+    maxRate: MAX_RATE,
+  });
+});
+
+t.test("the clock sink offers exactly the device limits: the edges open, one past them is refused", async (t) => {
+  for (const [rate, channels] of [[MIN_DEVICE_RATE, 1], [MAX_RATE, MAX_DEVICE_CHANNELS]] as const) {
+    const device = await openClockSink({ rate, channels, periodFrames: 1024 });
+    t.same([device.info.rate, device.info.channels], [rate, channels]);
+    await device.close();
+  }
+  t.throws(() => openClockSink({ rate: MAX_RATE + 1 }), { code: 'E_INVALID_ARG', message: `rate must be an integer from ${MIN_DEVICE_RATE} to ${MAX_RATE}; got ${MAX_RATE + 1}` });
+  t.throws(() => openClockSink({ channels: MAX_DEVICE_CHANNELS + 1 }), { code: 'E_INVALID_ARG', message: `channels must be an integer from 1 to ${MAX_DEVICE_CHANNELS}; got ${MAX_DEVICE_CHANNELS + 1}` });
+});
