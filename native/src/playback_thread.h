@@ -121,6 +121,7 @@ class PlaybackThread {
   // with seq_cst on both sides at least one of them sees the other.
   std::atomic<bool> waiting_{false};
   std::atomic<bool> progress_{false};
+  std::atomic<bool> wake_sent_{false};  // an eventfd write is on its way to this sleep
 
   std::atomic<uint32_t> device_events_{0};
   std::atomic<uint64_t> frames_committed_{0};
