@@ -1,8 +1,11 @@
 // Unpaced throughput over HTTP: curl POSTs a large generated WAV to the
 // running service, which plays it into a PCM that consumes instantly; aplay
 // gets the very same bytes from the very same generator into the same PCM.
-// Both are timed in the same run, alternating, so that machine noise hits
-// both alike; medians are reported (design §8: speakerd/aplay ≥ 1.0).
+// A bare node:http server that only counts the same body is the third: what
+// any Node HTTP service pays before it does anything with the bytes. All are
+// timed in the same run, alternating, so that machine noise hits them alike;
+// medians are reported, with two ratios: speakerd / aplay (design §8: ≥ 1.0)
+// and speakerd / the bare server (issue 14: ≥ 0.9).
 //
 // Settings (flag or environment variable):
 //   --mb / BENCH_MB        MiB of audio per body (1024)
@@ -31,6 +34,7 @@ const FORMAT = { rate: 48000, channels: 2 };
 const FRAME_BYTES = 2 * FORMAT.channels;
 const WARM_UP_BYTES = 64 * MIB;
 const TARGET_RATIO = 1.0;
+const TARGET_HTTP_RATIO = 0.9;
 const HTTP_SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'http-sink.cjs');
 
 function readSettings() {
@@ -140,7 +144,7 @@ function report({ settings, samples, sourceSpeed, aplayPath, source, configPath,
   for (const pcm of BENCH_PCMS) {
     const speakerd = summarise(samples[pcm.label].speakerd, settings.dataBytes);
     const aplay = summarise(samples[pcm.label].aplay, settings.dataBytes);
-    summary[pcm.label] = { speakerd, aplay, ratio: speakerd.mbPerSecond / aplay.mbPerSecond };
+    summary[pcm.label] = { speakerd, aplay, ratio: speakerd.mbPerSecond / aplay.mbPerSecond, httpRatio: speakerd.mbPerSecond / summary.httpSink.mbPerSecond };
   }
 
   const speed = (s) =>
@@ -154,6 +158,7 @@ function report({ settings, samples, sourceSpeed, aplayPath, source, configPath,
     rows.push(row(`${pcm.label} PCM: speakerd (curl POST)`, speed(s.speakerd)));
     rows.push(row(`${pcm.label} PCM: aplay (same bytes, same PCM)`, speed(s.aplay)));
     rows.push(row(`${pcm.label} PCM: speakerd / aplay`, fixed(s.ratio, 2), `≥ ${fixed(TARGET_RATIO, 1)}`, s.ratio >= TARGET_RATIO));
+    rows.push(row(`${pcm.label} PCM: speakerd / bare node:http (HTTP ceiling)`, fixed(s.httpRatio, 2), `≥ ${fixed(TARGET_HTTP_RATIO, 1)}`, s.httpRatio >= TARGET_HTTP_RATIO));
   }
   const serverCpu = [...BENCH_PCMS.map((pcm) => [pcm.label, summary[pcm.label].speakerd]), ['HTTP ceiling', summary.httpSink]]
     .map(([label, s]) => `${label} ${fixed(s.medianServerCpuSeconds, 2)} s`)
