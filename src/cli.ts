@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // speakerd's command line: serve (the default), play a test tone, or diagnose.
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runDoctor } from './diagnostics/doctor';
@@ -8,7 +8,7 @@ import { healthcheck } from './healthcheck';
 import { ConfigError } from './config';
 import { telemetryDisabled } from './telemetry/enabled';
 import type { Telemetry } from './telemetry/sdk';
-import { alsaConfigDir, alsaLibVersion, openClockSink, openDevice, type Device } from './engine/native';
+import { playTone } from './engine/tone';
 import { projectRoot } from './project-root';
 
 const USAGE = `Usage: speakerd [serve|tone] [options]
@@ -51,62 +51,8 @@ Options:
   -h, --help           show this help
 `;
 
-function sineS16(seconds: number, frequency: number, rate: number, channels: number): Buffer {
-  const frames = Math.round(seconds * rate);
-  const out = Buffer.alloc(frames * channels * 2);
-  for (let i = 0; i < frames; i++) {
-    // -6 dBFS: loud enough to hear, far from clipping.
-    const sample = Math.round(16383 * Math.sin((2 * Math.PI * frequency * i) / rate));
-    for (let c = 0; c < channels; c++) out.writeInt16LE(sample, (i * channels + c) * 2);
-  }
-  return out;
-}
-
 function packageVersion(): string {
   return (JSON.parse(readFileSync(path.join(projectRoot, 'package.json'), 'utf8')) as { version: string }).version;
-}
-
-function soundNodes(): string[] {
-  return existsSync('/dev/snd') ? readdirSync('/dev/snd').filter((n) => /^pcmC\d+D\d+p$/.test(n)) : [];
-}
-
-async function tone(values: { pcm?: string; 'alsa-config'?: string; seconds: string; frequency: string; rate: string; underrun: string }): Promise<number> {
-  const seconds = Number(values.seconds);
-  const frequency = Number(values.frequency);
-  const rate = Number(values.rate);
-  const underrun = values.underrun;
-  if (underrun !== 'silence' && underrun !== 'wait') throw new Error(`--underrun must be silence or wait; got ${underrun}`);
-  if (!(seconds > 0 && seconds <= 3600)) throw new Error(`--seconds must be in (0, 3600]; got ${values.seconds}`);
-  if (!(frequency > 0 && frequency < rate / 2)) throw new Error(`--frequency must be in (0, rate/2); got ${values.frequency}`);
-  console.log(`speakerd: alsa-lib ${alsaLibVersion} (static), configuration from ${alsaConfigDir}`);
-  let device: Device;
-  if (values.pcm) {
-    device = await openDevice({ pcm: values.pcm, rate, underrun, ...(values['alsa-config'] ? { alsaConfig: values['alsa-config'] } : {}) });
-  } else {
-    const nodes = soundNodes();
-    console.log(nodes.length > 0
-      ? `speakerd: /dev/snd has ${nodes.join(', ')}; pass --pcm plughw:0,0 to play on it`
-      : 'speakerd: no /dev/snd playback device; playing into the headless clock sink');
-    device = await openClockSink({ rate, underrun });
-  }
-  device.on('log', (line: string) => console.log(`speakerd: ${line}`));
-  device.on('xrun', (count: number) => console.log(`speakerd: device xrun (${count} so far)`));
-  console.log('speakerd: device', JSON.stringify(device.info));
-  const stream = device.createStream();
-  const started = performance.now();
-  await stream.writeAll(sineS16(seconds, frequency, device.info.rate, device.info.channels));
-  stream.end();
-  const result = await stream.finished();
-  const elapsed = (performance.now() - started) / 1000;
-  const stats = device.stats();
-  await device.close();
-  console.log(
-    `speakerd: played ${result.frames} frames (${(result.frames / device.info.rate).toFixed(3)} s of audio) in ${elapsed.toFixed(3)} s;` +
-      ` outcome ${result.outcome}, underruns ${result.underruns}, device xruns ${stats.xruns},` +
-      ` first frame ${((result.firstCommitNs - result.firstWriteNs) / 1e6).toFixed(3)} ms after the first write,` +
-      ` SCHED_FIFO ${stats.realtime ? 'granted' : 'refused'}`,
-  );
-  return result.outcome === 'played' ? 0 : 1;
 }
 
 async function main(argv: string[]): Promise<number | undefined> {
@@ -145,7 +91,10 @@ async function main(argv: string[]): Promise<number | undefined> {
     await serve(process.env, telemetry);
     return undefined;
   }
-  if (command === 'tone') return tone(values);
+  if (command === 'tone') {
+    const { pcm, 'alsa-config': alsaConfig, seconds, frequency, rate, underrun } = values;
+    return playTone({ pcm, alsaConfig, seconds, frequency, rate, underrun }, (line) => console.log(line));
+  }
   if (command === 'doctor') {
     const result = await runDoctor(process.env, { json: values.json });
     process.stderr.write(result.errorOutput);

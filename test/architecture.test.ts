@@ -1,6 +1,7 @@
 // The shape of src/, read from its imports: no cycle between folders (each
 // file at the top of src/ counts as a folder of its own); routes reach the
 // engine only through its public modules (a stream's life is the engine's);
+// nothing outside engine/ drives the addon's devices and streams;
 // and reading the configuration does not load the addon (a bad environment
 // must be reported even where the addon cannot load).
 import t from 'tap';
@@ -112,6 +113,22 @@ t.test('routes reach the engine only through its public modules', async (t) => {
     for (const target of targets) {
       const relative = path.relative(SRC, target);
       if (unit(target) === 'engine/' && !PUBLIC.has(relative)) reached.push(`${path.relative(SRC, file)} imports ${relative}`);
+    }
+  }
+  t.same(reached, []);
+});
+
+t.test("outside engine/, nothing drives the addon's devices and streams", async (t) => {
+  // What may load the addon from outside engine/, and why: a parse of ALSA
+  // configuration text (no device), and two constants the doctor reports.
+  const ALLOWED = new Set(['config-check.ts -> engine/native.ts', 'diagnostics/process-state.ts -> engine/addon.ts']);
+  const ADDON = new Set(['engine/native.ts', 'engine/addon.ts', 'engine/converter.ts']);
+  const reached: string[] = [];
+  for (const [file, targets] of graph) {
+    if (unit(file) === 'engine/') continue;
+    for (const target of targets) {
+      const edge = `${path.relative(SRC, file)} -> ${path.relative(SRC, target)}`;
+      if (ADDON.has(path.relative(SRC, target)) && !ALLOWED.has(edge)) reached.push(edge);
     }
   }
   t.same(reached, []);
