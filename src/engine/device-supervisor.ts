@@ -218,10 +218,16 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
       if (reason !== undefined) {
         await this.#playHeadless(reason);
         // Nodes exist but the open failed (EBUSY, a card still settling): retry.
-        if (!absent) this.#scheduleAttempt();
+        if (!absent && this.#state !== 'closed') this.#scheduleAttempt();
       }
     }
-    if (this.#state === 'closed') return;
+    if (this.#state === 'closed') {
+      // close() ran while this open was in flight and found no device to close.
+      const device = this.#device;
+      this.#device = undefined;
+      await device?.close();
+      return;
+    }
     this.#state = 'playing';
     this.#watchNodes();
   }
