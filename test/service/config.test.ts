@@ -7,7 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
 import { checkConfigAgainstAlsa } from '../../src/config-check';
 import { scratchDir } from '../pcm-fixtures';
-import { startServer, waitForStatus } from './server-process';
+import { startInProcessApp } from './in-process-app';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -242,7 +242,7 @@ t.test('AUTH_TOKEN: printable ASCII without surrounding whitespace, each refusal
 });
 
 t.test('an empty AUTH_TOKEN still serves /v1 without authentication', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', AUTH_TOKEN: '' });
-  await waitForStatus(`${server.url}/readyz`, 200);
+  const server = await startInProcessApp(t, { AUDIO_MODE: 'headless', AUTH_TOKEN: '' });
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200);
   t.equal((await fetch(`${server.url}/v1/streams`)).status, 200, 'no token needed');
 });

@@ -66,9 +66,11 @@ t.test('an IPv6 wildcard HOST is probed on ::1', async (t) => {
 });
 
 t.test('nothing listening: exit 1 with the connection error, not the no-answer timeout', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless' });
-  const port = portOf(server.url);
-  await server.stop();
+  // A port that was free a moment ago: nothing listens there now.
+  const closed = createServer();
+  await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+  const port = String((closed.address() as { port: number }).port);
+  await new Promise((resolve) => closed.close(resolve));
   const result = healthcheck({ PORT: port });
   t.equal(result.status, 1);
   t.equal(result.signal, null);
