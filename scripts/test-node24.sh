@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole test suite again under the Node the container image ships
-# (the Dockerfile's NODE_VERSION, Node 24 LTS, from scripts/node-dist.sh).
-# The addon built for the machine's Node loads as is: it uses only Node-API,
-# whose ABI is stable.
+# Runs the fast stage of the test suite again under the Node the container
+# image ships (the Dockerfile's NODE_VERSION, Node 24 LTS, from
+# scripts/node-dist.sh). The addon built for the machine's Node loads as is:
+# it uses only Node-API, whose ABI is stable.
+#
+# Not the sanitizer, Docker or kernel stages (scripts/test-stages.sh): none
+# runs its code on this Node. The sanitizers build and run C++ harnesses, the
+# image carries its own Node 24 and the Docker stage already runs it, and the
+# kernel guest runs the machine's Node 20 whatever node runs tap; each is a
+# slow stage that npm test runs once.
 #
 # Usage: scripts/test-node24.sh [tap arguments]   (npm run test:node24)
 set -euo pipefail
@@ -14,8 +20,4 @@ echo "test-node24: $(node --version) from ${dir#"$root/"}" >&2
 cd "$root"
 # npm and tap run on this node, and tap starts every test file with it.
 npm run build
-# Not the kernel suite (test/kernel/): its guest runs the machine's Node 20
-# whatever node runs tap, so a second boot would test nothing new, and it is
-# the slowest stage (scripts/kernel-vm.sh). --exclude replaces tap's default
-# exclusion, so that is restated.
-exec npx tap --exclude='**/@(fixture*(s)|dist)/**' --exclude='test/kernel/**' "$@"
+exec bash "$root/scripts/test-stages.sh" fast -- "$@"

@@ -11,8 +11,8 @@ import { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
 import type { AudioSettings } from './audio-settings';
 import { backoffDelay } from './backoff';
-import { DeviceOpener } from './device-opener';
-import { openClockSink, type Device, type DeviceInfo, type DeviceOptions, type NativeError } from './native';
+import { DeviceOpener, systemClock, type Clock, type OpenDevice } from './device-opener';
+import { openClockSink, openDevice, type Device, type DeviceInfo, type DeviceOptions, type NativeError, type PlaybackFormat } from './native';
 import { PlaybackNodeWatcher, playbackNodesAbsentReason } from './playback-nodes';
 
 export type DeviceMode = 'device' | 'headless';
@@ -99,6 +99,28 @@ export interface DeviceSupervisorEvents {
   'lost-for-good': [loss: DeviceLoss];
 }
 
+/** A watch on AUDIO_SND_DIR's playback nodes (PlaybackNodeWatcher). */
+export interface NodeWatch {
+  start(): void;
+  stop(): void;
+}
+
+/**
+ * What the supervisor works with besides its settings. The defaults are the
+ * real ones; a unit test of the state machine passes its own, so that it
+ * decides when each open answers, when nodes appear and when time passes.
+ */
+export interface SupervisorCollaborators {
+  openDevice?: OpenDevice;
+  openClockSink?: (format: PlaybackFormat) => Promise<Device>;
+  /** Why there is no playback node in the directory, or undefined when there is one. */
+  nodesAbsentReason?: (dir: string) => string | undefined;
+  watchNodes?: (dir: string, onChange: (nodes: string[]) => void) => NodeWatch;
+  clock?: Clock;
+  /** The backoff's jitter, in [0, 1). */
+  random?: () => number;
+}
+
 export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   #state: SupervisorState = 'starting';
   #device: Device | undefined;
@@ -108,20 +130,30 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   #loss: DeviceLoss | undefined;
   /** Failed attempts since the last open that worked; drives the backoff. */
   #failures = 0;
-  #retryTimer: NodeJS.Timeout | undefined;
-  #forGoodTimer: NodeJS.Timeout | undefined;
+  #retryTimer: unknown;
+  #forGoodTimer: unknown;
   #attempting = false;
-  #watcher: PlaybackNodeWatcher | undefined;
+  #watcher: NodeWatch | undefined;
   #xruns = 0;
   readonly #opener: DeviceOpener;
   readonly #audio: AudioSettings;
   readonly #log: Logger;
+  readonly #openClockSink: (format: PlaybackFormat) => Promise<Device>;
+  readonly #nodesAbsentReason: (dir: string) => string | undefined;
+  readonly #createNodeWatch: (dir: string, onChange: (nodes: string[]) => void) => NodeWatch;
+  readonly #clock: Clock;
+  readonly #random: () => number;
 
-  constructor(audio: AudioSettings, log: Logger) {
+  constructor(audio: AudioSettings, log: Logger, collaborators: SupervisorCollaborators = {}) {
     super();
     this.#audio = audio;
     this.#log = log;
-    this.#opener = new DeviceOpener(audio.openTimeoutMs);
+    this.#clock = collaborators.clock ?? systemClock;
+    this.#random = collaborators.random ?? Math.random;
+    this.#openClockSink = collaborators.openClockSink ?? openClockSink;
+    this.#nodesAbsentReason = collaborators.nodesAbsentReason ?? playbackNodesAbsentReason;
+    this.#createNodeWatch = collaborators.watchNodes ?? ((dir, onChange) => new PlaybackNodeWatcher(dir, onChange));
+    this.#opener = new DeviceOpener(audio.openTimeoutMs, collaborators.openDevice ?? openDevice, this.#clock);
     this.#openAttempt = { pcm: audio.device, attempted: false, opened: false, error: null, info: null };
     // Each playing stream's span listens for xruns: up to MAX_STREAMS (64)
     // listeners, past Node's default warning at 10.
@@ -174,7 +206,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
         throw new DeviceOpenError(openFailureReason(this.#audio.device, summarize(error)), error as NativeError);
       }
     } else {
-      const absent = playbackNodesAbsentReason(this.#audio.sndDir);
+      const absent = this.#nodesAbsentReason(this.#audio.sndDir);
       let reason = absent;
       if (!absent) {
         try {
@@ -186,10 +218,16 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
       if (reason !== undefined) {
         await this.#playHeadless(reason);
         // Nodes exist but the open failed (EBUSY, a card still settling): retry.
-        if (!absent) this.#scheduleAttempt();
+        if (!absent && this.#state !== 'closed') this.#scheduleAttempt();
       }
     }
-    if (this.#state === 'closed') return;
+    if (this.#state === 'closed') {
+      // close() ran while this open was in flight and found no device to close.
+      const device = this.#device;
+      this.#device = undefined;
+      await device?.close();
+      return;
+    }
     this.#state = 'playing';
     this.#watchNodes();
   }
@@ -197,8 +235,8 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   async close(): Promise<void> {
     if (this.#state === 'closed') return;
     this.#state = 'closed';
-    clearTimeout(this.#retryTimer);
-    clearTimeout(this.#forGoodTimer);
+    this.#clock.clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#forGoodTimer);
     this.#watcher?.stop();
     const device = this.#device;
     this.#device = undefined;
@@ -219,7 +257,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   async #playHeadless(reason: string): Promise<void> {
     // The same format and gap policy as the card would have had.
     const { pcm: _pcm, alsaConfig: _alsaConfig, ...format } = configuredDeviceOptions(this.#audio);
-    const device = await openClockSink(format);
+    const device = await this.#openClockSink(format);
     this.#headlessReason = reason;
     this.#use(device, 'headless');
     this.#log.warn({ mode: 'headless', reason, device: device.info }, `playing headless: ${reason}`);
@@ -250,12 +288,12 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     if (device !== this.#device || this.#state !== 'playing') return;
     const summary = summarize(error);
     this.#state = 'lost';
-    const since = new Date();
+    const since = new Date(this.#clock.now());
     const restartS = this.#audio.lostRestartS;
     const loss: DeviceLoss = { error: summary, since, attempts: 0, lastAttemptError: null, nextAttemptAt: null, restartAt: restartS > 0 ? new Date(since.getTime() + restartS * 1000) : null, forGood: false };
     this.#loss = loss;
     if (restartS > 0) {
-      this.#forGoodTimer = setTimeout(() => {
+      this.#forGoodTimer = this.#clock.setTimeout(() => {
         loss.forGood = true;
         this.emit('lost-for-good', loss);
       }, restartS * 1000);
@@ -274,7 +312,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   // whether the card was lost or never opened.
   #watchNodes(): void {
     if (this.#audio.mode === 'headless') return;
-    this.#watcher = new PlaybackNodeWatcher(this.#audio.sndDir, (nodes) => {
+    this.#watcher = this.#createNodeWatch(this.#audio.sndDir, (nodes) => {
       if (nodes.length > 0 && this.#wantsDevice()) {
         this.#log.info({ nodes, dir: this.#audio.sndDir }, 'playback nodes appeared: trying the device');
         this.#failures = 0;
@@ -290,15 +328,15 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
 
   /** Returns the delay until the next attempt. */
   #scheduleAttempt(): number {
-    clearTimeout(this.#retryTimer);
-    const delay = backoffDelay(this.#failures + 1, { minMs: this.#audio.reopenMinMs, maxMs: this.#audio.reopenMaxMs });
-    if (this.#loss) this.#loss.nextAttemptAt = new Date(Date.now() + delay);
-    this.#retryTimer = setTimeout(() => this.#attemptNow(), delay);
+    this.#clock.clearTimeout(this.#retryTimer);
+    const delay = backoffDelay(this.#failures + 1, { minMs: this.#audio.reopenMinMs, maxMs: this.#audio.reopenMaxMs }, this.#random);
+    if (this.#loss) this.#loss.nextAttemptAt = new Date(this.#clock.now() + delay);
+    this.#retryTimer = this.#clock.setTimeout(() => this.#attemptNow(), delay);
     return delay;
   }
 
   #attemptNow(): void {
-    clearTimeout(this.#retryTimer);
+    this.#clock.clearTimeout(this.#retryTimer);
     if (this.#attempting) return;
     this.#attempting = true;
     this.#attempt().finally(() => {
@@ -310,7 +348,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   async #attempt(): Promise<void> {
     if (!this.#wantsDevice()) return;
     // Headless for want of nodes: the watcher calls again when they come.
-    if (this.#state === 'playing' && playbackNodesAbsentReason(this.#audio.sndDir)) return;
+    if (this.#state === 'playing' && this.#nodesAbsentReason(this.#audio.sndDir)) return;
     // A stuck open still holds its thread: wait for it, never pile up.
     if (this.#opener.stuck) {
       await this.#opener.settled();
@@ -345,7 +383,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
     }
     const previous = this.#device;
     this.#loss = undefined;
-    clearTimeout(this.#forGoodTimer);
+    this.#clock.clearTimeout(this.#forGoodTimer);
     this.#failures = 0;
     this.#playOn(device);
     this.#state = 'playing';

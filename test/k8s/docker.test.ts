@@ -136,11 +136,10 @@ t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exi
   }
   t.equal(health, 'healthy', 'the HEALTHCHECK (node dist/cli.js healthcheck) passes under the same profile');
 
-  const stopping = performance.now();
+  // docker stop SIGKILLs after -t seconds; exit code 0 (not 137) means
+  // speakerd ended on the SIGTERM by itself.
   api.run(['stop', '-t', '30', name], 40_000);
-  const stopMs = performance.now() - stopping;
   t.equal(api.run(['inspect', '-f', '{{.State.ExitCode}}', name]).trim(), '0', 'exit code 0: SIGTERM handled, not killed');
-  t.ok(stopMs < 5000, `docker stop took ${stopMs.toFixed(0)} ms`);
   t.match(logs(), /"signal":"SIGTERM".*"msg":"shutting down: no new streams"/);
   t.match(logs(), /"msg":"stopped"/);
   onlySchedFifoRefused(t, logs());

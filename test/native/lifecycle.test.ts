@@ -31,15 +31,13 @@ t.test('1000 cycles of open, create stream, abort and close leave RSS, fds and t
   const rssBefore = process.memoryUsage.rss();
   const fdsBefore = openFdCount();
   const threadsBefore = threadCount();
-  const started = performance.now();
   for (let i = 0; i < 1000; i++) await cycle(i);
-  const perCycleMs = (performance.now() - started) / 1000;
   global.gc?.();
   await new Promise((resolve) => setTimeout(resolve, 50));
   const rssGrowthMiB = (process.memoryUsage.rss() - rssBefore) / 2 ** 20;
   t.equal(openFdCount(), fdsBefore, 'no file descriptor leaked');
   t.equal(threadCount(), threadsBefore, 'no thread leaked');
-  t.ok(rssGrowthMiB < 4, `RSS grew by ${rssGrowthMiB.toFixed(2)} MiB over 1000 cycles (${perCycleMs.toFixed(2)} ms a cycle)`);
+  t.ok(rssGrowthMiB < 4, `RSS grew by ${rssGrowthMiB.toFixed(2)} MiB over 1000 cycles`);
 });
 
 t.test('a process that exits with a device open and a stream playing exits cleanly', async (t) => {
@@ -58,7 +56,8 @@ t.test('a process that exits with a device open and a stream playing exits clean
 });
 
 t.test('an idle open device does not keep the process alive; a playing stream does until done', async (t) => {
-  const started = performance.now();
+  // runNode's 20 s timeout only stops a hang: a process kept alive would be
+  // killed by it (a signal, no output line), which the checks below catch.
   const result = runNode(`
     const { openClockSink } = require(${JSON.stringify(nativeModule)});
     openClockSink({ idleMs: 0 }).then((device) => {
@@ -68,10 +67,9 @@ t.test('an idle open device does not keep the process alive; a playing stream do
       stream.on('done', (r) => console.log('done', r.outcome, r.frames));
     });
   `);
-  const elapsedMs = performance.now() - started;
   t.equal(result.status, 0, result.stderr);
+  t.equal(result.signal, null, 'the process ended by itself after the stream');
   t.equal(result.stdout, 'done played 4800\n');
-  t.ok(elapsedMs < 5000, `the process ended by itself after the stream (${elapsedMs.toFixed(0)} ms)`);
 });
 
 t.test('the addon plays from a worker thread, and a worker terminated mid-stream cleans up', async (t) => {

@@ -4,9 +4,10 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import path from 'node:path';
-import { loadConfig } from '../../src/config';
+import { ConfigError, loadConfig } from '../../src/config';
+import { checkConfigAgainstAlsa } from '../../src/config-check';
 import { scratchDir } from '../pcm-fixtures';
-import { startServer, waitForStatus } from './server-process';
+import { startInProcessApp } from './in-process-app';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -51,14 +52,26 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ PROBE_PORT: '70000' }, 'PROBE_PORT="70000": must be a whole number from 0 to 65535'],
     [{ PORT: '9000', PROBE_PORT: '9000' }, 'PROBE_PORT="9000": must differ from PORT=9000: the probes need a port of their own, or leave PROBE_PORT unset to probe on PORT'],
   ];
-  // Four at a time: each is a process start.
-  for (let i = 0; i < cases.length; i += 4) {
-    const batch = cases.slice(i, i + 4);
-    const results = await Promise.all(batch.map(([env]) => serveAsync(env)));
-    for (const [j, [env, message]] of batch.entries()) {
-      t.equal(results[j]!.status, 2, `${Object.keys(env)[0]} exits 2`);
-      t.equal(results[j]!.stderr, `speakerd: invalid configuration: ${message}\n`);
+  // Each case through the checks `serve` runs first (main.ts), in this
+  // process: a process start per case would cost a second each.
+  for (const [env, message] of cases) {
+    const fullEnv = { PATH: process.env.PATH ?? '', PORT: '0', ...env };
+    let refusal: unknown;
+    try {
+      checkConfigAgainstAlsa(loadConfig(fullEnv), fullEnv);
+    } catch (error) {
+      refusal = error;
     }
+    t.type(refusal, ConfigError, `${Object.keys(env).join(' and ')} refused`);
+    t.equal((refusal as Error | undefined)?.message, message);
+  }
+  // And what the CLI makes of a refusal, in real processes: one of each
+  // kind (a number, a choice, a rule between two variables, a file).
+  const spawned = [cases[0]!, cases[3]!, cases[14]!, cases[15]!];
+  const results = await Promise.all(spawned.map(([env]) => serveAsync(env)));
+  for (const [j, [env, message]] of spawned.entries()) {
+    t.equal(results[j]!.status, 2, `${Object.keys(env).join(' and ')} exits 2`);
+    t.equal(results[j]!.stderr, `speakerd: invalid configuration: ${message}\n`);
   }
 });
 
@@ -229,7 +242,7 @@ t.test('AUTH_TOKEN: printable ASCII without surrounding whitespace, each refusal
 });
 
 t.test('an empty AUTH_TOKEN still serves /v1 without authentication', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', AUTH_TOKEN: '' });
-  await waitForStatus(`${server.url}/readyz`, 200);
+  const server = await startInProcessApp(t, { AUDIO_MODE: 'headless', AUTH_TOKEN: '' });
+  t.equal((await fetch(`${server.url}/readyz`)).status, 200);
   t.equal((await fetch(`${server.url}/v1/streams`)).status, 200, 'no token needed');
 });

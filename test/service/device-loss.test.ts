@@ -196,13 +196,11 @@ t.test('100 loss and reopen cycles in one process leak no descriptors, threads o
   // The server runs with the heap cap and malloc arenas of k8s/base/configmap.yaml.
   for (let i = 0; i < 50; i++) await cycle();
   const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
-  const started = Date.now();
   for (let i = 0; i < 100; i++) await cycle();
-  const elapsed = Date.now() - started;
   const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
   t.equal(after.fds, before.fds, 'file descriptors');
   t.equal(after.threads, before.threads, 'threads');
-  t.ok(after.rss - before.rss < 4, `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles (${(elapsed / 100).toFixed(1)} ms per loss and reopen)`);
+  t.ok(after.rss - before.rss < 4, `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles`);
   t.equal(logsWith(server, /^audio device lost/).length, 150);
 });
 
@@ -246,12 +244,11 @@ t.test('an open stuck in the driver times out (E_ALSA_OPEN_TIMEOUT): auto mode s
 
 t.test('AUDIO_MODE=device with an open stuck in the driver exits 1 after AUDIO_OPEN_TIMEOUT_MS instead of hanging', async (t) => {
   const file = path.join(scratchDir(t), 'out.raw');
-  const started = Date.now();
-  const server = await startServer(t, flakyEnv(file, 'open_delay_ms 5000', { AUDIO_OPEN_TIMEOUT_MS: '300' }));
+  // The driver answers after 10 minutes, past the test's timeout: an exit
+  // at all means speakerd gave up on the open before the driver returned.
+  const server = await startServer(t, flakyEnv(file, 'open_delay_ms 600000', { AUDIO_OPEN_TIMEOUT_MS: '300' }));
   const [code] = await server.exited;
-  const elapsed = Date.now() - started;
   t.equal(code, 1);
-  t.ok(elapsed < 3000, `exited after ${elapsed} ms, not after the driver's 5000 ms`);
   const fatal = server.logs.find((entry) => entry.level === 60);
   t.match(String(fatal?.msg), /^AUDIO_MODE=device and the device cannot be opened: cannot open flaky: cannot open PCM "flaky": no answer within AUDIO_OPEN_TIMEOUT_MS=300 ms/);
   t.equal(logsWith(server, /^diagnostics: E_SND_OPEN_TIMEOUT/).length, 1);
@@ -273,26 +270,25 @@ t.test('auto mode moves from headless to the card when playback nodes appear in 
   await waitForStatus(`${server.url}/readyz`, 200);
   t.equal((await getJson(`${server.url}/v1/device`)).body.mode, 'headless');
 
-  // A stream on the clock sink (paced: 1 s of audio takes 1 s).
-  const onClock = play(server, s16Pattern(48_000, 2, 4));
-  await new Promise((resolve) => setTimeout(resolve, 200));
-  const plugged = Date.now();
+  // A stream on the clock sink (paced: 2 s of audio take 2 s); the nodes
+  // appear once it plays, and the move must come before it ends.
+  let clockAnswered = false;
+  const onClock = play(server, s16Pattern(96_000, 2, 4)).finally(() => (clockAnswered = true));
+  while ((await getJson(`${server.url}/v1/streams`)).body.streams.length === 0) await new Promise((resolve) => setTimeout(resolve, 10));
   writeFileSync(path.join(snd, 'controlC0'), '');
   writeFileSync(path.join(snd, 'pcmC0D0p'), '');
   let mode = 'headless';
-  while (mode !== 'device' && Date.now() - plugged < 5000) {
+  while (mode !== 'device' && !clockAnswered) {
     await new Promise((resolve) => setTimeout(resolve, 20));
     mode = (await getJson(`${server.url}/v1/device`)).body.mode;
   }
-  const noticed = Date.now() - plugged;
-  t.equal(mode, 'device');
-  t.ok(noticed < 1500, `noticed the new nodes after ${noticed} ms`);
+  t.equal(mode, 'device', 'the new nodes were noticed while the stream on the clock sink still played');
   t.equal(logsWith(server, /^playback nodes appeared: trying the device$/).length, 1);
 
   const clockResult = await onClock;
   t.equal(clockResult.status, 200);
   t.equal(clockResult.body.mode, 'headless', 'the stream that started headless finished there');
-  t.equal(clockResult.body.frames, 48_000);
+  t.equal(clockResult.body.frames, 96_000);
 
   const audio = s16Pattern(12_000, 2, 5);
   const onCard = await play(server, audio);

@@ -1,11 +1,13 @@
 // Every supported input format and layout, through the real service into a
 // file PCM (48 kHz stereo S16_LE): bit-exact where no resampling is needed,
-// a clean sine of the right frequency and length where it is.
+// a clean sine of the right frequency and length where it is. The app runs in
+// this process, over a real socket: nothing here needs a process of its own.
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, roundHalfToEven } from '../pcm-fixtures';
-import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { startInProcessApp } from './in-process-app';
+import { fileDeviceEnv } from './server-process';
 import { sineSnrDb } from './sine-fit';
 
 const DEVICE_RATE = 48000;
@@ -107,8 +109,8 @@ function wavFile(layout: WavLayout, channels: number, rate: number, data: Buffer
 
 t.test('every input format and layout plays as the exact device samples', async (t) => {
   const out = path.join(scratchDir(t), 'out.raw');
-  const server = await startServer(t, fileDeviceEnv(out));
-  await waitForStatus(`${server.url}/healthz`, 200);
+  const server = await startInProcessApp(t, fileDeviceEnv(out));
+  t.equal(server.engine.mode, 'device');
   let played = 0;
   const play = async (contentType: string, body: Buffer) => {
     const response = await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': contentType }, body });
@@ -149,8 +151,8 @@ t.test('every input format and layout plays as the exact device samples', async 
 
 t.test('resampled input comes out as a clean sine of the right frequency and length', async (t) => {
   const out = path.join(scratchDir(t), 'out.raw');
-  const server = await startServer(t, fileDeviceEnv(out));
-  await waitForStatus(`${server.url}/healthz`, 200);
+  const server = await startInProcessApp(t, fileDeviceEnv(out));
+  t.equal(server.engine.mode, 'device');
   let played = 0;
   for (const rate of [16000, 22050, 44100, 96000]) {
     const seconds = 1;

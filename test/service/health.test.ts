@@ -1,8 +1,12 @@
+// The mode decision and the probes. What needs the real process (the
+// start-up log, /healthz before the device has opened, the exit code) runs
+// the CLI; the rest runs the app in this process, over a real socket.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
+import { startInProcessApp } from './in-process-app';
 import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
 
 t.test('auto mode with an empty AUDIO_SND_DIR plays headless and says why', async (t) => {
@@ -32,8 +36,8 @@ t.test('auto mode with a playback node whose device cannot open falls back to he
   const snd = path.join(scratchDir(t), 'snd');
   mkdirSync(snd);
   writeFileSync(path.join(snd, 'pcmC0D0p'), ''); // a name is all auto mode looks at
-  const server = await startServer(t, { AUDIO_MODE: 'auto', AUDIO_SND_DIR: snd, AUDIO_DEVICE: 'hw:0,0' });
-  await waitForStatus(`${server.url}/healthz`, 200);
+  const server = await startInProcessApp(t, { AUDIO_MODE: 'auto', AUDIO_SND_DIR: snd, AUDIO_DEVICE: 'hw:0,0' });
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200);
   const device = (await (await fetch(`${server.url}/v1/device`)).json()) as Record<string, unknown>;
   t.equal(device.mode, 'headless');
   t.equal(device.headlessReason, 'cannot open hw:0,0: cannot open PCM "hw:0,0": No such file or directory (E_ALSA_OPEN, errno 2)');
@@ -41,8 +45,8 @@ t.test('auto mode with a playback node whose device cannot open falls back to he
 
 t.test('auto mode without the folder at all plays headless', async (t) => {
   const missing = path.join(scratchDir(t), 'no-such-dir');
-  const server = await startServer(t, { AUDIO_MODE: 'auto', AUDIO_SND_DIR: missing });
-  await waitForStatus(`${server.url}/healthz`, 200);
+  const server = await startInProcessApp(t, { AUDIO_MODE: 'auto', AUDIO_SND_DIR: missing });
+  t.equal((await fetch(`${server.url}/healthz`)).status, 200);
   const device = (await (await fetch(`${server.url}/v1/device`)).json()) as Record<string, unknown>;
   t.equal(device.headlessReason, `${missing} is not there (ENOENT): no sound device is mounted into the container`);
 });
@@ -82,8 +86,9 @@ t.test('AUDIO_MODE=device with a device that cannot open exits 1 with the reason
 });
 
 t.test('AUDIO_MODE=headless never touches ALSA hardware', async (t) => {
-  const server = await startServer(t, { AUDIO_MODE: 'headless', AUDIO_DEVICE: 'hw:7,0' });
-  const health = await waitForStatus(`${server.url}/healthz`, 200);
+  const server = await startInProcessApp(t, { AUDIO_MODE: 'headless', AUDIO_DEVICE: 'hw:7,0' });
+  const health = await fetch(`${server.url}/healthz`);
+  t.equal(health.status, 200);
   t.same(await health.json(), { status: 'ok', mode: 'headless' });
   const device = (await (await fetch(`${server.url}/v1/device`)).json()) as Record<string, unknown>;
   t.equal(device.headlessReason, 'AUDIO_MODE=headless');

@@ -3,13 +3,15 @@
 // over real sockets and checks the status, the error code and message, and
 // that no stream or connection is left behind. No case measures time: the
 // limits are set so that, without the rule under test, the case would wait
-// for a timeout of an hour and fail by tap's own.
+// for a timeout of an hour and fail by tap's own. The app runs in this
+// process unless a case needs the real one (its log, SIGTERM).
 import t from 'tap';
 import { readdirSync, readlinkSync } from 'node:fs';
 import type { Socket } from 'node:net';
 import { s16Constant } from '../pcm-fixtures';
 import { Random } from '../formats/fixtures/bodies';
 import { connect, firstResponse, parseResponse, readAll, rawRequest, type RawResponse } from './raw-http';
+import { startInProcessApp } from './in-process-app';
 import { startServer, type ServerProcess } from './server-process';
 import { wavHeader } from './wav-fixtures';
 
@@ -17,8 +19,11 @@ const HOUR_MS = '3600000';
 const RAW_S16 = 'audio/pcm;rate=48000;channels=2;format=s16le';
 const PERIOD_BYTES = 1024 * 4;
 
-function portOf(server: ServerProcess): number {
-  return Number(new URL(server.url).port);
+/** The service under test, in this process or its own. */
+interface Service {
+  port: number;
+  /** Its open connections, counted on the server's side. */
+  connections(): Promise<number>;
 }
 
 /** The service's open sockets (the listener included). */
@@ -40,19 +45,27 @@ function socketCount(pid: number): number {
  * listens before that, and a POST sent in between is a 503 E_NOT_READY
  * (seen under CI load, where the open took long enough for it).
  */
-async function startReadyServer(t: Parameters<typeof startServer>[0], env: Record<string, string>): Promise<ServerProcess> {
+async function startReadyServer(t: Parameters<typeof startServer>[0], env: Record<string, string>): Promise<ServerProcess & Service> {
   const server = await startServer(t, env);
+  const port = Number(new URL(server.url).port);
   // On connections of their own, closed after the answer: a test that
   // counts idle connections must not find a keep-alive one of ours.
-  while ((await rawRequest(portOf(server), 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))?.status !== 200) {
+  while ((await rawRequest(port, 'GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'))?.status !== 200) {
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
-  return server;
+  // The listener is one of them: each case compares with its own count.
+  return Object.assign(server, { port, connections: async () => socketCount(server.child.pid!) });
 }
 
-async function streamsOf(server: ServerProcess): Promise<unknown[]> {
+/** The app in this process: it listens once its device is open, so it is ready at once. */
+async function startReadyApp(t: Parameters<typeof startServer>[0], env: Record<string, string>): Promise<Service & { url: string }> {
+  const { app, port, url } = await startInProcessApp(t, env);
+  return { port, url, connections: () => new Promise((resolve, reject) => app.server.getConnections((error, count) => (error ? reject(error) : resolve(count)))) };
+}
+
+async function streamsOf(server: Service): Promise<unknown[]> {
   for (;;) {
-    const answer = await rawRequest(portOf(server), 'GET /v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const answer = await rawRequest(server.port, 'GET /v1/streams HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     if (answer?.status === 200) return (answer.json as { streams: unknown[] }).streams;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
@@ -83,17 +96,17 @@ function trickle(post: { chunk(bytes: Buffer): void; answer: Promise<unknown> },
   next();
 }
 
-async function settled(server: ServerProcess, sockets: number): Promise<void> {
+async function settled(server: Service, sockets: number): Promise<void> {
   for (;;) {
-    if ((await streamsOf(server)).length === 0 && socketCount(server.child.pid!) <= sockets) return;
+    if ((await streamsOf(server)).length === 0 && (await server.connections()) <= sockets) return;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
 t.test('progress, not bytes: tricklers are cut with 408 and free their places', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: '300', MAX_STREAMS: '2' });
-  const port = portOf(server);
-  const sockets = socketCount(server.child.pid!);
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: '300', MAX_STREAMS: '2' });
+  const port = server.port;
+  const sockets = await server.connections();
   const header = wavHeader({ formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 }, 48000 * 4 * 60);
   // One trickles the header itself, one trickles audio after a whole header:
   // bytes keep arriving every 50 ms, and neither advances by a period.
@@ -121,9 +134,9 @@ t.test('progress, not bytes: tricklers are cut with 408 and free their places', 
 });
 
 t.test('a body that advances, but slower than it plays, ends at MAX_STREAM_WALL_SECONDS with 408', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, MAX_STREAM_WALL_SECONDS: '1' });
-  const sockets = socketCount(server.child.pid!);
-  const post = await chunkedPost(portOf(server), '/v1/streams', RAW_S16);
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, MAX_STREAM_WALL_SECONDS: '1' });
+  const sockets = await server.connections();
+  const post = await chunkedPost(server.port, '/v1/streams', RAW_S16);
   // A period's worth every 100 ms: progress, at a fifth of real time.
   const timer = setInterval(() => post.chunk(s16Constant(1024, 2, 5)), 100);
   const answer = await post.answer;
@@ -137,13 +150,13 @@ t.test('a body that advances, but slower than it plays, ends at MAX_STREAM_WALL_
 });
 
 t.test('DELETE answers a stream whose body stalled at once, not after the idle timeout', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
-  const sockets = socketCount(server.child.pid!);
-  const post = await chunkedPost(portOf(server), '/v1/streams?name=stalled', RAW_S16);
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
+  const sockets = await server.connections();
+  const post = await chunkedPost(server.port, '/v1/streams?name=stalled', RAW_S16);
   post.chunk(s16Constant(2400, 2, 1));
   let streams: { id: string }[] = [];
   while (streams.length === 0) streams = (await streamsOf(server)) as { id: string }[];
-  const stop = await rawRequest(portOf(server), `DELETE /v1/streams/${streams[0]!.id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+  const stop = await rawRequest(server.port, `DELETE /v1/streams/${streams[0]!.id} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
   t.equal(stop?.status, 200);
   const answer = await post.answer;
   t.equal(answer?.status, 409);
@@ -154,16 +167,16 @@ t.test('DELETE answers a stream whose body stalled at once, not after the idle t
 });
 
 t.test('a client that half-closes after its whole body gets its answer', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless' });
   const body = Buffer.concat([wavHeader({ formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 }, 2400 * 4), s16Constant(2400, 2, 9)]);
-  const socket = await connect(portOf(server));
+  const socket = await connect(server.port);
   const everything = readAll(socket);
   socket.end(Buffer.concat([Buffer.from(`POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: ${body.length}\r\n\r\n`), body]));
   const text = await everything;
   t.match(text, /^HTTP\/1\.1 200 OK\r\n/, 'answered 200 after the FIN');
   t.match(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), { frames: 2400, truncated: false });
   // A half-close inside the body is a client that went away: no answer is owed, nothing is left.
-  const cut = await connect(portOf(server));
+  const cut = await connect(server.port);
   const nothing = readAll(cut);
   cut.end(Buffer.concat([Buffer.from(`POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: ${body.length}\r\n\r\n`), body.subarray(0, 1000)]));
   await nothing;
@@ -171,7 +184,7 @@ t.test('a client that half-closes after its whole body gets its answer', async (
 });
 
 t.test('gain must be a finite decimal within [-120, 24]', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless' });
   for (const gain of ['Infinity', '-Infinity', '1e309', '-1e400', 'NaN', '0x10', ' 1', '', '24.000001', '-120.5', '1e1e1']) {
     const response = await fetch(`${server.url}/v1/streams?gain=${encodeURIComponent(gain)}`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: Buffer.alloc(4) });
     t.equal(response.status, 400, `gain=${JSON.stringify(gain)}: 400`);
@@ -200,10 +213,10 @@ const BAD_HTTP: { name: string; request: string; status: number; code: string; m
 ];
 
 t.test('malformed HTTP is answered in the documented error shape, and the connection closed', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless' });
-  const sockets = socketCount(server.child.pid!);
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless' });
+  const sockets = await server.connections();
   for (const bad of BAD_HTTP) {
-    const answer = await rawRequest(portOf(server), bad.request);
+    const answer = await rawRequest(server.port, bad.request);
     t.equal(answer?.status, bad.status, `${bad.name}: ${bad.status}`);
     t.same(Object.keys(answer?.json?.error ?? {}).sort(), ['code', 'hint', 'message'], `${bad.name}: {error:{code,message,hint}}`);
     t.equal(answer?.json?.error?.code, bad.code, `${bad.name}: ${bad.code}`);
@@ -215,9 +228,9 @@ t.test('malformed HTTP is answered in the documented error shape, and the connec
 });
 
 t.test('headers that do not complete within HEADERS_TIMEOUT_MS: 408 and the connection closed', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
-  const sockets = socketCount(server.child.pid!);
-  const socket = await connect(portOf(server));
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
+  const sockets = await server.connections();
+  const socket = await connect(server.port);
   const everything = readAll(socket);
   socket.write('GET /livez HTTP/1.1\r\nHost: x\r\n');
   const text = await everything;
@@ -229,9 +242,9 @@ t.test('headers that do not complete within HEADERS_TIMEOUT_MS: 408 and the conn
 });
 
 t.test('a connection that sends nothing within HEADERS_TIMEOUT_MS is closed without an answer', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
-  const sockets = socketCount(server.child.pid!);
-  const socket = await connect(portOf(server));
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '300' });
+  const sockets = await server.connections();
+  const socket = await connect(server.port);
   const text = await readAll(socket);
   t.equal(text, '', 'nobody asked: nothing is written, the connection is closed');
   await settled(server, sockets);
@@ -239,7 +252,7 @@ t.test('a connection that sends nothing within HEADERS_TIMEOUT_MS is closed with
 
 t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are not closed', async (t) => {
   const server = await startReadyServer(t, { AUDIO_MODE: 'headless', MAX_CONNECTIONS: '16', MAX_STREAMS: '16', STREAM_IDLE_TIMEOUT_MS: HOUR_MS });
-  const port = portOf(server);
+  const port = server.port;
   // 16 connections that never send a byte, the oldest first.
   const idle: { socket: Socket; closed: boolean }[] = [];
   for (let i = 0; i < 16; i++) {
@@ -281,7 +294,7 @@ t.test('MAX_CONNECTIONS: idle connections make room for new ones; busy ones are 
 t.test('SIGTERM ends within the grace: idle and half-sent connections are closed, stalled streams answered 503', async (t) => {
   // Every client-side timeout is an hour: only the shutdown can end these.
   const server = await startReadyServer(t, { AUDIO_MODE: 'headless', SHUTDOWN_GRACE_MS: '1500', STREAM_IDLE_TIMEOUT_MS: HOUR_MS, HEADERS_TIMEOUT_MS: '600000' });
-  const port = portOf(server);
+  const port = server.port;
   const keptAlive = await connect(port);
   const keptAliveFirst = firstResponse(keptAlive);
   keptAlive.write('GET /livez HTTP/1.1\r\nHost: x\r\n\r\n');
@@ -336,9 +349,9 @@ function parseResponseLoosely(text: string): RawResponse | undefined {
 }
 
 t.test('2,000 mutated requests: every answer is in the documented shape, or the connection is closed', async (t) => {
-  const server = await startReadyServer(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '200', STREAM_IDLE_TIMEOUT_MS: '200' });
-  const port = portOf(server);
-  const sockets = socketCount(server.child.pid!);
+  const server = await startReadyApp(t, { AUDIO_MODE: 'headless', HEADERS_TIMEOUT_MS: '200', STREAM_IDLE_TIMEOUT_MS: '200' });
+  const port = server.port;
+  const sockets = await server.connections();
   const random = new Random(13);
   const tally = new Map<string, number>();
   const problems: string[] = [];

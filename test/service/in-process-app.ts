@@ -12,7 +12,7 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-export async function startInProcessApp(t: Teardown, env: Env): Promise<{ app: FastifyInstance; engine: AudioEngine; port: number }> {
+export async function startInProcessApp(t: Teardown, env: Env): Promise<{ app: FastifyInstance; engine: AudioEngine; port: number; url: string }> {
   const config = loadConfig({ AUDIO_MODE: 'headless', ...env });
   const logger = pino({ level: 'silent' });
   const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
@@ -23,5 +23,6 @@ export async function startInProcessApp(t: Teardown, env: Env): Promise<{ app: F
     await app.probes.close();
     await app.close();
   });
-  return { app, engine, port: (app.server.address() as AddressInfo).port };
+  const { port } = app.server.address() as AddressInfo;
+  return { app, engine, port, url: `http://127.0.0.1:${port}` };
 }

@@ -32,10 +32,14 @@ t.test('/metrics while a stream plays and after it ends: frames played is what r
 
   const { writer, response } = postStreaming(`${server.url}/v1/streams?name=metrics`, RAW);
   const first = s16Pattern(24_000, 2, 3);
+  // Both stamps bracket the server's first-frame span: its first body byte
+  // comes after the write, its first commit before the file holds the frames.
+  const written = performance.now();
   writer.write(first);
   const [stream] = await waitForStreams(server.url, 1);
   // Playing (unpaced into the file PCM) and waiting for more body.
   for (let i = 0; i < 100 && statSync(file, { throwIfNoEntry: false })?.size !== first.length; i++) await sleep(10);
+  const landed = performance.now();
   const during = await scrape(server.url);
   t.equal(during.value('speakerd_streams_active'), 1);
   t.equal(during.value('speakerd_frames_played_total'), 24_000, 'the frames already committed, read from the native counters');
@@ -60,7 +64,7 @@ t.test('/metrics while a stream plays and after it ends: frames played is what r
   t.same(after.all('speakerd_ring_fill').map((s) => [s.labels.speakerd_ring_stat, s.value]), [['min', 0], ['max', 0]], 'no stream: both 0');
   t.equal(after.value('speakerd_stream_first_frame_duration_count'), 1);
   const latency = after.value('speakerd_stream_first_frame_duration_sum')!;
-  t.ok(latency > 0 && latency < 0.05, `first-frame latency ${(latency * 1000).toFixed(3)} ms`);
+  t.ok(latency > 0 && latency <= (landed - written) / 1000, `first-frame latency ${(latency * 1000).toFixed(3)} ms: after the first byte was sent, before the frames were seen in the file`);
   t.equal(after.value('http_server_request_duration_count', { http_request_method: 'POST', http_response_status_code: '200' }), 1, 'HTTP server metrics from the instrumentation');
   const gets = () => scrape(server.url).then((m) => m.value('http_server_request_duration_count', { http_request_method: 'GET', http_response_status_code: '200' }));
   const getsBefore = await gets();
@@ -179,8 +183,8 @@ t.test('OTLP over HTTP (JSON): the stream span with its events and summary, the 
   t.same(Object.keys(attributes(stream.resource.attributes)).sort(), ['service.name', 'service.version', 'telemetry.sdk.language', 'telemetry.sdk.name', 'telemetry.sdk.version'], 'OTLP carries the same resource as target_info: nothing about the process or machine');
   const firstFrame = stream.events.find((event: any) => event.name === 'first_frame');
   t.ok(firstFrame, 'a first_frame event');
-  const offsetMs = (Number(BigInt(firstFrame.timeUnixNano) - BigInt(stream.startTimeUnixNano)) / 1e6);
-  t.ok(offsetMs >= 0 && offsetMs < 100, `first frame ${offsetMs.toFixed(2)} ms after the span started`);
+  const [spanStart, frameAt, spanEnd] = [stream.startTimeUnixNano, firstFrame.timeUnixNano, stream.endTimeUnixNano].map((ns) => BigInt(ns));
+  t.ok(spanStart! <= frameAt! && frameAt! <= spanEnd!, 'the first frame is stamped inside the stream span, after its start');
   t.ok(spans.every((span) => !String(attributes(span.attributes)['url.path'] ?? '').match(/healthz|readyz|livez|metrics/)), 'probes leave no spans');
 
   const frames = receiver.points('speakerd.frames.played');
@@ -257,18 +261,20 @@ t.test('a collector that never answers does not hold the shutdown', async (t) =>
   const silent = createServer(() => {}); // accepts and says nothing
   await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
   t.teardown(() => { silent.close(); });
+  const requests: string[] = [];
+  silent.on('connection', (socket) => socket.on('data', (chunk: Buffer) => requests.push(chunk.toString('latin1'))));
+  // The exporter would wait 10 minutes for an answer: far past the test's
+  // timeout. Exiting at all means the shutdown cut the flush short.
   const server = await startServer(t, {
     AUDIO_MODE: 'headless',
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(silent.address() as { port: number }).port}`,
-    OTEL_EXPORTER_OTLP_TIMEOUT: '30000',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '600000',
   });
   await waitForStatus(`${server.url}/readyz`, 200);
   t.equal((await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': RAW }, body: s16Pattern(480, 2) })).status, 200);
-  const started = performance.now();
   server.child.kill('SIGTERM');
   t.same(await server.exited, [0, null]);
-  const ms = performance.now() - started;
-  t.ok(ms < 5000, `exited ${ms.toFixed(0)} ms after SIGTERM (telemetry flush bounded at 3 s)`);
+  t.ok(requests.some((request) => request.startsWith('POST /v1/')), 'the flush reached the collector, which never answered');
   t.ok(server.logs.some((line) => line.msg === 'stopped'));
 });
 
