@@ -7,25 +7,14 @@ import type { Readable } from 'node:stream';
 import { ChunkBudget } from './chunk-budget';
 import type { Stream } from './native';
 
-/** A batch at least this big (or as big as the body's high-water mark) is read as soon as it is there. */
+/** A batch at least this big is read as soon as it is there. */
 const IMMEDIATE_READ_BYTES = 16 * 1024;
 
 /** What a body may hold unread before Node stops reading its socket, until it has shown chunks of a sensible size. */
 const SMALL_HIGH_WATER_BYTES = 1024;
-/** Body bytes after which a body whose chunks average PROVEN_CHUNK_BYTES or more is held to BIG_HIGH_WATER_BYTES. */
+/** Body bytes after which a body whose chunks average PROVEN_CHUNK_BYTES or more gets Node's own mark back. */
 const PROOF_BYTES = 64 * 1024;
 const PROVEN_CHUNK_BYTES = 1024;
-/**
- * What a body of big chunks may hold unread. Big enough that one turn of the
- * event loop reads several socket reads (libuv reads a socket up to 32 times
- * a turn while Node is under the mark), which BodyReader then hands to the
- * ring in one write: each write wakes the playback thread on the other core,
- * the dearest thing the ingest path does (measured per 256 MiB into a null
- * PCM: 4,600 writes and wakes at Node 20's 16 KiB mark, 1,560 at 256 KiB,
- * 1,600 at 1 MiB). Bodies held back by a full ring each keep this much, so
- * it stays small: 2 MiB for eight streams.
- */
-export const BIG_HIGH_WATER_BYTES = 256 * 1024;
 
 export type BodyRead =
   /** Every byte buffered since the last read, as one buffer. */
@@ -39,8 +28,8 @@ export type BodyRead =
   /** The native stream is done (stopped, cut at shutdown, the device lost): nothing more can play. */
   | { kind: 'stream_done' };
 
-/** Marks a body holdToSmallBuffer has seen. */
-const HELD = Symbol('heldToSmallBuffer');
+/** Where holdToSmallBuffer keeps a body's own mark, to be given back. */
+const NORMAL_HIGH_WATER = Symbol('normalHighWater');
 
 function setHighWater(body: Readable, bytes: number): void {
   const state = (body as Readable & { _readableState?: { highWaterMark?: unknown } })._readableState;
@@ -56,9 +45,9 @@ function setHighWater(body: Readable, bytes: number): void {
  * half a second (bench hostile, chunks).
  */
 export function holdToSmallBuffer(body: Readable): void {
-  const marked = body as Readable & { [HELD]?: true };
-  if (marked[HELD]) return;
-  marked[HELD] = true;
+  const marked = body as Readable & { [NORMAL_HIGH_WATER]?: number };
+  if (marked[NORMAL_HIGH_WATER] !== undefined) return;
+  marked[NORMAL_HIGH_WATER] = body.readableHighWaterMark;
   setHighWater(body, Math.min(SMALL_HIGH_WATER_BYTES, body.readableHighWaterMark));
 }
 
@@ -70,6 +59,8 @@ export class BodyReader {
   readonly #budget: ChunkBudget;
   /** The socket's byte count when the body started, and the body bytes read since. */
   readonly #wireStart: number;
+  /** Node's high-water mark for the body, given back once its chunks have proved big. */
+  readonly #normalHighWater: number;
   #provenBig = false;
   #bodyBytes = 0;
   #ended = false;
@@ -82,12 +73,11 @@ export class BodyReader {
   // 1-byte chunks is read a byte at a time (measured: 1,035,653 reads of
   // 1 byte in 2 s, each then decoded and written to the ring natively). A
   // small batch is therefore read in the check phase, which takes everything
-  // the turn's socket reads delivered. A batch that fills the body's mark is
-  // read at once: Node has stopped reading its socket, and waiting for the
-  // check phase would leave it stopped for the rest of the turn (that cost
-  // 45 % of the ingest rate when every batch waited).
+  // that socket read delivered. A full one is read at once: that lets libuv
+  // go on reading the socket in the same turn (deferring every read cost
+  // 45 % of the ingest rate).
   readonly #onReadable = () => {
-    if (this.#body.readableLength >= Math.max(IMMEDIATE_READ_BYTES, this.#body.readableHighWaterMark)) {
+    if (this.#body.readableLength >= IMMEDIATE_READ_BYTES) {
       this.#onWake();
       return;
     }
@@ -116,6 +106,7 @@ export class BodyReader {
     // Held small since its request arrived (app.ts); a body that did not
     // come through the server is held from here.
     holdToSmallBuffer(body);
+    this.#normalHighWater = (body as Readable & { [NORMAL_HIGH_WATER]: number })[NORMAL_HIGH_WATER];
     body.on('readable', this.#onReadable);
     body.on('end', this.#onEnd);
     body.on('close', this.#onClose);
@@ -162,8 +153,8 @@ export class BodyReader {
   // read's worth. But 1 KiB for every body cost 35 % of the ingest rate
   // (Node stops and restarts the socket after each read, and libuv reads it
   // once per turn instead of several times). So a body starts at 1 KiB and
-  // is raised to BIG_HIGH_WATER_BYTES once 64 KiB of it came in chunks of
-  // 1 KiB or more on average, without a throttle. The mark is a plain field of the
+  // gets Node's own mark back once 64 KiB of it came in chunks of 1 KiB or
+  // more on average, without a throttle. The mark is a plain field of the
   // stream's state in Node 20 to 24; if it is ever not, bodies are
   // throttled all the same, at a coarser grain.
   #setHighWater(bytes: number): void {
@@ -177,7 +168,7 @@ export class BodyReader {
     if (this.#provenBig || this.#bodyBytes < PROOF_BYTES) return;
     if (this.#budget.delayMs() === 0 && this.#budget.chunksPaid * PROVEN_CHUNK_BYTES <= this.#bodyBytes) {
       this.#provenBig = true;
-      this.#setHighWater(Math.max(BIG_HIGH_WATER_BYTES, this.#body.readableHighWaterMark));
+      this.#setHighWater(this.#normalHighWater);
     }
   }
 
