@@ -174,10 +174,18 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     // the next 100 in CI runs with both cores busy.
     for (let i = 0; i < 60; i++) await cycle(100 + i);
     const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
+    // RSS after every cycle. A single reading lands anywhere on the saw of
+    // V8's heap (garbage grows it until a major GC, at no fixed cycle): one
+    // CI run read +4.9 MiB where five others read +1.8 to +3.4. The lowest
+    // reading of the first ten cycles against that of the last ten, 90
+    // cycles apart, compares what speakerd keeps; the bound is the same
+    // 40 KiB a cycle as before.
+    const rssAfterCycle: number[] = [];
     const started = performance.now();
     for (let i = 0; i < 100; i++) {
     try {
       await cycle(200 + i);
+      rssAfterCycle.push(procStatus(pid, 'VmRSS') / 1024);
     } catch (error) {
       const [code, signal] = server.child.exitCode !== null || server.child.signalCode !== null ? [server.child.exitCode, server.child.signalCode] : [null, null];
       throw new Error(`cycle ${i + 1}: ${(error as Error).message}; speakerd exit ${code ?? signal ?? 'none'}; stderr: ${server.stderr().slice(-3000)}; last log lines: ${JSON.stringify(server.logs.slice(-8))}`);
@@ -187,7 +195,8 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
     t.equal(after.fds, before.fds, 'file descriptors');
     t.equal(after.threads, before.threads, 'threads');
-    t.ok(after.rss - before.rss < 4, `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles`);
+    const [early, late] = [Math.min(...rssAfterCycle.slice(0, 10)), Math.min(...rssAfterCycle.slice(-10))];
+    t.ok(late - early < 3.6, `RSS, lowest of ten cycles: ${early.toFixed(1)} → ${late.toFixed(1)} MiB over the 90 cycles between (${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB read before and after)`);
     t.equal(logsWith(server, LOST).length, losses, 'every unplug was logged once');
     // Closing a disconnected card makes alsa-lib complain (drop and hw_free fail with ENODEV).
     t.ok(logsWith(server, /^alsa-lib: /).length > 0, "alsa-lib's messages at close are in the log");
