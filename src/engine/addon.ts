@@ -30,7 +30,7 @@ const core = addon as {
 };
 
 /** What formats/audio-format.ts says, in the addon's terms. */
-const TYPESCRIPT_LIMITS: AudioLimits = {
+export const TYPESCRIPT_AUDIO_LIMITS: AudioLimits = {
   inputFormats: [...INPUT_SAMPLE_FORMATS],
   minInputRate: MIN_RATE,
   maxInputChannels: MAX_CHANNELS,
@@ -44,9 +44,9 @@ const TYPESCRIPT_LIMITS: AudioLimits = {
 // converter and the mixer use the addon's. An addon built from other
 // sources than this TypeScript would accept what it cannot play, or refuse
 // what it can: say so at once instead.
-if (JSON.stringify(core.audioLimits) !== JSON.stringify(TYPESCRIPT_LIMITS)) {
+if (JSON.stringify(core.audioLimits) !== JSON.stringify(TYPESCRIPT_AUDIO_LIMITS)) {
   throw new Error(
-    `the native addon's audio limits ${JSON.stringify(core.audioLimits)} differ from src/formats/audio-format.ts ${JSON.stringify(TYPESCRIPT_LIMITS)}: rebuild the addon from this checkout (npm install)`,
+    `the native addon's audio limits ${JSON.stringify(core.audioLimits)} differ from src/formats/audio-format.ts ${JSON.stringify(TYPESCRIPT_AUDIO_LIMITS)}: rebuild the addon from this checkout (npm install)`,
   );
 }
 
