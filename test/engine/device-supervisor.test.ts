@@ -21,6 +21,16 @@ function settings(mode: AudioMode, extra: Partial<AudioSettings> = {}): AudioSet
   };
 }
 
+/** Starts the supervisor and lets its first open succeed; resolves with the card it opened. */
+async function startPlaying(supervisor: DeviceSupervisor, opens: ControlledOpens): Promise<FakeDevice> {
+  const starting = supervisor.start();
+  await settle();
+  const card = new FakeDevice('card');
+  opens.next().resolve(card);
+  await starting;
+  return card;
+}
+
 /** A supervisor with every collaborator in the test's hands, and a log of what it did, in order. */
 function harness(t: { teardown(fn: () => unknown): void }, mode: AudioMode, extra: Partial<AudioSettings> = {}, nodes = true) {
   const clock = new ManualClock();
@@ -196,11 +206,7 @@ t.test('auto mode with nodes whose open fails: headless at once, then retries wi
 
 t.test('device loss: lost, the dead device closed, reopens back off (doubling, capped), then restored with the loss cleared', async (t) => {
   const { supervisor, clock, opens, log } = harness(t, 'device', { reopenMinMs: 500, reopenMaxMs: 2000 });
-  const starting = supervisor.start();
-  await settle();
-  const card = new FakeDevice('card');
-  opens.next().resolve(card);
-  await starting;
+  const card = await startPlaying(supervisor, opens);
 
   card.lose();
   t.same(log, ['lost E_DEVICE_LOST/19']);
@@ -253,11 +259,7 @@ t.test('device loss: lost, the dead device closed, reopens back off (doubling, c
 
 t.test('lost for AUDIO_LOST_RESTART_S without a reopen: lost-for-good, once, and the reopens go on', async (t) => {
   const { supervisor, clock, opens, log } = harness(t, 'device', { lostRestartS: 3, reopenMinMs: 1000, reopenMaxMs: 1000 });
-  const starting = supervisor.start();
-  await settle();
-  const card = new FakeDevice('card');
-  opens.next().resolve(card);
-  await starting;
+  const card = await startPlaying(supervisor, opens);
   card.lose();
   // Every 500 ms (half of the 1000 ms step) a reopen is refused.
   for (let i = 0; i < 6; i++) {
@@ -289,11 +291,7 @@ t.test('close while the first open is in flight: the device that opens afterward
 
 t.test('close while a reopen is in flight: the device that opens afterwards is closed, no restore, no retry', async (t) => {
   const { supervisor, clock, opens, log } = harness(t, 'device');
-  const starting = supervisor.start();
-  await settle();
-  const card = new FakeDevice('card');
-  opens.next().resolve(card);
-  await starting;
+  const card = await startPlaying(supervisor, opens);
   card.lose();
   await clock.advance(250);
   const reopen = opens.next();
@@ -310,11 +308,7 @@ t.test('close while a reopen is in flight: the device that opens afterwards is c
 
 t.test('close while a reopen is in flight and then refused: no open-failed, no retry', async (t) => {
   const { supervisor, clock, opens, log } = harness(t, 'device');
-  const starting = supervisor.start();
-  await settle();
-  const card = new FakeDevice('card');
-  opens.next().resolve(card);
-  await starting;
+  const card = await startPlaying(supervisor, opens);
   card.lose();
   await clock.advance(250);
   const reopen = opens.next();
@@ -327,11 +321,7 @@ t.test('close while a reopen is in flight and then refused: no open-failed, no r
 
 t.test('a reopen stuck in the driver: E_ALSA_OPEN_TIMEOUT, no second open while it is stuck, and the stuck device closed when it returns', async (t) => {
   const { supervisor, clock, opens, log } = harness(t, 'device', { openTimeoutMs: 300 });
-  const starting = supervisor.start();
-  await settle();
-  const card = new FakeDevice('card');
-  opens.next().resolve(card);
-  await starting;
+  const card = await startPlaying(supervisor, opens);
   card.lose();
   await clock.advance(250);
   const stuck = opens.next();
