@@ -289,13 +289,19 @@ t.test('close while the first open is in flight: the device that opens afterward
   t.equal(late.closes, 1, 'nothing is left open');
 });
 
-t.test('close while a reopen is in flight: the device that opens afterwards is closed, no restore, no retry', async (t) => {
-  const { supervisor, clock, opens, log } = harness(t, 'device');
-  const card = await startPlaying(supervisor, opens);
+/** A playing card lost, its first reopen (after 250 ms) in flight, and then close(): the reopen, to answer. */
+async function closedDuringReopen(t: { teardown(fn: () => unknown): void }) {
+  const h = harness(t, 'device');
+  const card = await startPlaying(h.supervisor, h.opens);
   card.lose();
-  await clock.advance(250);
-  const reopen = opens.next();
-  await supervisor.close();
+  await h.clock.advance(250);
+  const reopen = h.opens.next();
+  await h.supervisor.close();
+  return { ...h, reopen };
+}
+
+t.test('close while a reopen is in flight: the device that opens afterwards is closed, no restore, no retry', async (t) => {
+  const { clock, opens, log, reopen } = await closedDuringReopen(t);
   const late = new FakeDevice('card');
   reopen.resolve(late);
   await settle();
@@ -307,12 +313,7 @@ t.test('close while a reopen is in flight: the device that opens afterwards is c
 });
 
 t.test('close while a reopen is in flight and then refused: no open-failed, no retry', async (t) => {
-  const { supervisor, clock, opens, log } = harness(t, 'device');
-  const card = await startPlaying(supervisor, opens);
-  card.lose();
-  await clock.advance(250);
-  const reopen = opens.next();
-  await supervisor.close();
+  const { clock, opens, log, reopen } = await closedDuringReopen(t);
   reopen.reject(ENODEV);
   await settle();
   t.same(log, ['lost E_DEVICE_LOST/19']);
