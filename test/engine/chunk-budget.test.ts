@@ -1,6 +1,6 @@
 // The chunk budget on an injected clock.
 import t from 'tap';
-import { CHUNK_BURST, CHUNKS_PER_SECOND, ChunkBudget } from '../../src/engine/chunk-budget';
+import { CHUNK_BURST, CHUNKS_PER_SECOND, ChunkBudget, FREE_CHUNK_BYTES } from '../../src/engine/chunk-budget';
 
 t.test('chunks of a sensible size never wait', async (t) => {
   let now = 0;
@@ -27,6 +27,36 @@ t.test('chunks of a sensible size never wait', async (t) => {
   }
   t.equal(waits, 0, 'no read waited');
   t.equal(new ChunkBudget(() => 0).delayMs(), 0, 'a new body starts with its burst');
+});
+
+t.test('an upload in 64 KiB chunks never waits, however fast', async (t) => {
+  let now = 0;
+  const budget = new ChunkBudget(() => now);
+  // curl -T: 64 KiB chunks framed by "10000\r\n" and "\r\n", 4 GiB at
+  // 655 MB/s. Before body bytes paid for chunks, this ran out of its burst
+  // after about 800 MB and then waited for every chunk.
+  let waits = 0;
+  let body = 0;
+  for (let i = 0; i < 65536; i++) {
+    now += 0.1;
+    body += 65536;
+    budget.spend(body + (i + 1) * 9, body);
+    if (budget.delayMs() > 0) waits++;
+  }
+  t.equal(waits, 0, 'no read waited');
+});
+
+t.test('chunks smaller than FREE_CHUNK_BYTES pay the difference', async (t) => {
+  const budget = new ChunkBudget(() => 0);
+  // 1 KiB chunks ("400\r\n", data, "\r\n"), sent with no pause at all.
+  let chunks = 0;
+  while (budget.delayMs() === 0 && chunks < 10 * CHUNK_BURST) {
+    chunks++;
+    budget.spend(65536 + chunks * (1024 + 7), chunks * 1024);
+  }
+  // Each costs 7 / 5 chunks on the framing estimate, less the quarter its data pays.
+  const perChunk = 7 / 5 - 1024 / FREE_CHUNK_BYTES;
+  t.equal(chunks, Math.floor(CHUNK_BURST / perChunk) + 1, `throttled after ${chunks} chunks, not after the burst of ${CHUNK_BURST}`);
 });
 
 t.test('1-byte chunks are paid for: a burst, then the sustained rate', async (t) => {
