@@ -15,6 +15,7 @@
         "native/src/converter_wrap.cc",
         "native/src/device_wrap.cc",
         "native/src/fault_pcm.cc",
+        "native/src/free_buffer.cc",
         "native/src/js_audio_format.cc",
         "native/src/ioplug_params.cc",
         "native/src/mixer.cc",

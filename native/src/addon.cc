@@ -11,6 +11,7 @@
 #include "audio_limits.h"
 #include "converter_wrap.h"
 #include "device_wrap.h"
+#include "free_buffer.h"
 #include "realtime.h"
 
 namespace {
@@ -52,6 +53,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InitDeviceWrap(env, exports);
   speakerd::InitConverterWrap(env, exports);
   speakerd::InitAlsaConfigWrap(env, exports);
+  speakerd::InitFreeBuffer(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
   // The diagnostics describe the playback thread's scheduling with these.

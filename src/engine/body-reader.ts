@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ChunkBudget } from './chunk-budget';
-import type { Stream } from './native';
+import { freeBuffer, type Stream } from './native';
 
 /** A batch at least this big is read as soon as it is there. */
 const IMMEDIATE_READ_BYTES = 16 * 1024;
@@ -170,6 +170,16 @@ export class BodyReader {
       this.#provenBig = true;
       this.#setHighWater(this.#normalHighWater);
     }
+  }
+
+  /**
+   * Gives back a batch next() returned, once its bytes are in the ring: its
+   * memory is freed at once, not at the next GC. A batch is the reader's
+   * alone (Node's buffer of that body chunk, or the one read() joined them
+   * into); nothing reads it afterwards.
+   */
+  release(batch: Buffer): void {
+    freeBuffer(batch);
   }
 
   /** Leaves no listener on the body or the stream. */

@@ -49,6 +49,8 @@ export interface DeviceStats {
   open: boolean;
   framesCommitted: number;
   xruns: number;
+  /** Times a write, end or abort woke the sleeping playback thread (at most one per event-loop turn, bar a ring half full). */
+  producerWakes: number;
   running: boolean;
   /** The playback thread stopped on an error it cannot recover from (the 'error' event). */
   failed: boolean;
@@ -121,11 +123,23 @@ interface NativeAddon {
   checkAlsaConfig(text: string): AlsaConfigCheck;
   openDevice(options: Required<Omit<DeviceOptions, 'alsaConfig'>> & { alsaConfig?: string }, dispatch: Dispatch): Promise<NativeDevice>;
   openClockSink(options: Required<PlaybackFormat> & { pcm: string }, dispatch: Dispatch): Promise<NativeDevice>;
+  freeBuffer(bytes: Uint8Array): boolean;
 }
 
 const native = addon as NativeAddon;
 
 export { alsaConfigDir, alsaLibVersion };
+
+/**
+ * Frees a buffer's memory now instead of at V8's next GC, for a buffer
+ * nothing else will read, once its bytes have been copied where they go
+ * (native/src/free_buffer.h says why). Only a buffer that spans its whole
+ * ArrayBuffer is freed, and it reads as empty from then on; any other is
+ * left to the GC. True when it was freed.
+ */
+export function freeBuffer(bytes: Uint8Array): boolean {
+  return native.freeBuffer(bytes);
+}
 
 function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
   const format = options.format ?? 'S16_LE';

@@ -104,6 +104,7 @@ export class StreamSink {
         if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
         const framesBefore = this.#inputFrames;
         const more = await this.#play(read.bytes);
+        reader.release(read.bytes);
         this.#progress.advanced(this.#inputFrames - framesBefore);
         if (!more) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
         // Past the declared audio nothing more can play: stop reading, so

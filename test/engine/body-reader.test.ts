@@ -14,6 +14,9 @@ import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { AudioEngine } from '../../src/engine/engine';
 import { CHUNK_BURST } from '../../src/engine/chunk-budget';
+import { BodyReader } from '../../src/engine/body-reader';
+import { openDevice } from '../../src/engine/native';
+import { Readable } from 'node:stream';
 import { connect, firstResponse } from '../service/raw-http';
 
 const RAW_S16 = 'audio/L16;rate=48000;channels=2';
@@ -75,4 +78,29 @@ t.test('a body of sensible chunks gets Node\'s mark back; one of 1-byte chunks k
   await tinyAnswer;
   await until(() => engine.streams.size === 0);
   t.pass('both streams ended');
+});
+
+t.test('a batch given back is freed at once; one that shares its memory is left to the GC', async (t) => {
+  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
+  t.teardown(() => device.close());
+  const stream = device.createStream();
+  const body = new Readable({ read() {} });
+  const reader = new BodyReader(body, stream);
+
+  body.push(Buffer.alloc(65536, 1)); // as Node's parser hands over a chunk: a buffer of its own
+  const chunk = await reader.next(60_000);
+  if (chunk.kind !== 'data') throw new Error(`expected data, got ${chunk.kind}`);
+  t.equal(chunk.bytes.length, 65536);
+  reader.release(chunk.bytes);
+  t.equal(chunk.bytes.length, 0, 'its memory is gone');
+
+  body.push(Buffer.from('abcd')); // a slice of Node's pool
+  const small = await reader.next(60_000);
+  if (small.kind !== 'data') throw new Error(`expected data, got ${small.kind}`);
+  reader.release(small.bytes);
+  t.equal(small.bytes.toString(), 'abcd', 'the pool is untouched');
+
+  reader.dispose();
+  stream.abort();
+  await stream.finished();
 });
