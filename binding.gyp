@@ -22,7 +22,8 @@
         "native/src/pcm_device.cc",
         "native/src/playback_thread.cc",
         "native/src/realtime.cc",
-        "native/src/stream_input.cc"
+        "native/src/stream_input.cc",
+        "native/src/turn_end_wakes.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

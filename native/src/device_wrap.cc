@@ -13,6 +13,7 @@
 #include "playback_thread.h"
 #include "realtime.h"
 #include "stream_input.h"
+#include "turn_end_wakes.h"
 
 namespace speakerd {
 namespace {
@@ -20,6 +21,7 @@ namespace {
 struct AddonData {
   Napi::FunctionReference device_constructor;
   Napi::FunctionReference stream_constructor;
+  TurnEndWakes* turn_end_wakes = nullptr;  // frees itself with the env; null if libuv refused it
 };
 
 // A batch of events for the JS dispatcher, each [type, streamId, detail].
@@ -102,11 +104,12 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
 
   explicit StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {}
 
-  void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, Napi::Object device,
+  void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, TurnEndWakes* wakes, Napi::Object device,
             const AudioFormat& device_format) {
     state_ = std::move(state);
     input_ = std::make_unique<StreamInput>(&state_->ring, device_format);
     playback_ = playback;
+    wakes_ = wakes;
     device_ = Napi::Persistent(device);
   }
 
@@ -166,8 +169,21 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     // Announce the short write before waking the thread, so that it sees the
     // request when it next consumes.
     if (written < frames) state_->wants_drain.store(true, std::memory_order_seq_cst);
-    playback_->ProducerProgress();
+    WakePlayback(written < frames);
     return Napi::Number::New(env, static_cast<double>(written));
+  }
+
+  // A producer about to wait for room, or a ring at least half full, wakes
+  // the thread now: it must not wait for the turn to end, and the thread
+  // then empties the ring while JS reads on. Anything less is woken once at
+  // the end of the event loop's turn (turn_end_wakes.h).
+  void WakePlayback(bool producer_blocked) {
+    if (producer_blocked || wakes_ == nullptr || state_->ring.Fill() >= state_->ring.capacity() / 2) {
+      playback_->ProducerProgress();
+      return;
+    }
+    playback_->NoteProgress();
+    wakes_->Add(playback_);
   }
 
   // end(): no more input. True once the converter's tail is in the ring and
@@ -216,6 +232,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   std::unique_ptr<StreamInput> input_;  // the JS thread's end of state_->ring
   StreamCounters final_;
   PlaybackThread* playback_ = nullptr;
+  TurnEndWakes* wakes_ = nullptr;
   Napi::ObjectReference device_;  // keeps the device alive while the stream plays
 };
 
@@ -247,6 +264,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
                                    delete channel;
                                  });
     events_.Unref(env);
+    wakes_ = env.GetInstanceData<AddonData>()->turn_end_wakes;
     playback_ = std::make_unique<PlaybackThread>(std::move(result->device), result->options, [this] {
       if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) events_.NonBlockingCall();
     });
@@ -360,7 +378,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
     Napi::Object object = Napi::Env(env).GetInstanceData<AddonData>()->stream_constructor.New({});
     StreamWrap* wrap = StreamWrap::Unwrap(object);
-    wrap->Bind(state, playback_.get(), Value(), stream_format_);
+    wrap->Bind(state, playback_.get(), wakes_, Value(), stream_format_);
     streams_.emplace(state->id, StreamEntry{state, wrap, Napi::Persistent(object)});
     object.Set("id", state->id);
     UpdateRef(env);
@@ -374,6 +392,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     out.Set("open", open);
     out.Set("framesCommitted", open ? static_cast<double>(playback_->frames_committed()) : 0.0);
     out.Set("xruns", open ? static_cast<double>(playback_->xruns()) : 0.0);
+    out.Set("producerWakes", open ? static_cast<double>(playback_->producer_wakes()) : 0.0);
     out.Set("running", open && playback_->pcm_running());
     out.Set("failed", open && playback_->failed());
     const int realtime = open ? playback_->realtime() : -1;
@@ -425,6 +444,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     // From here on no JS call reaches the thread: streams stop producing, and
     // stats and events see a closed device.
     for (auto& [id, entry] : streams_) entry.wrap->StopProducing();
+    if (wakes_ != nullptr) wakes_->Remove(playback_.get());
     auto* worker = new CloseWorker(env, this, std::move(playback_));
     close_promise_ = Napi::Persistent(worker->Promise().As<Napi::Object>());
     worker->Queue();
@@ -458,6 +478,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   // synchronously, since nothing can wait any more.
   void Shutdown() {
     if (playback_ == nullptr) return;
+    if (wakes_ != nullptr) wakes_->Remove(playback_.get());
     playback_->Stop();
     playback_.reset();
     for (auto& [id, entry] : streams_) entry.wrap->Detach();
@@ -487,6 +508,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::ObjectReference close_promise_;
   Napi::FunctionReference dispatch_;
   std::unique_ptr<PlaybackThread> playback_;
+  TurnEndWakes* wakes_ = nullptr;
   EventFunction events_;
   std::atomic<bool> notify_pending_{false};
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
@@ -629,6 +651,8 @@ void InitDeviceWrap(Napi::Env env, Napi::Object exports) {
   auto* data = new AddonData();
   data->device_constructor = Napi::Persistent(DeviceWrap::Define(env));
   data->stream_constructor = Napi::Persistent(StreamWrap::Define(env));
+  // Before any device registers its cleanup hook (turn_end_wakes.h).
+  data->turn_end_wakes = TurnEndWakes::Create(env);
   env.SetInstanceData(data);
   exports.Set("openDevice", Napi::Function::New(env, [](const Napi::CallbackInfo& info) { return Open(info, false); }));
   exports.Set("openClockSink",

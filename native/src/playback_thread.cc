@@ -77,15 +77,16 @@ PlaybackThread::AttachResult PlaybackThread::Attach(StreamState* stream) {
   return AttachResult::kFull;
 }
 
+void PlaybackThread::NoteProgress() { progress_.store(true, std::memory_order_seq_cst); }
+
 void PlaybackThread::ProducerProgress() {
-  progress_.store(true, std::memory_order_seq_cst);
+  NoteProgress();
   // One eventfd write per sleep, however many writes (of several streams)
-  // come before the thread runs: waking a thread on the other core is the
-  // dearest thing a write does (14 % of the JS thread's samples at full
-  // ingest, in eventfd_write).
+  // come before the thread runs (see turn_end_wakes.h for what one costs).
   if (waiting_.load(std::memory_order_seq_cst) && !wake_sent_.exchange(true, std::memory_order_acq_rel)) {
     const uint64_t one = 1;
     (void)!write(wake_fd_, &one, sizeof one);
+    producer_wakes_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

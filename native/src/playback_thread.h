@@ -66,6 +66,10 @@ class PlaybackThread {
   // JS thread: after writing, ending or aborting a stream. Wakes the thread
   // only if it sleeps waiting for producers.
   void ProducerProgress();
+  // JS thread: the same without the wake, which must then follow before the
+  // JS thread next waits (TurnEndWakes). A thread still awake sees the mark
+  // and makes another pass instead of sleeping.
+  void NoteProgress();
 
   const PcmDevice& device() const { return *device_; }
   uint32_t TakeDeviceEvents() { return device_events_.exchange(0, std::memory_order_acq_rel); }
@@ -74,6 +78,8 @@ class PlaybackThread {
 
   uint64_t frames_committed() const { return frames_committed_.load(std::memory_order_relaxed); }
   uint64_t xruns() const { return xruns_.load(std::memory_order_relaxed); }
+  // Times a producer woke the sleeping thread (what TurnEndWakes saves).
+  uint64_t producer_wakes() const { return producer_wakes_.load(std::memory_order_relaxed); }
   // -1 not tried yet, 0 refused, 1 granted.
   int realtime() const { return realtime_.load(std::memory_order_relaxed); }
   bool pcm_running() const { return pcm_running_.load(std::memory_order_relaxed); }
@@ -126,6 +132,7 @@ class PlaybackThread {
   std::atomic<uint32_t> device_events_{0};
   std::atomic<uint64_t> frames_committed_{0};
   std::atomic<uint64_t> xruns_{0};
+  std::atomic<uint64_t> producer_wakes_{0};
   std::atomic<int> realtime_{-1};
   std::atomic<bool> pcm_running_{false};
   // Set before the streams are retired on a fatal error; Attach checks it
