@@ -49,7 +49,7 @@ COPY src src
 # ever load: the ESM builds, type declarations and source maps beside them
 # (half of the OpenTelemetry packages' size) stay out of the image, and so
 # do dist's own source maps (only node --enable-source-maps reads them).
-RUN npx node-gyp rebuild --nodedir=/usr/local \
+RUN npx node-gyp rebuild -j max --nodedir=/usr/local \
  && npm run build \
  && npm prune --omit=dev --no-audit --no-fund \
  && find node_modules -path '*/build/*' -type d \( -name esm -o -name esnext \) -prune -exec rm -rf {} + \
