@@ -8,7 +8,7 @@
 // V8 answered with a full mark-compact every 13–36 MiB of audio: 28–76 per
 // GiB, and about a third of the process's CPU. A bare server counting the
 // same body, with no heap cap, did none. Freed at once, the chunks never
-// add up (docs/decisions.md, "Ingest").
+// add up (docs/decisions.md, "Performance").
 #ifndef SPEAKERD_FREE_BUFFER_H_
 #define SPEAKERD_FREE_BUFFER_H_
 

@@ -2,6 +2,7 @@
 // A chunked body in 1-byte chunks then costs one wake-up per socket read,
 // not a promise, a timer and a native call per byte: that per-chunk cost is
 // what let three such clients starve the event loop (issue 13).
+import { IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Readable } from 'node:stream';
 import { ChunkBudget } from './chunk-budget';
@@ -61,6 +62,8 @@ export class BodyReader {
   readonly #wireStart: number;
   /** Node's high-water mark for the body, given back once its chunks have proved big. */
   readonly #normalHighWater: number;
+  /** The body's chunks are Node's HTTP parser's, each a buffer of its own that nothing else holds. */
+  readonly #ownsChunks: boolean;
   #provenBig = false;
   #bodyBytes = 0;
   #ended = false;
@@ -101,6 +104,7 @@ export class BodyReader {
     this.#body = body;
     this.#stream = stream;
     this.#socket = (body as Readable & { socket?: Socket }).socket;
+    this.#ownsChunks = body instanceof IncomingMessage;
     this.#wireStart = this.#socket?.bytesRead ?? 0;
     this.#budget = new ChunkBudget(now);
     // Held small since its request arrived (app.ts); a body that did not
@@ -174,12 +178,14 @@ export class BodyReader {
 
   /**
    * Gives back a batch next() returned, once its bytes are in the ring: its
-   * memory is freed at once, not at the next GC. A batch is the reader's
-   * alone (Node's buffer of that body chunk, or the one read() joined them
-   * into); nothing reads it afterwards.
+   * memory is freed at once, not at the next GC. Only a request's: its
+   * batches are Node's buffer of one body chunk, or the one read() joined
+   * several into, and nothing reads them afterwards. Any other body's
+   * chunks may be its maker's own buffers (inject() pushes the caller's
+   * payload), which stay as they are.
    */
   release(batch: Buffer): void {
-    freeBuffer(batch);
+    if (this.#ownsChunks) freeBuffer(batch);
   }
 
   /** Leaves no listener on the body or the stream. */

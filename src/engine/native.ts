@@ -49,7 +49,7 @@ export interface DeviceStats {
   open: boolean;
   framesCommitted: number;
   xruns: number;
-  /** Times a write, end or abort woke the sleeping playback thread (at most one per event-loop turn, bar a ring half full). */
+  /** Times a producer (a write, end, abort or new stream) woke the sleeping playback thread; writes wake it at most once per event-loop turn unless they fill half a ring. */
   producerWakes: number;
   running: boolean;
   /** The playback thread stopped on an error it cannot recover from (the 'error' event). */

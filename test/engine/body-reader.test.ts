@@ -6,9 +6,9 @@
 // (libuv then reads its socket several times a turn: the ingest rate). A
 // body of 1-byte chunks never does.
 import t from 'tap';
-import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { getDefaultHighWaterMark } from 'node:stream';
+import { IncomingMessage } from 'node:http';
+import { Socket, type AddressInfo } from 'node:net';
+import { Readable, getDefaultHighWaterMark } from 'node:stream';
 import pino from 'pino';
 import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
@@ -16,7 +16,6 @@ import { AudioEngine } from '../../src/engine/engine';
 import { CHUNK_BURST } from '../../src/engine/chunk-budget';
 import { BodyReader } from '../../src/engine/body-reader';
 import { openDevice } from '../../src/engine/native';
-import { Readable } from 'node:stream';
 import { connect, firstResponse } from '../service/raw-http';
 
 const RAW_S16 = 'audio/L16;rate=48000;channels=2';
@@ -80,27 +79,38 @@ t.test('a body of sensible chunks gets Node\'s mark back; one of 1-byte chunks k
   t.pass('both streams ended');
 });
 
-t.test('a batch given back is freed at once; one that shares its memory is left to the GC', async (t) => {
+t.test('a request\'s batch given back is freed at once; one that shares its memory, or any other body\'s, is left alone', async (t) => {
   const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
   t.teardown(() => device.close());
   const stream = device.createStream();
-  const body = new Readable({ read() {} });
-  const reader = new BodyReader(body, stream);
+  const request = new IncomingMessage(new Socket());
+  const reader = new BodyReader(request, stream);
 
-  body.push(Buffer.alloc(65536, 1)); // as Node's parser hands over a chunk: a buffer of its own
+  request.push(Buffer.alloc(65536, 1)); // as Node's parser hands over a chunk: a buffer of its own
   const chunk = await reader.next(60_000);
   if (chunk.kind !== 'data') throw new Error(`expected data, got ${chunk.kind}`);
   t.equal(chunk.bytes.length, 65536);
   reader.release(chunk.bytes);
   t.equal(chunk.bytes.length, 0, 'its memory is gone');
 
-  body.push(Buffer.from('abcd')); // a slice of Node's pool
+  request.push(Buffer.from('abcd')); // a slice of Node's pool
   const small = await reader.next(60_000);
   if (small.kind !== 'data') throw new Error(`expected data, got ${small.kind}`);
   reader.release(small.bytes);
   t.equal(small.bytes.toString(), 'abcd', 'the pool is untouched');
-
   reader.dispose();
+
+  // A body that is not a request (inject() pushes the caller's own payload).
+  const other = new Readable({ read() {} });
+  const otherReader = new BodyReader(other, stream);
+  const payload = Buffer.alloc(65536, 2);
+  other.push(payload);
+  const batch = await otherReader.next(60_000);
+  if (batch.kind !== 'data') throw new Error(`expected data, got ${batch.kind}`);
+  otherReader.release(batch.bytes);
+  t.equal(payload.length, 65536, "the maker's buffer is left as it was");
+  otherReader.dispose();
+
   stream.abort();
   await stream.finished();
 });
