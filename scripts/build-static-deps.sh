@@ -29,13 +29,16 @@ pinned=(
 # code without that. --with-libdl=no: external plugins fail cleanly with ENXIO
 # instead of crashing inside glibc's dlinfo.
 # The parts of alsa-lib speakerd never calls (MIDI, hwdep, the sequencer,
-# aload, the old symbol versions) are left out: 62 → 49 s to build on 2 cores.
-# The mixer stays (hardware volume). No dependency tracking: a one-off build.
+# the old symbol versions) are left out: 62 → 49 s to build on 2 cores. The
+# mixer stays (hardware volume), and so does aload: without it, a card whose
+# control node the device cgroup refuses is reported as EPERM instead of
+# alsa-lib's usual ENOENT, which the doctor's diagnosis is built on. No
+# dependency tracking: a one-off build.
 # speexdsp: only the resampler is used; its examples would link against the
 # shared library we do not build.
 configure_flags() {
   case "$1" in
-    alsa-lib) echo "--enable-static --disable-shared --with-libdl=no --disable-python --disable-ucm --disable-topology --disable-rawmidi --disable-hwdep --disable-seq --disable-aload --disable-old-symbols --disable-dependency-tracking --prefix=/usr" ;;
+    alsa-lib) echo "--enable-static --disable-shared --with-libdl=no --disable-python --disable-ucm --disable-topology --disable-rawmidi --disable-hwdep --disable-seq --disable-old-symbols --disable-dependency-tracking --prefix=/usr" ;;
     speexdsp) echo "--enable-static --disable-shared --disable-examples --prefix=/usr" ;;
   esac
 }
