@@ -14,15 +14,10 @@
 # check-native.sh running on. So for the three slow stages tap's timeout is
 # off and the stage's limit is theirs.
 #
-# Usage: scripts/test-stages.sh [STAGE[+STAGE...]...] [-- TAP_ARGS...]
-#   No stage: fast, sanitizers+kernel, docker (npm test). Stages joined by +
-#   run at once, each printed whole when all are done: QEMU leaves a third of
-#   the two cores idle during the kernel suite, and the sanitizer stage fits
-#   in it (the two took 211 s together against 195 + 74 s one after the
-#   other). Docker as a third made the guest's arecord drop frames (two
-#   bit-exact captures failed), so it runs alone. Every stage runs even when
-#   an earlier one failed; the exit code is 1 if any failed. Each tap run
-#   prints its own "# { total: N, pass: N }" line.
+# Usage: scripts/test-stages.sh [STAGE...] [-- TAP_ARGS...]
+#   No stage: all four, in the order above (npm test). Every stage runs even
+#   when an earlier one failed; the exit code is 1 if any failed. Each tap
+#   run prints its own "# { total: N, pass: N }" line.
 # Expects the TypeScript built (npm test builds it first).
 set -uo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -35,7 +30,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 done
 [ "${1:-}" = -- ] && shift
 tap_args=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(fast sanitizers+kernel docker)
+[ ${#stages[@]} -eq 0 ] && stages=(fast sanitizers docker kernel)
 
 # --exclude replaces tap's default exclusion, so that is restated. The files
 # that count xruns and underruns on the paced clock sink, or ask for
@@ -47,14 +42,17 @@ fast=(--jobs=2 --exclude='**/@(fixture*(s)|dist)/**' --exclude='test/kernel/**'
   --serial=test/native/clock-sink.test.ts --serial=test/native/underrun.test.ts
   --serial=test/native/realtime.test.ts)
 
-# Runs one stage; its exit code is the stage's.
-run_stage() {
-  local stage=$1 limit args code started
+failed=()
+for stage in "${stages[@]}"; do
   case $stage in
     fast) limit=900 args=("${fast[@]}") ;;
     sanitizers) limit=900 args=(--timeout=0 test/native/sanitizers.test.ts) ;;
     docker) limit=1200 args=(--timeout=0 test/k8s/docker.test.ts) ;;
     kernel) limit=1200 args=(--timeout=0 test/kernel/kernel.test.ts) ;;
+    *)
+      echo "test-stages: unknown stage $stage (fast, sanitizers, docker, kernel)" >&2
+      exit 2
+      ;;
   esac
   started=$SECONDS
   echo "test-stages: $stage: tap ${args[*]} ${tap_args[*]} (limit ${limit} s)"
@@ -62,41 +60,7 @@ run_stage() {
   code=$?
   [ "$code" = 124 ] && echo "test-stages: $stage: stopped after its ${limit} s limit"
   echo "test-stages: $stage: exit $code in $((SECONDS - started)) s"
-  return "$code"
-}
-
-failed=()
-for group in "${stages[@]}"; do
-  IFS=+ read -ra members <<<"$group"
-  for stage in "${members[@]}"; do
-    case $stage in
-      fast | sanitizers | docker | kernel) ;;
-      *)
-        echo "test-stages: unknown stage $stage (fast, sanitizers, docker, kernel)" >&2
-        exit 2
-        ;;
-    esac
-  done
-  if [ ${#members[@]} -eq 1 ]; then
-    run_stage "$group" || failed+=("$group")
-    continue
-  fi
-  # Stages joined by + run at once, each into its own log, printed whole (in
-  # the order given) once all are done.
-  logs=$(mktemp -d)
-  pids=()
-  started=$SECONDS
-  echo "test-stages: ${members[*]}: at once"
-  for stage in "${members[@]}"; do
-    run_stage "$stage" >"$logs/$stage.log" 2>&1 &
-    pids+=($!)
-  done
-  for i in "${!members[@]}"; do
-    wait "${pids[$i]}" || failed+=("${members[$i]}")
-  done
-  for stage in "${members[@]}"; do cat "$logs/$stage.log"; done
-  rm -rf "$logs"
-  echo "test-stages: ${members[*]}: done in $((SECONDS - started)) s"
+  [ "$code" = 0 ] || failed+=("$stage")
 done
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test-stages: failed: ${failed[*]}"
