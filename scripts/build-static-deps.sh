@@ -29,8 +29,8 @@ pinned=(
 # code without that. --with-libdl=no: external plugins fail cleanly with ENXIO
 # instead of crashing inside glibc's dlinfo.
 # The parts of alsa-lib speakerd never calls (MIDI, hwdep, the sequencer,
-# the old symbol versions) are left out: 62 → 49 s to build on 2 cores. The
-# mixer stays (hardware volume), and so does aload: without it, a card whose
+# the old symbol versions) are left out, so that fresh builds are shorter
+# (docs/decisions.md, "CI stages", has the figures). The mixer stays (hardware volume), and so does aload: without it, a card whose
 # control node the device cgroup refuses is reported as EPERM instead of
 # alsa-lib's usual ENOENT, which the doctor's diagnosis is built on. No
 # dependency tracking: a one-off build.
