@@ -43,6 +43,7 @@ export class StreamSink {
   #opened = false;
   #inputFrames = 0;
   #maxInputFrames = Infinity;
+  #bytesPerFrame = 1;
   #result: StreamResult | undefined;
   readonly #progress: StreamProgress;
 
@@ -87,9 +88,12 @@ export class StreamSink {
     const reader = new BodyReader(body, this.#record.native);
     try {
       for (;;) {
-        const waitStart = this.#progress.now;
-        const read = await reader.next(this.#progress.waitBudgetMs());
-        this.#progress.waited(this.#progress.now - waitStart);
+        let read = reader.poll();
+        if (read === undefined) {
+          const waitStart = this.#progress.now;
+          read = await reader.next(this.#progress.waitBudgetMs());
+          this.#progress.waited(this.#progress.now - waitStart);
+        }
         switch (read.kind) {
           case 'timeout':
             return { kind: this.#progress.stall() };
@@ -103,7 +107,8 @@ export class StreamSink {
         // The same clock as the playback thread's commit stamps.
         if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
         const framesBefore = this.#inputFrames;
-        const more = await this.#play(read.bytes);
+        const playing = this.#play(read.bytes);
+        const more = playing === true || playing === false ? playing : await playing;
         reader.release(read.bytes);
         this.#progress.advanced(this.#inputFrames - framesBefore);
         if (!more) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
@@ -118,19 +123,39 @@ export class StreamSink {
 
   // Decodes one body chunk and queues its frames; false when the stream will
   // take no more (stopped, the device lost, or the length limit reached).
-  async #play(chunk: Buffer): Promise<boolean> {
-    for (let frames of this.#decoder.write(chunk)) {
-      const stream = this.#open();
-      const format = this.#record.format!;
-      const bytesPerFrame = frameBytes(format);
-      const room = this.#maxInputFrames - this.#inputFrames;
-      const count = frames.length / bytesPerFrame;
-      if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
-      this.#inputFrames += Math.min(count, room);
-      if (!(await stream.writeAll(frames))) return false;
-      if (count > room) return false;
+  // Synchronous while the ring has room, which is nearly always: a promise
+  // per chunk is a measurable share of the ingest rate (docs/decisions.md).
+  #play(chunk: Buffer): boolean | Promise<boolean> {
+    const batches = this.#decoder.write(chunk);
+    for (let i = 0; i < batches.length; i++) {
+      const queued = this.#queue(batches[i]);
+      if (queued !== true) return queued === false ? false : this.#playRest(queued, batches, i + 1);
     }
     return true;
+  }
+
+  async #playRest(waiting: Promise<boolean>, batches: Buffer[], next: number): Promise<boolean> {
+    if (!(await waiting)) return false;
+    for (let i = next; i < batches.length; i++) {
+      if (!(await this.#queue(batches[i]))) return false;
+    }
+    return true;
+  }
+
+  // Queues one batch of whole frames, cut at the length limit: true when all
+  // of it is in the ring, a promise while it waits for room.
+  #queue(frames: Buffer): boolean | Promise<boolean> {
+    const stream = this.#open();
+    const bytesPerFrame = this.#bytesPerFrame;
+    const room = this.#maxInputFrames - this.#inputFrames;
+    const count = frames.length / bytesPerFrame;
+    if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
+    this.#inputFrames += Math.min(count, room);
+    if (stream.result) return false;
+    const written = frames.length === 0 ? 0 : stream.write(frames) * bytesPerFrame;
+    const queued = written === frames.length || stream.writeAll(frames.subarray(written));
+    if (count <= room) return queued;
+    return queued === true ? false : queued.then(() => false);
   }
 
   // The native stream learns the body's format with its first frames, once
@@ -140,6 +165,7 @@ export class StreamSink {
       const format = this.#decoder.format!;
       const device = this.#record.device;
       this.#record.format = format;
+      this.#bytesPerFrame = frameBytes(format);
       this.#maxInputFrames = this.#options.maxSeconds * format.rate;
       this.#progress.setFramesPerStep(Math.ceil((device.periodFrames * format.rate) / device.rate));
       this.#record.native.setInputFormat({ format: format.sampleFormat, rate: format.rate, channels: format.channels });

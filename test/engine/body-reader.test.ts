@@ -114,3 +114,67 @@ t.test('a request\'s batch given back is freed at once; one that shares its memo
   stream.abort();
   await stream.finished();
 });
+
+t.test('big buffered chunks are read one by one and each is freed; small ones are joined into one batch', async (t) => {
+  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
+  t.teardown(() => device.close());
+  const stream = device.createStream();
+  const request = new IncomingMessage(new Socket());
+  const reader = new BodyReader(request, stream);
+
+  // One socket read of a chunked body: the end of one chunk and the start of the next.
+  const first = Buffer.alloc(40_000, 1);
+  const second = Buffer.alloc(25_000, 2);
+  request.push(first);
+  request.push(second);
+  const a = reader.poll();
+  const b = reader.poll();
+  if (a?.kind !== 'data' || b?.kind !== 'data') throw new Error(`expected two batches, got ${a?.kind} and ${b?.kind}`);
+  t.equal(a.bytes, first, 'the first chunk, not a copy joined with the second');
+  t.equal(b.bytes, second, 'then the second');
+  reader.release(a.bytes);
+  reader.release(b.bytes);
+  t.same([first.length, second.length], [0, 0], 'both are freed once given back');
+  t.equal(reader.poll(), undefined, 'nothing is left: poll() does not wait');
+
+  request.push(Buffer.from([1, 2]));
+  request.push(Buffer.from([3]));
+  request.push(Buffer.from([4, 5, 6]));
+  const joined = reader.poll();
+  if (joined?.kind !== 'data') throw new Error(`expected data, got ${joined?.kind}`);
+  t.same([...joined.bytes], [1, 2, 3, 4, 5, 6], 'small chunks come as one batch');
+
+  request.push(null);
+  t.equal((await reader.next(60_000)).kind, 'end', 'then the end');
+  reader.dispose();
+  stream.abort();
+  await stream.finished();
+});
+
+t.test('a wait for the client ends at its deadline, and one woken by data leaves no timer behind', async (t) => {
+  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
+  t.teardown(() => device.close());
+  const stream = device.createStream();
+  const request = new IncomingMessage(new Socket());
+  const reader = new BodyReader(request, stream);
+
+  const started = Date.now();
+  const idle = await reader.next(30);
+  t.equal(idle.kind, 'timeout', 'nothing came: a timeout');
+  t.ok(Date.now() >= started + 30, 'not before its deadline');
+
+  const events: string[] = [];
+  const waiting = reader.next(60_000).then((read) => events.push(`read ${read.kind}`));
+  setImmediate(() => {
+    events.push('pushed');
+    request.push(Buffer.alloc(20_000));
+  });
+  await waiting;
+  t.same(events, ['pushed', 'read data'], 'woken by the data');
+
+  reader.dispose();
+  const timers = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((kind) => kind === 'Timeout');
+  t.same(timers, [], 'dispose() leaves no timer');
+  stream.abort();
+  await stream.finished();
+});
