@@ -5,7 +5,10 @@
 // any Node HTTP service pays before it does anything with the bytes. All are
 // timed in the same run, alternating, so that machine noise hits them alike;
 // medians are reported, with two ratios: speakerd / aplay (design §8: ≥ 1.0)
-// and speakerd / the bare server (issue 14: ≥ 0.9).
+// and speakerd / the bare server (issue 14: ≥ 0.9). The fourth, the ring
+// floor, is that bare server writing each chunk into speakerd's own native
+// ring on the same PCM: the least any service on this engine pays, so
+// speakerd / ring floor is what speakerd's own JavaScript costs.
 //
 // Settings (flag or environment variable):
 //   --mb / BENCH_MB        MiB of audio per body (1024)
@@ -36,6 +39,7 @@ const WARM_UP_BYTES = 64 * MIB;
 const TARGET_RATIO = 1.0;
 const TARGET_HTTP_RATIO = 0.9;
 const HTTP_SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'http-sink.cjs');
+const RING_SINK = path.join(path.dirname(fileURLToPath(import.meta.url)), 'lib', 'ring-sink.cjs');
 
 function readSettings() {
   return {
@@ -95,6 +99,7 @@ export async function run({ log = () => {} } = {}) {
     // One server per PCM, started before any timing: the figure is what a
     // running service sustains, not its start-up.
     const servers = new Map();
+    const floors = new Map();
     let sink;
     try {
       sink = await startPeer(HTTP_SINK);
@@ -104,24 +109,31 @@ export async function run({ log = () => {} } = {}) {
         servers.set(pcm.label, server);
         // So that run 1 does not also pay for the JIT compiling the body path.
         await postThroughCurl({ source: warmUpSource, url: server.url });
+        const floor = await startPeer(RING_SINK, { env: unpacedDeviceEnv(pcm) });
+        floors.set(pcm.label, floor);
+        await postThroughCurl({ source: warmUpSource, url: floor.url });
       }
-      const samples = Object.fromEntries(BENCH_PCMS.map((pcm) => [pcm.label, { speakerd: [], aplay: [] }]));
+      const samples = Object.fromEntries(BENCH_PCMS.map((pcm) => [pcm.label, { speakerd: [], aplay: [], floor: [] }]));
       samples.httpSink = [];
       for (let run = 1; run <= settings.runs; run++) {
         samples.httpSink.push(await timeUpload(sink, source, countedAll(settings.dataBytes)));
         for (const pcm of BENCH_PCMS) {
           globalThis.gc?.();
           const speakerd = await timeUpload(servers.get(pcm.label), source, playedAll(settings.dataBytes));
+          const floor = await timeUpload(floors.get(pcm.label), source, playedAll(settings.dataBytes));
           const aplay = await playThroughAplay({ aplayPath, source, pcmName: pcm.name, configPath });
           samples[pcm.label].speakerd.push(speakerd);
+          samples[pcm.label].floor.push(floor);
           samples[pcm.label].aplay.push(aplay);
           const rate = (s) => fixed(megabytesPerSecond(settings.dataBytes, s.seconds), 0);
-          log(`${name}: run ${run}/${settings.runs} ${pcm.label}: speakerd ${rate(speakerd)} MB/s, aplay ${rate(aplay)} MB/s (HTTP ceiling ${rate(samples.httpSink.at(-1))} MB/s)`);
+          log(
+            `${name}: run ${run}/${settings.runs} ${pcm.label}: speakerd ${rate(speakerd)} MB/s, ring floor ${rate(floor)} MB/s, aplay ${rate(aplay)} MB/s (HTTP ceiling ${rate(samples.httpSink.at(-1))} MB/s)`,
+          );
         }
       }
       return report({ settings, samples, sourceSpeed, aplayPath, source, configPath, servers });
     } finally {
-      for (const server of servers.values()) await server.stop();
+      for (const server of [...servers.values(), ...floors.values()]) await server.stop();
       await sink?.stop();
     }
   });
@@ -144,7 +156,16 @@ function report({ settings, samples, sourceSpeed, aplayPath, source, configPath,
   for (const pcm of BENCH_PCMS) {
     const speakerd = summarise(samples[pcm.label].speakerd, settings.dataBytes);
     const aplay = summarise(samples[pcm.label].aplay, settings.dataBytes);
-    summary[pcm.label] = { speakerd, aplay, ratio: speakerd.mbPerSecond / aplay.mbPerSecond, httpRatio: speakerd.mbPerSecond / summary.httpSink.mbPerSecond };
+    const floor = summarise(samples[pcm.label].floor, settings.dataBytes);
+    summary[pcm.label] = {
+      speakerd,
+      aplay,
+      floor,
+      ratio: speakerd.mbPerSecond / aplay.mbPerSecond,
+      httpRatio: speakerd.mbPerSecond / summary.httpSink.mbPerSecond,
+      floorRatio: speakerd.mbPerSecond / floor.mbPerSecond,
+      floorHttpRatio: floor.mbPerSecond / summary.httpSink.mbPerSecond,
+    };
   }
 
   const speed = (s) =>
@@ -156,11 +177,19 @@ function report({ settings, samples, sourceSpeed, aplayPath, source, configPath,
   for (const pcm of BENCH_PCMS) {
     const s = summary[pcm.label];
     rows.push(row(`${pcm.label} PCM: speakerd (curl POST)`, speed(s.speakerd)));
+    rows.push(row(`${pcm.label} PCM: ring floor (bare node:http + speakerd's native ring)`, speed(s.floor)));
     rows.push(row(`${pcm.label} PCM: aplay (same bytes, same PCM)`, speed(s.aplay)));
     rows.push(row(`${pcm.label} PCM: speakerd / aplay`, fixed(s.ratio, 2), `≥ ${fixed(TARGET_RATIO, 1)}`, s.ratio >= TARGET_RATIO));
     rows.push(row(`${pcm.label} PCM: speakerd / bare node:http (HTTP ceiling)`, fixed(s.httpRatio, 2), `≥ ${fixed(TARGET_HTTP_RATIO, 1)}`, s.httpRatio >= TARGET_HTTP_RATIO));
+    rows.push(row(`${pcm.label} PCM: speakerd / ring floor (ring floor / HTTP ceiling)`, `${fixed(s.floorRatio, 2)} (${fixed(s.floorHttpRatio, 2)})`));
   }
-  const serverCpu = [...BENCH_PCMS.map((pcm) => [pcm.label, summary[pcm.label].speakerd]), ['HTTP ceiling', summary.httpSink]]
+  const serverCpu = [
+    ...BENCH_PCMS.flatMap((pcm) => [
+      [pcm.label, summary[pcm.label].speakerd],
+      [`${pcm.label} ring floor`, summary[pcm.label].floor],
+    ]),
+    ['HTTP ceiling', summary.httpSink],
+  ]
     .map(([label, s]) => `${label} ${fixed(s.medianServerCpuSeconds, 2)} s`)
     .join(', ');
   const commands = {
@@ -172,7 +201,7 @@ function report({ settings, samples, sourceSpeed, aplayPath, source, configPath,
     note:
       `${settings.dataBytes / MIB} MiB of S16_LE ${FORMAT.rate} Hz stereo per body: a streaming WAV header, then a 1 MiB sine pattern spliced again and again into a 1 MiB pipe (lib/splice-wav.py), never stored; ` +
       `speakerd = source | curl -T - -X POST into the running service (AUDIO_MODE=device, AUDIO_UNDERRUN=wait, 4 × 1024-frame periods, warmed up with ${WARM_UP_BYTES / MIB} MiB); ` +
-      'HTTP ceiling = the same into lib/http-sink.cjs (counts and drops the body); aplay = source | ALSA_CONFIG_PATH=<PCM definitions> aplay -q -D <PCM>; ' +
+      'HTTP ceiling = the same into lib/http-sink.cjs (counts and drops the body); ring floor = the same into lib/ring-sink.cjs (node:http writing each chunk into a native stream of the same PCM); aplay = source | ALSA_CONFIG_PATH=<PCM definitions> aplay -q -D <PCM>; ' +
       `alternating, median of ${settings.runs}, each timed from spawn to exit of the whole pipeline; MB = 10^6 bytes; CPU s = all processes of the job, of which the server: ${serverCpu}`,
     json: { settings: { ...settings, format: FORMAT, warmUpBytes: WARM_UP_BYTES }, pcms: BENCH_PCMS, commands, sourceSpeed, summary, samples },
   };
