@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { s16Pattern } from '../../pcm-fixtures';
 import { openFds } from '../../service/http-client';
-import { cpuTicks, findPlayed, LOOPBACK, LoopbackCapture, procStatus, replug, threads, unplug } from '../lib/sound-card';
+import { cpuTicks, findPlayed, LOOPBACK, LoopbackCapture, procStatus, replug, soundMappings, threads, unplug } from '../lib/sound-card';
 import { getJson, logsWith, ms, nthLogLine, playWav, startServer, statusSeen, streamPlayed, waitForStatus, type ServerProcess } from '../lib/speakerd';
 
 const RATE = 48_000;
@@ -156,7 +156,10 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     t.comment(`figures: idle (stopped) loss logged ${ms(at - unplugged)} after the unbind started; unbind returned after ${ms(unbindMs)}; /readyz 200 again ${ms(await replugAndSeeReady())} after the bind`);
   });
 
-  await t.test('100 unplug and replug cycles with a stream playing leak no descriptors, threads or memory', async (t) => {
+  // Which kind of memory a change of RSS is in, in KiB.
+  const rssKinds = (pid: number) => ({ anon: procStatus(pid, 'RssAnon'), file: procStatus(pid, 'RssFile'), shmem: procStatus(pid, 'RssShmem') });
+
+  await t.test('100 unplug and replug cycles with a stream playing leak no descriptors, threads, mappings or memory', async (t) => {
     const pid = server.child.pid!;
     // Polled every 50 ms: requests made by the test are garbage in speakerd's
     // heap, which V8 collects in rare major GCs; polling every 5 ms made RSS
@@ -173,7 +176,7 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     // first growth. 60 cycles: after 30, RSS still grew 3.8–4.7 MiB over
     // the next 100 in CI runs with both cores busy.
     for (let i = 0; i < 60; i++) await cycle(100 + i);
-    const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
+    const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024, mappings: soundMappings(pid), ...rssKinds(pid) };
     // RSS after every cycle. A single reading lands anywhere on the saw of
     // V8's heap (garbage grows it until a major GC, at no fixed cycle): one
     // CI run read +4.9 MiB where five others read +1.8 to +3.4. The lowest
@@ -192,16 +195,17 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     }
   }
     const elapsed = performance.now() - started;
-    const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
+    const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024, mappings: soundMappings(pid), ...rssKinds(pid) };
     t.equal(after.fds, before.fds, 'file descriptors');
     t.equal(after.threads, before.threads, 'threads');
+    t.same(after.mappings.length, before.mappings.length, `mappings of /dev/snd nodes (the open PCM's buffer, status and control pages): ${before.mappings.length} → ${after.mappings.length}`);
     const [early, late] = [Math.min(...rssAfterCycle.slice(0, 10)), Math.min(...rssAfterCycle.slice(-10))];
     t.ok(late - early < 3.6, `RSS, lowest of ten cycles: ${early.toFixed(1)} → ${late.toFixed(1)} MiB over the 90 cycles between (${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB read before and after)`);
     t.equal(logsWith(server, LOST).length, losses, 'every unplug was logged once');
     // Closing a disconnected card makes alsa-lib complain (drop and hw_free fail with ENODEV).
     t.ok(logsWith(server, /^alsa-lib: /).length > 0, "alsa-lib's messages at close are in the log");
     t.notMatch(server.stderr(), /alsa-lib/, 'and not on stderr');
-    t.comment(`figures: 100 cycles in ${(elapsed / 1000).toFixed(1)} s (${ms(elapsed / 100)} per unplug, loss and replug); fds ${before.fds} → ${after.fds}, threads ${before.threads} → ${after.threads}, RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB`);
+    t.comment(`figures: 100 cycles in ${(elapsed / 1000).toFixed(1)} s (${ms(elapsed / 100)} per unplug, loss and replug); fds ${before.fds} → ${after.fds}, threads ${before.threads} → ${after.threads}, RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB (anonymous ${before.anon} → ${after.anon}, file ${before.file} → ${after.file}, shared ${before.shmem} → ${after.shmem} KiB)`);
     await playsBitExact(t, s16Pattern(RATE / 2, 2, 26), 'after 100 cycles');
   });
 });

@@ -136,3 +136,10 @@ export function threads(pid: number): { tid: number; name: string }[] {
 export function procStatus(pid: number, field: string): number {
   return Number(new RegExp(`^${field}:\\s+(\\d+)`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
 }
+
+/** The lines of `pid`'s memory map (/proc/PID/maps) that map a sound device node: an open PCM's buffer and its status and control pages. */
+export function soundMappings(pid: number): string[] {
+  return readFileSync(`/proc/${pid}/maps`, 'utf8')
+    .split('\n')
+    .filter((line) => line.includes('/dev/snd/'));
+}
