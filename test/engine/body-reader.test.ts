@@ -178,3 +178,72 @@ t.test('a wait for the client ends at its deadline, and one woken by data leaves
   stream.abort();
   await stream.finished();
 });
+
+t.test('a body proven big flows: every byte comes in order across the switch, and a full queue pauses it as Node would', async (t) => {
+  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
+  t.teardown(() => device.close());
+  const stream = device.createStream();
+  const request = new IncomingMessage(new Socket());
+  const reader = new BodyReader(request, stream);
+  const chunkBytes = 4096;
+  let sent = 0;
+  const push = () => request.push(Buffer.alloc(chunkBytes, sent++ & 0xff));
+  const received: number[] = [];
+  const take = async () => {
+    const read = await reader.next(60_000);
+    if (read.kind !== 'data') throw new Error(`expected data, got ${read.kind}`);
+    for (let at = 0; at < read.bytes.length; at += chunkBytes) received.push(read.bytes[at]!);
+  };
+
+  // 64 KiB in chunks of 4 KiB proves the body; two more wait in Node's buffer as it switches.
+  for (let i = 0; i < 16; i++) {
+    push();
+    await take();
+  }
+  t.equal(request.readableHighWaterMark, NODE_MARK, "proven: Node's own mark");
+  push();
+  push();
+  await take();
+  while (received.length < sent) await take();
+  t.same(received, Array.from({ length: sent }, (_, i) => i & 0xff), 'every chunk once, in order, across the switch');
+  t.equal(request.listenerCount('readable'), 0, "it flows: no 'readable' listener");
+
+  // Nothing is read (a full ring): the queue fills, then the body pauses and Node buffers.
+  const pushedBefore = sent;
+  let accepted = true;
+  for (let i = 0; i < (2 * 256 * 1024 + 4 * NODE_MARK) / chunkBytes; i++) accepted = push() && accepted;
+  await new Promise((resolve) => setImmediate(resolve));
+  t.equal(request.isPaused(), true, 'paused once the queue was full');
+  t.equal(accepted, false, "Node's push() said stop: its socket would stop too");
+  while (received.length < sent) await take();
+  t.same(received.slice(pushedBefore), Array.from({ length: sent - pushedBefore }, (_, i) => (pushedBefore + i) & 0xff), 'then all of it, in order');
+  t.equal(request.isPaused(), false, 'and it flows again');
+  request.push(null);
+  t.equal((await reader.next(60_000)).kind, 'end');
+  reader.dispose();
+  stream.abort();
+  await stream.finished();
+});
+
+t.test('a fast body that waits for room in the ring is held by its queue, not by the chunk budget', async (t) => {
+  // The clock sink plays in real time: 4 s of audio sent at once fill the
+  // ring (1.4 s) and the flowing body's queue, and the socket stops. The
+  // bytes queued have arrived on the socket; counted as framing, they once
+  // cost the body tens of thousands of chunks and a throttle of seconds.
+  const { port } = await startApp(t);
+  const socket = await connect(port);
+  const answer = firstResponse(socket);
+  socket.write(head('/v1/streams?name=fast'));
+  const frames = 4 * 48_000;
+  const body = Buffer.alloc(frames * 4, 1);
+  for (let at = 0; at < body.length; at += 65_536) {
+    const piece = body.subarray(at, at + 65_536);
+    socket.write(`${piece.length.toString(16)}\r\n`);
+    socket.write(piece);
+    socket.write('\r\n');
+  }
+  socket.end('0\r\n\r\n');
+  const response = await answer;
+  t.equal(response?.status, 200, `played to the end, not cut: ${JSON.stringify(response?.json)}`);
+  t.match(response?.json, { frames, underruns: 0, truncated: false });
+});
