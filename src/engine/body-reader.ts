@@ -25,6 +25,8 @@ const SEPARATE_CHUNK_BYTES = 4 * 1024;
  * after each one, and libuv read it once a turn instead of several times.
  */
 const FLOWING_QUEUE_BYTES = 256 * 1024;
+/** Taken slots at the head of a flowing body's queue that are dropped at once. */
+const QUEUE_COMPACT_SLOTS = 1024;
 
 /** What a body may hold unread before Node stops reading its socket, until it has shown chunks of a sensible size. */
 const SMALL_HIGH_WATER_BYTES = 1024;
@@ -111,7 +113,7 @@ export class BodyReader {
   #readScheduled = false;
   /** Proven big, the body flows: Node hands over each chunk as it parses it, into this queue. */
   #flowing = false;
-  readonly #queue: Buffer[] = [];
+  readonly #queue: (Buffer | undefined)[] = [];
   #queueHead = 0;
   #queuedBytes = 0;
   /** The watchdog that ends a wait for the client at its deadline, and when it is due. */
@@ -129,7 +131,6 @@ export class BodyReader {
   // go on reading the socket in the same turn (deferring every read cost
   // 45 % of the ingest rate).
   readonly #onReadable = () => this.#onChunks(this.#body.readableLength);
-
   #onChunks(buffered: number): void {
     if (buffered >= IMMEDIATE_READ_BYTES) {
       this.#onWake();
@@ -142,6 +143,7 @@ export class BodyReader {
       this.#wake?.();
     });
   }
+
   // A flowing body's chunk: queued as it is, and the body paused once the
   // queue holds FLOWING_QUEUE_BYTES.
   readonly #onData = (chunk: Buffer) => {
@@ -268,19 +270,21 @@ export class BodyReader {
   // big one, joined; resumes a paused body once the queue has room.
   #takeQueued(): Buffer | null {
     const queue = this.#queue;
-    if (this.#queueHead === queue.length) return null;
-    let bytes = queue[this.#queueHead]!;
-    queue[this.#queueHead++] = undefined as unknown as Buffer;
+    let bytes = queue[this.#queueHead];
+    if (bytes === undefined) return null;
+    queue[this.#queueHead++] = undefined;
     if (bytes.length < SEPARATE_CHUNK_BYTES) {
       const small = [bytes];
-      while (this.#queueHead < queue.length && queue[this.#queueHead]!.length < SEPARATE_CHUNK_BYTES) {
-        small.push(queue[this.#queueHead]!);
-        queue[this.#queueHead++] = undefined as unknown as Buffer;
+      for (let next = queue[this.#queueHead]; next !== undefined && next.length < SEPARATE_CHUNK_BYTES; next = queue[this.#queueHead]) {
+        small.push(next);
+        queue[this.#queueHead++] = undefined;
       }
       if (small.length > 1) bytes = Buffer.concat(small);
     }
-    if (this.#queueHead === queue.length) {
-      queue.length = 0;
+    // The taken slots are dropped once the queue is empty, or once there are
+    // many of them: a body that always lags keeps a few chunks queued.
+    if (this.#queueHead === queue.length || this.#queueHead >= QUEUE_COMPACT_SLOTS) {
+      queue.splice(0, this.#queueHead);
       this.#queueHead = 0;
     }
     this.#queuedBytes -= bytes.length;
