@@ -14,7 +14,7 @@ import { buildApp } from '../../src/app';
 import { loadConfig } from '../../src/config';
 import { AudioEngine } from '../../src/engine/engine';
 import { CHUNK_BURST } from '../../src/engine/chunk-budget';
-import { BodyReader } from '../../src/engine/body-reader';
+import { BodyReader, type BodyRead } from '../../src/engine/body-reader';
 import { openDevice } from '../../src/engine/native';
 import { connect, firstResponse } from '../service/raw-http';
 
@@ -45,6 +45,25 @@ function head(target: string): string {
 
 /** Node's own mark for a request body. */
 const NODE_MARK = getDefaultHighWaterMark(false);
+
+/** A reader of a request body (no socket behind it) feeding a stream of a null PCM; the stream and device end with the test. */
+async function requestReader(t: Parameters<Parameters<typeof t.test>[1]>[0]) {
+  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
+  const stream = device.createStream();
+  t.teardown(async () => {
+    stream.abort();
+    await stream.finished();
+    await device.close();
+  });
+  const request = new IncomingMessage(new Socket());
+  return { stream, request, reader: new BodyReader(request, stream) };
+}
+
+/** The read, which must be a batch of data. */
+function dataOf(read: BodyRead | undefined): { kind: 'data'; bytes: Buffer } {
+  if (read?.kind !== 'data') throw new Error(`expected data, got ${read?.kind}`);
+  return read;
+}
 
 t.test('a body of sensible chunks gets Node\'s mark back; one of 1-byte chunks keeps 1 KiB', async (t) => {
   const { port, bodies, engine } = await startApp(t);
@@ -80,22 +99,16 @@ t.test('a body of sensible chunks gets Node\'s mark back; one of 1-byte chunks k
 });
 
 t.test('a request\'s batch given back is freed at once; one that shares its memory, or any other body\'s, is left alone', async (t) => {
-  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
-  t.teardown(() => device.close());
-  const stream = device.createStream();
-  const request = new IncomingMessage(new Socket());
-  const reader = new BodyReader(request, stream);
+  const { stream, request, reader } = await requestReader(t);
 
   request.push(Buffer.alloc(65536, 1)); // as Node's parser hands over a chunk: a buffer of its own
-  const chunk = await reader.next(60_000);
-  if (chunk.kind !== 'data') throw new Error(`expected data, got ${chunk.kind}`);
+  const chunk = dataOf(await reader.next(60_000));
   t.equal(chunk.bytes.length, 65536);
   reader.release(chunk.bytes);
   t.equal(chunk.bytes.length, 0, 'its memory is gone');
 
   request.push(Buffer.from('abcd')); // a slice of Node's pool
-  const small = await reader.next(60_000);
-  if (small.kind !== 'data') throw new Error(`expected data, got ${small.kind}`);
+  const small = dataOf(await reader.next(60_000));
   reader.release(small.bytes);
   t.equal(small.bytes.toString(), 'abcd', 'the pool is untouched');
   reader.dispose();
@@ -105,31 +118,23 @@ t.test('a request\'s batch given back is freed at once; one that shares its memo
   const otherReader = new BodyReader(other, stream);
   const payload = Buffer.alloc(65536, 2);
   other.push(payload);
-  const batch = await otherReader.next(60_000);
-  if (batch.kind !== 'data') throw new Error(`expected data, got ${batch.kind}`);
+  const batch = dataOf(await otherReader.next(60_000));
   otherReader.release(batch.bytes);
   t.equal(payload.length, 65536, "the maker's buffer is left as it was");
   otherReader.dispose();
 
-  stream.abort();
-  await stream.finished();
 });
 
 t.test('big buffered chunks are read one by one and each is freed; small ones are joined into one batch', async (t) => {
-  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
-  t.teardown(() => device.close());
-  const stream = device.createStream();
-  const request = new IncomingMessage(new Socket());
-  const reader = new BodyReader(request, stream);
+  const { stream, request, reader } = await requestReader(t);
 
   // One socket read of a chunked body: the end of one chunk and the start of the next.
   const first = Buffer.alloc(40_000, 1);
   const second = Buffer.alloc(25_000, 2);
   request.push(first);
   request.push(second);
-  const a = reader.poll();
-  const b = reader.poll();
-  if (a?.kind !== 'data' || b?.kind !== 'data') throw new Error(`expected two batches, got ${a?.kind} and ${b?.kind}`);
+  const a = dataOf(reader.poll());
+  const b = dataOf(reader.poll());
   t.equal(a.bytes, first, 'the first chunk, not a copy joined with the second');
   t.equal(b.bytes, second, 'then the second');
   reader.release(a.bytes);
@@ -140,23 +145,16 @@ t.test('big buffered chunks are read one by one and each is freed; small ones ar
   request.push(Buffer.from([1, 2]));
   request.push(Buffer.from([3]));
   request.push(Buffer.from([4, 5, 6]));
-  const joined = reader.poll();
-  if (joined?.kind !== 'data') throw new Error(`expected data, got ${joined?.kind}`);
+  const joined = dataOf(reader.poll());
   t.same([...joined.bytes], [1, 2, 3, 4, 5, 6], 'small chunks come as one batch');
 
   request.push(null);
   t.equal((await reader.next(60_000)).kind, 'end', 'then the end');
   reader.dispose();
-  stream.abort();
-  await stream.finished();
 });
 
 t.test('a wait for the client ends at its deadline, and one woken by data leaves no timer behind', async (t) => {
-  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
-  t.teardown(() => device.close());
-  const stream = device.createStream();
-  const request = new IncomingMessage(new Socket());
-  const reader = new BodyReader(request, stream);
+  const { stream, request, reader } = await requestReader(t);
 
   const started = Date.now();
   const idle = await reader.next(30);
@@ -175,23 +173,16 @@ t.test('a wait for the client ends at its deadline, and one woken by data leaves
   reader.dispose();
   const timers = (process as unknown as { getActiveResourcesInfo(): string[] }).getActiveResourcesInfo().filter((kind) => kind === 'Timeout');
   t.same(timers, [], 'dispose() leaves no timer');
-  stream.abort();
-  await stream.finished();
 });
 
 t.test('a body proven big flows: every byte comes in order across the switch, and a full queue pauses it as Node would', async (t) => {
-  const device = await openDevice({ pcm: 'null', alsaConfig: 'pcm.null { type null }', underrun: 'wait' });
-  t.teardown(() => device.close());
-  const stream = device.createStream();
-  const request = new IncomingMessage(new Socket());
-  const reader = new BodyReader(request, stream);
+  const { stream, request, reader } = await requestReader(t);
   const chunkBytes = 4096;
   let sent = 0;
   const push = () => request.push(Buffer.alloc(chunkBytes, sent++ & 0xff));
   const received: number[] = [];
   const take = async () => {
-    const read = await reader.next(60_000);
-    if (read.kind !== 'data') throw new Error(`expected data, got ${read.kind}`);
+    const read = dataOf(await reader.next(60_000));
     for (let at = 0; at < read.bytes.length; at += chunkBytes) received.push(read.bytes[at]!);
   };
 
@@ -221,8 +212,6 @@ t.test('a body proven big flows: every byte comes in order across the switch, an
   request.push(null);
   t.equal((await reader.next(60_000)).kind, 'end');
   reader.dispose();
-  stream.abort();
-  await stream.finished();
 });
 
 t.test('a fast body that waits for room in the ring is held by its queue, not by the chunk budget', async (t) => {
