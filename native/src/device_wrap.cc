@@ -8,6 +8,7 @@
 
 #include "alsa_log.h"
 #include "clock_sink.h"
+#include "decode_thread.h"
 #include "js_audio_format.h"
 #include "js_errors.h"
 #include "playback_thread.h"
@@ -67,6 +68,11 @@ using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 // (docs/decisions.md, "Ring size").
 constexpr size_t kDefaultRingBytes = 1 << 18;
 
+// A compressed body's bytes between JS and the decode thread: about 4 s of
+// 128 kb/s MP3 or 0.4 s of CD-quality FLAC, far more than the decode thread
+// ever lags, and small beside the stream ring.
+constexpr size_t kDefaultInputBytes = 1 << 16;
+
 // A stream's counters at one moment, as Stream.stats() reports them.
 struct StreamCounters {
   uint32_t id = 0;
@@ -97,6 +103,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Stream",
                        {InstanceMethod<&StreamWrap::SetInputFormat>("setInputFormat"),
+                        InstanceMethod<&StreamWrap::SetInputCodec>("setInputCodec"),
+                        InstanceMethod<&StreamWrap::QueuedFrames>("queuedFrames"),
                         InstanceMethod<&StreamWrap::Write>("write"), InstanceMethod<&StreamWrap::End>("end"),
                         InstanceMethod<&StreamWrap::Abort>("abort"), InstanceMethod<&StreamWrap::Stats>("stats"),
                         InstanceMethod<&StreamWrap::SetGain>("setGain")});
@@ -107,6 +115,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, TurnEndWakes* wakes, Napi::Object device,
             const AudioFormat& device_format) {
     state_ = std::move(state);
+    device_rate_ = device_format.rate;
     input_ = std::make_unique<StreamInput>(&state_->ring, device_format);
     playback_ = playback;
     wakes_ = wakes;
@@ -114,14 +123,29 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   // Called by the device as it starts closing: writes are refused from here.
-  void StopProducing() { playback_ = nullptr; }
+  void StopProducing() {
+    playback_ = nullptr;
+    if (decoder_) decoder_->Stop();
+  }
+
+  // A compressed stream's decode, for its result: waits for the decode
+  // thread to stop (the stream is retired or its device closed, so it is
+  // at most finishing a packet). Null for a PCM stream.
+  Napi::Value TakeDecodeSummary(Napi::Env env) {
+    if (!decoder_) return env.Undefined();
+    decoder_->Join();
+    const DecodeSummary summary = decoder_->Summary();
+    decoder_.reset();
+    return DescribeDecode(env, summary);
+  }
 
   // Called by the device when the stream is done or the device has closed. The
   // ring is freed here, not when the JS object is collected: V8 does not see
   // native memory, so memory stays bounded by the streams that play.
   void Detach() {
     if (state_) final_ = StreamCounters::Of(*state_);
-    input_.reset();  // before the ring it writes into
+    decoder_.reset();  // joins the decode thread, which writes into the ring
+    input_.reset();    // before the ring it writes into
     state_.reset();
     playback_ = nullptr;
     device_.Reset();
@@ -145,13 +169,76 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     return Napi::Number::New(env, static_cast<double>(input_->input_frame_bytes()));
   }
 
+  // setInputCodec({ codec, maxSeconds, quality?, inputBytes? }), before the
+  // first write: the body is compressed. From here write() takes any bytes
+  // of it (returning how many it took), and a decode thread of the stream's
+  // own plays them (decode_thread.h). Audio past maxSeconds is not played.
+  void SetInputCodec(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsObject()) throw MakeTypeError(env, "E_INVALID_ARG", "setInputCodec() takes { codec, maxSeconds }");
+    if (!input_) throw MakeTypeError(env, "E_STREAM_DONE", "the stream is done");
+    if (state_->first_write_ns.load(std::memory_order_relaxed) != 0 || decoder_) {
+      throw MakeTypeError(env, "E_INVALID_STATE", "setInputCodec() after the first write");
+    }
+    if (playback_ == nullptr) throw MakeTypeError(env, "E_STREAM_DONE", "the device is closing");
+    Napi::Object options = info[0].As<Napi::Object>();
+    DecodeThread::Options decode;
+    const std::string codec = options.Get("codec").ToString();
+    if (!ParseCodec(codec, &decode.codec)) throw MakeTypeError(env, "E_INVALID_ARG", "unknown codec: " + codec);
+    const Napi::Value max_seconds = options.Get("maxSeconds");
+    if (!max_seconds.IsNumber() || !(max_seconds.As<Napi::Number>().DoubleValue() > 0)) {
+      throw MakeTypeError(env, "E_INVALID_ARG", "maxSeconds must be a positive number");
+    }
+    decode.max_seconds = max_seconds.As<Napi::Number>().DoubleValue();
+    decode.quality = ReadQuality(env, options);
+    decode.input_bytes = kDefaultInputBytes;
+    if (options.Has("inputBytes")) decode.input_bytes = options.Get("inputBytes").As<Napi::Number>().Int64Value();
+    decode.input_bytes = std::max<size_t>(decode.input_bytes, 64);
+    decode.device_rate = device_rate_;
+    decoder_ = std::make_unique<DecodeThread>(state_, std::move(input_), playback_, decode);
+  }
+
+  // queuedFrames(): a compressed stream's audio decoded into its ring so
+  // far, in device frames (its progress; the body's bytes are not).
+  Napi::Value QueuedFrames(const Napi::CallbackInfo& info) {
+    return Napi::Number::New(info.Env(), decoder_ ? static_cast<double>(decoder_->queued_frames()) : 0.0);
+  }
+
+  static Napi::Value DescribeDecode(Napi::Env env, const DecodeSummary& summary) {
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("codec", CodecName(summary.codec));
+    if (summary.format_known) {
+      Napi::Object format = Napi::Object::New(env);
+      format.Set("format", snd_pcm_format_name(summary.format.format));
+      format.Set("rate", summary.format.rate);
+      format.Set("channels", summary.format.channels);
+      out.Set("format", format);
+    } else {
+      out.Set("format", env.Null());
+    }
+    out.Set("frames", static_cast<double>(summary.frames));
+    out.Set("decodeErrors", static_cast<double>(summary.report.decode_errors));
+    out.Set("truncated", summary.report.truncated);
+    out.Set("tooLong", summary.too_long);
+    if (summary.report.error.ok()) {
+      out.Set("error", env.Null());
+    } else {
+      Napi::Object error = Napi::Object::New(env);
+      error.Set("code", summary.report.error.code);
+      error.Set("message", summary.report.error.message);
+      out.Set("error", error);
+    }
+    return out;
+  }
+
   // write(chunk): takes whole input frames, converted into the ring, as many
-  // as fit; returns how many. Never blocks.
+  // as fit; returns how many. Never blocks. A compressed stream takes bytes.
   Napi::Value Write(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsTypedArray()) throw MakeTypeError(env, "E_INVALID_ARG", "write() takes a Buffer or Uint8Array");
     Napi::TypedArray array = info[0].As<Napi::TypedArray>();
     const size_t bytes = array.ByteLength();
+    if (decoder_) return WriteCompressed(env, array);
     if (!input_) return Napi::Number::New(env, 0);  // detached: the stream is done
     const size_t frame_bytes = input_->input_frame_bytes();
     if (bytes % frame_bytes != 0) {
@@ -173,6 +260,15 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     return Napi::Number::New(env, static_cast<double>(written));
   }
 
+  Napi::Value WriteCompressed(Napi::Env env, Napi::TypedArray array) {
+    if (playback_ == nullptr || state_->ended.load() || state_->aborted.load()) return Napi::Number::New(env, 0);
+    if (state_->first_write_ns.load(std::memory_order_relaxed) == 0) {
+      state_->first_write_ns.store(MonotonicNowNs(), std::memory_order_relaxed);
+    }
+    const uint8_t* data = static_cast<const uint8_t*>(array.ArrayBuffer().Data()) + array.ByteOffset();
+    return Napi::Number::New(env, static_cast<double>(decoder_->Write(data, array.ByteLength())));
+  }
+
   // A producer about to wait for room, or a ring at least half full, wakes
   // the thread now: it must not wait for the turn to end, and the thread
   // then empties the ring while JS reads on. Anything less is woken once at
@@ -192,6 +288,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   Napi::Value End(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (playback_ == nullptr) return Napi::Boolean::New(env, true);
+    if (decoder_) {
+      decoder_->EndInput();  // the decode thread ends the stream once all is decoded
+      return Napi::Boolean::New(env, true);
+    }
     if (!input_->Finish()) {
       state_->wants_drain.store(true, std::memory_order_seq_cst);
       playback_->ProducerProgress();
@@ -205,6 +305,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   void Abort(const Napi::CallbackInfo&) {
     if (playback_ == nullptr) return;
     state_->aborted.store(true, std::memory_order_release);
+    if (decoder_) decoder_->Stop();
     playback_->ProducerProgress();
   }
 
@@ -225,11 +326,14 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     out.Set("firstCommitNs", static_cast<double>(c.first_commit_ns));
     static const char* const kPhases[] = {"buffering", "playing", "finishing", "retired"};
     out.Set("phase", kPhases[static_cast<int>(c.phase)]);
+    if (decoder_) out.Set("decode", DescribeDecode(env, decoder_->Summary()));
     return out;
   }
 
   std::shared_ptr<StreamState> state_;
-  std::unique_ptr<StreamInput> input_;  // the JS thread's end of state_->ring
+  std::unique_ptr<StreamInput> input_;  // the JS thread's end of state_->ring, for PCM
+  std::unique_ptr<DecodeThread> decoder_;  // a compressed stream's producer, which then owns the input
+  unsigned device_rate_ = 0;
   StreamCounters final_;
   PlaybackThread* playback_ = nullptr;
   TurnEndWakes* wakes_ = nullptr;
@@ -306,7 +410,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
         if (bits & kStreamUnderrun) batch.Add("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
         if (bits & kStreamDrain) batch.Add("drain", state->id, env.Undefined());
         if (bits & kStreamDone) {
-          batch.Add("done", state->id, Summary(env, *state));
+          Napi::Object summary = Summary(env, *state);
+          summary.Set("decode", it->second.wrap->TakeDecodeSummary(env));
+          batch.Add("done", state->id, summary);
           it->second.wrap->Detach();
           it = streams_.erase(it);
         } else {

@@ -127,6 +127,13 @@ void PlaybackThread::RaiseStream(StreamState* stream, uint32_t stream_event) {
   Raise(kDeviceStreams);
 }
 
+void PlaybackThread::RaiseFromProducer(StreamState* stream, uint32_t stream_event) {
+  // Not Raise(): its bookkeeping of retired streams is the playback thread's own.
+  stream->events.fetch_or(stream_event, std::memory_order_acq_rel);
+  device_events_.fetch_or(kDeviceStreams, std::memory_order_acq_rel);
+  notify_();
+}
+
 void PlaybackThread::TrySchedFifo() {
   if (!options_.realtime) {
     realtime_.store(0);
@@ -299,7 +306,13 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
     if (stream->wants_drain.load(std::memory_order_acquire) &&
         stream->ring.capacity() - stream->ring.Fill() >= stream->ring.capacity() / 2 &&
         stream->wants_drain.exchange(false, std::memory_order_acq_rel)) {
-      RaiseStream(stream, kStreamDrain);
+      const int room_wake_fd = stream->room_wake_fd.load(std::memory_order_acquire);
+      if (room_wake_fd >= 0) {
+        const uint64_t one = 1;
+        (void)!write(room_wake_fd, &one, sizeof one);
+      } else {
+        RaiseStream(stream, kStreamDrain);
+      }
     }
   }
 }

@@ -70,6 +70,9 @@ class PlaybackThread {
   // JS thread next waits (TurnEndWakes). A thread still awake sees the mark
   // and makes another pass instead of sleeping.
   void NoteProgress();
+  // A stream's producer thread (a decode thread): tells JS of a stream event
+  // ('drain' of its input) through the device's one event channel.
+  void RaiseFromProducer(StreamState* stream, uint32_t stream_event);
 
   const PcmDevice& device() const { return *device_; }
   uint32_t TakeDeviceEvents() { return device_events_.exchange(0, std::memory_order_acq_rel); }

@@ -39,6 +39,9 @@ struct StreamState {
   std::atomic<bool> aborted{false};      // stop now, drop what is buffered
   std::atomic<bool> wants_drain{false};  // a write came back short
   std::atomic<int64_t> first_write_ns{0};
+  // A compressed stream's decode thread (decode_thread.h) produces instead
+  // of JS: room after a short write wakes this eventfd, not a 'drain'.
+  std::atomic<int> room_wake_fd{-1};
 
   // Written by the playback thread.
   std::atomic<int> phase{static_cast<int>(StreamPhase::kBuffering)};

@@ -1,0 +1,51 @@
+#include "audio_decoder.h"
+
+namespace speakerd {
+
+namespace {
+struct CodecEntry {
+  Codec codec;
+  const char* name;
+};
+constexpr CodecEntry kCodecs[] = {
+    {Codec::kFlac, "flac"}, {Codec::kOggOpus, "opus"}, {Codec::kOggVorbis, "vorbis"}, {Codec::kMp3, "mp3"},
+};
+}  // namespace
+
+bool ParseCodec(const std::string& name, Codec* codec) {
+  for (const CodecEntry& entry : kCodecs) {
+    if (name == entry.name) {
+      *codec = entry.codec;
+      return true;
+    }
+  }
+  return false;
+}
+
+const char* CodecName(Codec codec) {
+  for (const CodecEntry& entry : kCodecs) {
+    if (entry.codec == codec) return entry.name;
+  }
+  return "unknown";
+}
+
+std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec) {
+  switch (codec) {
+    case Codec::kFlac:
+      return CreateFlacDecoder();
+    case Codec::kOggOpus:
+      return CreateOggOpusDecoder();
+    case Codec::kOggVorbis:
+      return CreateOggVorbisDecoder();
+    case Codec::kMp3:
+      return CreateMp3Decoder();
+  }
+  return nullptr;
+}
+
+void FailDecode(DecodeReport* report, Codec codec, const std::string& what) {
+  report->error.code = "E_DECODE_FAILED";
+  report->error.message = std::string("the body is not playable ") + CodecName(codec) + ": " + what;
+}
+
+}  // namespace speakerd

@@ -1,0 +1,111 @@
+// MPEG audio (MP3, and layers I and II) through libmpg123's feed interface,
+// as the mpg123 program decodes it: ID3 tags skipped, and gapless (the LAME
+// tag's encoder delay and padding removed). Audio comes out as float at the
+// stream's rate.
+#include <mpg123.h>
+
+#include <mutex>
+#include <vector>
+
+#include "audio_decoder.h"
+
+namespace speakerd {
+namespace {
+
+constexpr size_t kReadBytes = 16384;
+constexpr int kMaxErrorsInARow = 64;
+
+class Mp3Decoder final : public AudioDecoder {
+ public:
+  DecodeReport Run(ByteSource* source, PcmSink* sink) override {
+    static std::once_flag initialised;
+    std::call_once(initialised, [] { mpg123_init(); });
+    int error = MPG123_OK;
+    mpg123_handle* handle = mpg123_new(nullptr, &error);
+    if (handle == nullptr) {
+      FailDecode(&report_, Codec::kMp3, mpg123_plain_strerror(error));
+      return report_;
+    }
+    Decode(handle, source, sink);
+    mpg123_delete(handle);
+    return report_;
+  }
+
+ private:
+  void Decode(mpg123_handle* handle, ByteSource* source, PcmSink* sink) {
+    mpg123_param(handle, MPG123_FLAGS, MPG123_GAPLESS | MPG123_QUIET, 0.0);
+    // Float at whatever rate and channel count each frame has: a change of
+    // either is the stream's, and the sink decides about it.
+    mpg123_format_none(handle);
+    const long* rates = nullptr;
+    size_t rate_count = 0;
+    mpg123_rates(&rates, &rate_count);
+    for (size_t i = 0; i < rate_count; i++) {
+      mpg123_format(handle, rates[i], MPG123_MONO | MPG123_STEREO, MPG123_ENC_FLOAT_32);
+    }
+    if (mpg123_open_feed(handle) != MPG123_OK) {
+      FailDecode(&report_, Codec::kMp3, mpg123_strerror(handle));
+      return;
+    }
+    std::vector<uint8_t> input(kReadBytes);
+    AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, 0, 0};
+    bool input_ended = false;
+    int errors_in_a_row = 0;
+    uint64_t frames = 0;
+    for (;;) {
+      off_t frame_number = 0;
+      unsigned char* audio = nullptr;
+      size_t bytes = 0;
+      const int result = mpg123_decode_frame(handle, &frame_number, &audio, &bytes);
+      if (result == MPG123_NEED_MORE) {
+        if (input_ended) break;
+        const size_t got = source->Read(input.data(), input.size());
+        if (got == 0) {
+          input_ended = true;
+          continue;  // one more call: the last frame may be whole
+        }
+        mpg123_feed(handle, input.data(), got);
+        continue;
+      }
+      if (result == MPG123_NEW_FORMAT) {
+        long rate = 0;
+        int channels = 0;
+        int encoding = 0;
+        mpg123_getformat(handle, &rate, &channels, &encoding);
+        format.rate = static_cast<unsigned>(rate);
+        format.channels = static_cast<unsigned>(channels);
+        continue;
+      }
+      if (result == MPG123_DONE) break;
+      if (result != MPG123_OK) {
+        report_.decode_errors++;
+        if (++errors_in_a_row >= kMaxErrorsInARow) break;
+        continue;
+      }
+      errors_in_a_row = 0;
+      const size_t count = bytes / (sizeof(float) * format.channels);
+      if (count == 0) continue;
+      frames += count;
+      if (!sink->Emit(format, audio, count)) return;
+    }
+    if (frames == 0) {
+      FailDecode(&report_, Codec::kMp3, "no MPEG audio frame could be decoded");
+      return;
+    }
+    // Bytes held back at the end are a frame the body cut; a LAME or Xing
+    // header's length tells a body cut on a frame boundary.
+    long held = 0;
+    double unused = 0;
+    mpg123_getstate(handle, MPG123_BUFFERFILL, &held, &unused);
+    const off_t expected = mpg123_length(handle);
+    report_.truncated = held > 0 || (expected > 0 && static_cast<uint64_t>(expected) > frames);
+  }
+
+  DecodeReport report_;
+};
+
+}  // namespace
+
+std::unique_ptr<AudioDecoder> CreateMp3Decoder() { return std::make_unique<Mp3Decoder>(); }
+
+}  // namespace speakerd
