@@ -123,7 +123,30 @@ export const ERRORS = {
   }),
 
   // The body's format.
-  NO_CONTENT_TYPE: situation<{ hint: string }>({ code: 'E_UNSUPPORTED_MEDIA_TYPE', status: 415, message: () => 'the request has no Content-Type', hint: ({ hint }) => hint }),
+  UNRECOGNIZED_BODY: situation<{ found: string; hint: string }>({
+    code: 'E_UNSUPPORTED_MEDIA_TYPE',
+    status: 415,
+    message: ({ found }) => `the request declares no audio type, and its body is ${found}`,
+    hint: ({ hint }) => hint,
+  }),
+  FORMAT_MISMATCH: situation<{ contentType: string; expected: string; found: string }>({
+    code: 'E_FORMAT_MISMATCH',
+    status: 400,
+    message: ({ contentType, expected, found }) => `the Content-Type ${contentType} declares ${expected}, but the body is ${found}`,
+    hint: 'send the Content-Type of what the body is, or application/octet-stream to let speakerd tell from the first bytes',
+  }),
+  DECODE_FAILED: situation<{ message: string; played: string }>({
+    code: 'E_DECODE_FAILED',
+    status: 400,
+    message: ({ message, played }) => `${message}; ${played}`,
+    hint: 'check the file with its reference decoder (flac -t, opusinfo, ogginfo, mpg123 -t), or re-encode it',
+  }),
+  FORMAT_CHANGED: situation<{ message: string; played: string }>({
+    code: 'E_FORMAT_CHANGED',
+    status: 400,
+    message: ({ message, played }) => `${message}; ${played}`,
+    hint: 'send each part with its own rate and channel count as a stream of its own, or re-encode the file to one format',
+  }),
   UNSUPPORTED_CONTENT_TYPE: situation<{ contentType: string; hint: string }>({
     code: 'E_UNSUPPORTED_MEDIA_TYPE',
     status: 415,

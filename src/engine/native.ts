@@ -3,6 +3,7 @@
 // into C++, and turns the playback thread's event batches into events on
 // Device and Stream objects.
 import { EventEmitter, once } from 'node:events';
+import type { Codec } from '../formats/codec';
 import { argumentError, checkInteger } from '../errors';
 import { addon, alsaConfigDir, alsaLibVersion } from './addon';
 import { MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE } from '../formats/audio-format';
@@ -62,8 +63,29 @@ export interface DeviceStats {
 /** Why the playback thread let a stream go (not how its POST ended: play-outcome.ts). */
 export type RetireReason = 'played' | 'aborted' | 'device_lost' | 'closed';
 
+export type { Codec };
+
+/** What a compressed stream's decode thread found. */
+export interface DecodeSummary {
+  codec: Codec;
+  /** The decoded audio's format (ALSA's format name), once the codec said. */
+  format: { format: string; rate: number; channels: number } | null;
+  /** Decoded frames at the source rate (after a cut at maxSeconds). */
+  frames: number;
+  /** Corrupt frames or packets skipped. */
+  decodeErrors: number;
+  /** The body ended inside a frame or before its stated end. */
+  truncated: boolean;
+  /** Decoded audio went past maxSeconds and was not played. */
+  tooLong: boolean;
+  /** Why decoding stopped before the body's end: E_DECODE_FAILED, E_FORMAT_CHANGED. */
+  error: { code: string; message: string } | null;
+}
+
 export interface StreamResult {
   outcome: RetireReason;
+  /** A compressed stream's decode (setInputCodec); undefined for PCM. */
+  decode?: DecodeSummary;
   frames: number;
   underruns: number;
   /** CLOCK_MONOTONIC (as process.hrtime) of the first write and first commit to ALSA, 0 if none. */
@@ -80,6 +102,7 @@ export interface StreamStats {
   firstWriteNs: number;
   firstCommitNs: number;
   phase: 'buffering' | 'playing' | 'finishing' | 'retired';
+  decode?: DecodeSummary;
 }
 
 export interface StreamOptions {
@@ -102,6 +125,8 @@ type Dispatch = (events: NativeEvent[]) => void;
 interface NativeStream {
   id: number;
   setInputFormat(format: InputFormat & { quality?: number }): number;
+  setInputCodec(options: { codec: Codec; maxSeconds: number; quality: number; inputBytes?: number }): void;
+  queuedFrames(): number;
   write(chunk: Uint8Array): number;
   end(): boolean;
   abort(): void;
@@ -192,7 +217,26 @@ export class Stream extends EventEmitter {
     this.#frameBytes = this.#native.setInputFormat({ ...checkInputFormat('format', format), quality: checkResamplerQuality(quality) });
   }
 
-  /** Takes what fits of `chunk` (whole input frames) into the ring, converted; returns the frames taken. Never blocks. */
+  /**
+   * The body is compressed, before the first write: from here write() takes
+   * any bytes of it, and a decode thread of the stream's own decodes and
+   * converts them into the ring. Decoded audio beyond `maxSeconds` is not
+   * played (the result's decode.tooLong). `inputBytes` sizes the ring of
+   * body bytes between this thread and the decoder.
+   */
+  setInputCodec(codec: Codec, maxSeconds: number, options: { quality?: number; inputBytes?: number } = {}): void {
+    if (!Number.isFinite(maxSeconds) || maxSeconds <= 0) throw argumentError(`maxSeconds must be a positive number; got ${String(maxSeconds)}`);
+    const inputBytes = options.inputBytes === undefined ? undefined : checkInteger('inputBytes', options.inputBytes, 64, 1 << 26);
+    this.#native.setInputCodec({ codec, maxSeconds, quality: checkResamplerQuality(options.quality ?? DEFAULT_RESAMPLER_QUALITY), ...(inputBytes === undefined ? {} : { inputBytes }) });
+    this.#frameBytes = 1;
+  }
+
+  /** A compressed stream's audio decoded into the ring so far, in device frames; 0 for PCM. */
+  queuedFrames(): number {
+    return this.#native.queuedFrames();
+  }
+
+  /** Takes what fits of `chunk` (whole input frames; any bytes of a compressed body) into the ring, converted; returns the frames (bytes) taken. Never blocks. */
   write(chunk: Uint8Array): number {
     return this.#native.write(chunk);
   }

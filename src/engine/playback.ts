@@ -15,7 +15,7 @@ import { decoderFor } from '../formats/detect';
 import type { AudioEngine, DeviceMode, StreamRecord } from './engine';
 import type { DeviceInfo } from './native';
 import { outcomeOf, type StreamEnd } from './play-outcome';
-import { firstFrameLatencyMs, StreamSink, type PlayResult, type SinkOptions } from './stream-sink';
+import { decodedFormat, firstFrameLatencyMs, StreamSink, type PlayResult, type SinkOptions } from './stream-sink';
 
 export type { PlayResult };
 
@@ -93,7 +93,7 @@ function listing(record: StreamRecord): StreamListing {
   return {
     id: record.id,
     name: record.name ?? null,
-    format: record.format ?? null,
+    format: record.format ?? (stats.decode && decodedFormat(stats.decode)) ?? null,
     framesPlayed: stats.framesPlayed,
     bufferedFrames: stats.bufferedFrames,
     underruns: stats.underruns,

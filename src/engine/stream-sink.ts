@@ -4,11 +4,12 @@
 // the stream's result, or a SpeakerdError that says why it stopped.
 import type { Readable } from 'node:stream';
 import { failure } from '../error-table';
+import type { Codec } from '../formats/codec';
 import type { BodyDecoder } from '../formats/decoder';
-import { frameBytes } from '../formats/audio-format';
+import { frameBytes, type AudioFormat, type InputSampleFormat } from '../formats/audio-format';
 import { BodyReader } from './body-reader';
 import type { StreamRecord } from './engine';
-import type { StreamResult } from './native';
+import type { DecodeSummary, StreamResult } from './native';
 import { StreamProgress, type Stall } from './stream-progress';
 
 export interface SinkOptions {
@@ -25,6 +26,10 @@ export interface PlayResult {
   underruns: number;
   truncated: boolean;
   mode: string;
+  /** A compressed body's codec. */
+  codec?: Codec;
+  /** A compressed body's corrupt frames or packets, skipped. */
+  decodeErrors?: number;
 }
 
 /** First body byte → first frame committed to ALSA, in ms; undefined when nothing played. */
@@ -74,6 +79,7 @@ export class StreamSink {
     }
     const result = await this.#finish();
     this.#result = result;
+    if (result.decode?.format) this.#record.format = decodedFormat(result.decode);
     return this.#answer(result, cut, truncated);
   }
 
@@ -106,11 +112,11 @@ export class StreamSink {
         }
         // The same clock as the playback thread's commit stamps.
         if (this.#record.firstByteNs === 0) this.#record.firstByteNs = Number(process.hrtime.bigint());
-        const framesBefore = this.#inputFrames;
+        const framesBefore = this.#framesSoFar();
         const playing = this.#play(read.bytes);
         const more = playing === true || playing === false ? playing : await playing;
         reader.release(read.bytes);
-        this.#progress.advanced(this.#inputFrames - framesBefore);
+        this.#progress.advanced(this.#framesSoFar() - framesBefore);
         if (!more) return this.#inputFrames >= this.#maxInputFrames ? { kind: 'too_long' } : undefined;
         // Past the declared audio nothing more can play: stop reading, so
         // that trailing bytes cannot hold the stream open.
@@ -158,9 +164,22 @@ export class StreamSink {
     return queued === true ? false : queued.then(() => false);
   }
 
+  // Progress in frames: a PCM body's input frames; a compressed body's
+  // decoded audio, in device frames (its bytes say nothing of its length).
+  #framesSoFar(): number {
+    return this.#decoder.codec === undefined ? this.#inputFrames : this.#record.native.queuedFrames();
+  }
+
   // The native stream learns the body's format with its first frames, once
-  // the decoder knows it; it decides there whether they need converting.
+  // the decoder knows it; it decides there whether they need converting. A
+  // compressed body's bytes go to a decode thread of the stream's own, which
+  // learns the format itself and holds the length limit.
   #open() {
+    if (!this.#opened && this.#decoder.codec !== undefined) {
+      this.#record.native.setInputCodec(this.#decoder.codec, this.#options.maxSeconds);
+      this.#progress.setFramesPerStep(this.#record.device.periodFrames);
+      this.#opened = true;
+    }
     if (!this.#opened) {
       const format = this.#decoder.format!;
       const device = this.#record.device;
@@ -189,7 +208,23 @@ export class StreamSink {
     if (result.outcome === 'aborted' || result.outcome === 'closed') throw failure('CUT_BY_SHUTDOWN', { played });
     if (cut?.kind === 'idle') throw failure('STREAM_IDLE', { periodFrames: this.#record.device.periodFrames, idleTimeoutMs: this.#options.idleTimeoutMs, played });
     if (cut?.kind === 'too_slow') throw failure('STREAM_TOO_SLOW', { maxWallSeconds: this.#options.maxWallSeconds, played });
-    if (cut?.kind === 'too_long') throw failure('STREAM_TOO_LONG', { maxSeconds: this.#options.maxSeconds, played });
-    return { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#record.mode };
+    const decode = result.decode;
+    if (decode?.error) {
+      throw failure(decode.error.code === 'E_FORMAT_CHANGED' ? 'FORMAT_CHANGED' : 'DECODE_FAILED', { message: decode.error.message, played });
+    }
+    if (cut?.kind === 'too_long' || decode?.tooLong) throw failure('STREAM_TOO_LONG', { maxSeconds: this.#options.maxSeconds, played });
+    const answer: PlayResult = { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#record.mode };
+    if (decode) {
+      answer.truncated ||= decode.truncated;
+      answer.codec = decode.codec;
+      answer.decodeErrors = decode.decodeErrors;
+    }
+    return answer;
   }
+}
+
+/** A compressed body's audio as the decoder found it, in the terms of a PCM body's format. */
+export function decodedFormat(decode: DecodeSummary): AudioFormat | undefined {
+  const format = decode.format;
+  return format ? { sampleFormat: format.format as InputSampleFormat, rate: format.rate, channels: format.channels } : undefined;
 }

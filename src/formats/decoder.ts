@@ -2,10 +2,16 @@
 // arrives and get back whole frames in a known input format, without the
 // body ever being buffered whole. One decoder serves one body.
 import type { AudioFormat } from './audio-format';
+import type { Codec } from './codec';
 
 export interface BodyDecoder {
-  /** Known once the header has been read (at once for raw types). */
+  /** Known once the header has been read (at once for raw types); undefined for a compressed body. */
   readonly format: AudioFormat | undefined;
+  /**
+   * Set once the body is known to be compressed: write() then returns its
+   * bytes as they are, for the stream's native decoder.
+   */
+  readonly codec: Codec | undefined;
   /**
    * True once all the audio the body declares has been returned (a WAV data
    * chunk of a real size): the rest of the body carries nothing to play and

@@ -37,6 +37,7 @@ const RULES: Record<RawMediaType, RawTypeRule> = {
 
 export class RawDecoder implements BodyDecoder {
   readonly format: AudioFormat;
+  readonly codec = undefined;
   /** Raw audio runs to the end of the body. */
   readonly finished = false;
   #splitter: FrameSplitter;

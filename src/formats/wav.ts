@@ -63,6 +63,8 @@ export class WavDecoder implements BodyDecoder {
   #declaredSizeIsReal = false;
 
   /** Known once the data chunk starts. */
+  readonly codec = undefined;
+
   get format(): AudioFormat | undefined {
     return this.#format;
   }

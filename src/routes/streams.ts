@@ -29,6 +29,8 @@ const playResult = {
     underruns: { type: 'integer' },
     truncated: { type: 'boolean' },
     mode: { type: 'string' },
+    codec: { type: 'string' },
+    decodeErrors: { type: 'integer' },
   },
 } as const;
 

@@ -2,18 +2,21 @@ import t from 'tap';
 import { SpeakerdError } from '../../src/errors';
 import { decoderFor } from '../../src/formats/detect';
 import { RawDecoder } from '../../src/formats/raw';
-import { WavDecoder } from '../../src/formats/wav';
+import { SniffedDecoder } from '../../src/formats/sniffed';
 import { thrown } from './fixtures/bodies';
 
 const SUPPORTED_HINT =
   'send one of: audio/wav, audio/x-wav, audio/wave, audio/vnd.wave, audio/L16;rate=R;channels=C, audio/L24;rate=R;channels=C, ' +
-  'audio/pcm;rate=R;channels=C;format=s16le|s24le|s32le|f32le';
+  'audio/pcm;rate=R;channels=C;format=s16le|s24le|s32le|f32le, audio/flac, audio/ogg (Opus or Vorbis; codecs= honoured), audio/opus, ' +
+  'audio/mpeg, audio/mp3, none or application/octet-stream (the first bytes decide)';
 
-t.test('every name of WAV, in any case and with any parameters, gets a WAV decoder with no format yet', async (t) => {
+t.test('every name of WAV, in any case and with any parameters, gets a decoder that expects WAV, with no format yet', async (t) => {
   for (const contentType of ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave', 'AUDIO/WAV', 'Audio/X-Wav', ' audio/wav ', 'audio/wav; codecs=1', 'audio/vnd.wave;codec="1"']) {
     const decoder = decoderFor(contentType);
-    t.type(decoder, WavDecoder, contentType);
+    t.type(decoder, SniffedDecoder, contentType);
     t.equal(decoder.format, undefined, contentType);
+    t.equal(decoder.codec, undefined, contentType);
+    t.same(decoder.write(Buffer.from('RIFF')), [], `${contentType}: RIFF is taken, and the header is being read`);
   }
 });
 
@@ -37,12 +40,9 @@ t.test('a raw type with bad parameters is a 400, not a 415', async (t) => {
 
 t.test('anything else is a 415 that names what was sent and lists every supported type', async (t) => {
   const cases: [string | undefined, string][] = [
-    [undefined, 'the request has no Content-Type'],
-    ['', 'the request has no Content-Type'],
-    ['   ', 'the request has no Content-Type'],
-    ['audio/mpeg', 'unsupported content type "audio/mpeg"'],
-    ['audio/ogg; codecs=opus', 'unsupported content type "audio/ogg; codecs=opus"'],
-    ['application/octet-stream', 'unsupported content type "application/octet-stream"'],
+    ['audio/webm', 'unsupported content type "audio/webm"'],
+    ['audio/aac', 'unsupported content type "audio/aac"'],
+    ['audio/ogg; codecs=flac', 'unsupported content type "audio/ogg; codecs=flac"'],
     ['text/plain;charset=utf-8', 'unsupported content type "text/plain;charset=utf-8"'],
     ['audio/wav2', 'unsupported content type "audio/wav2"'],
     ['audio/L8;rate=8000', 'unsupported content type "audio/L8;rate=8000"'],
@@ -57,7 +57,7 @@ t.test('anything else is a 415 that names what was sent and lists every supporte
     t.type(error, SpeakerdError, String(contentType));
     t.same(
       { code: error.code, statusCode: error.statusCode, message: error.message, hint: error.hint },
-      { code: 'E_UNSUPPORTED_MEDIA_TYPE', statusCode: 415, message, hint: SUPPORTED_HINT },
+      { code: 'E_UNSUPPORTED_MEDIA_TYPE', statusCode: 415, message, hint: contentType?.includes('codecs=flac') ? `speakerd plays Ogg with codecs=opus or codecs=vorbis; ${SUPPORTED_HINT}` : SUPPORTED_HINT },
       String(contentType),
     );
   }

@@ -1,0 +1,110 @@
+// Compressed test files made by Debian's reference encoders (flac, opusenc,
+// oggenc, lame) from a WAV written here, and decoded by the reference
+// decoders (flac -d, opusdec --no-dither, oggdec, mpg123) for comparison.
+import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export type CompressedKind = 'flac' | 'opus' | 'vorbis' | 'mp3';
+
+export const EXTENSIONS: Record<CompressedKind, string> = { flac: 'flac', opus: 'opus', vorbis: 'ogg', mp3: 'mp3' };
+
+/** A WAV file of PCM samples (S16_LE unless bits says otherwise). */
+export function wavBytes(data: Buffer, rate: number, channels: number, bits = 16): Buffer {
+  const header = Buffer.alloc(44);
+  const blockAlign = channels * (bits / 8);
+  header.write('RIFF', 0, 'ascii');
+  header.writeUInt32LE(36 + data.length, 4);
+  header.write('WAVE', 8, 'ascii');
+  header.write('fmt ', 12, 'ascii');
+  header.writeUInt32LE(16, 16);
+  header.writeUInt16LE(1, 20);
+  header.writeUInt16LE(channels, 22);
+  header.writeUInt32LE(rate, 24);
+  header.writeUInt32LE(rate * blockAlign, 28);
+  header.writeUInt16LE(blockAlign, 32);
+  header.writeUInt16LE(bits, 34);
+  header.write('data', 36, 'ascii');
+  header.writeUInt32LE(data.length, 40);
+  return Buffer.concat([header, data]);
+}
+
+/** Tones a few hundred Hz apart per channel, with a little noise: music-like enough for the lossy codecs. */
+export function toneS16(frames: number, channels: number, rate: number, seed = 7): Buffer {
+  const out = Buffer.alloc(frames * channels * 2);
+  let state = seed;
+  for (let i = 0; i < frames; i++) {
+    for (let c = 0; c < channels; c++) {
+      state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+      const v = 0.45 * Math.sin((2 * Math.PI * (330 + 110 * c) * i) / rate) + 0.05 * (state / 2 ** 32 - 0.5);
+      out.writeInt16LE(Math.round(v * 32767), (i * channels + c) * 2);
+    }
+  }
+  return out;
+}
+
+/** Encodes a WAV file with the reference encoder; returns the compressed file's path. */
+export function encode(kind: CompressedKind, wavPath: string, extraArgs: string[] = []): string {
+  const out = wavPath.replace(/\.wav$/, '') + '.' + EXTENSIONS[kind];
+  const run = (command: string, args: string[]) => execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (kind === 'flac') run('flac', ['--silent', '--force', ...extraArgs, '-o', out, wavPath]);
+  if (kind === 'opus') run('opusenc', ['--quiet', ...extraArgs, wavPath, out]);
+  if (kind === 'vorbis') run('oggenc', ['--quiet', ...extraArgs, '-o', out, wavPath]);
+  if (kind === 'mp3') run('lame', ['--quiet', ...extraArgs, wavPath, out]);
+  return out;
+}
+
+/** What the reference decoder makes of a file: its WAV's PCM data, and the WAV's format. */
+export function referenceDecode(kind: CompressedKind, file: string): { data: Buffer; rate: number; channels: number; bits: number } {
+  const out = `${file}.ref.wav`;
+  const run = (command: string, args: string[]) => execFileSync(command, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (kind === 'flac') run('flac', ['--silent', '--force', '-d', '-o', out, file]);
+  if (kind === 'opus') run('opusdec', ['--quiet', '--no-dither', '--rate', '48000', file, out]);
+  if (kind === 'vorbis') run('oggdec', ['--quiet', '-o', out, file]);
+  if (kind === 'mp3') run('mpg123', ['--quiet', '-w', out, file]);
+  return readWav(readFileSync(out));
+}
+
+/** The PCM data and format of a WAV file (the first fmt and data chunks). */
+export function readWav(bytes: Buffer): { data: Buffer; rate: number; channels: number; bits: number } {
+  let at = 12;
+  let rate = 0;
+  let channels = 0;
+  let bits = 0;
+  while (at + 8 <= bytes.length) {
+    const id = bytes.toString('latin1', at, at + 4);
+    let size = bytes.readUInt32LE(at + 4);
+    if (id === 'fmt ') {
+      channels = bytes.readUInt16LE(at + 10);
+      rate = bytes.readUInt32LE(at + 12);
+      bits = bytes.readUInt16LE(at + 22);
+    }
+    if (id === 'data') {
+      // Streaming writers leave the size at 0 or 0xFFFFFFFF: the rest of the file.
+      if (size === 0 || size === 0xffffffff || at + 8 + size > bytes.length) size = bytes.length - at - 8;
+      return { data: bytes.subarray(at + 8, at + 8 + size), rate, channels, bits };
+    }
+    at += 8 + size + (size & 1);
+  }
+  throw new Error('no data chunk');
+}
+
+/** Writes `data` as a WAV file in `dir` and returns its path. */
+export function writeWav(dir: string, name: string, data: Buffer, rate: number, channels: number, bits = 16): string {
+  const file = path.join(dir, `${name}.wav`);
+  writeFileSync(file, wavBytes(data, rate, channels, bits));
+  return file;
+}
+
+/** Signal-to-noise ratio of `actual` against `reference` (S16 interleaved, the same length), in dB. */
+export function snrDb(reference: Buffer, actual: Buffer): number {
+  let signal = 0;
+  let noise = 0;
+  for (let i = 0; i + 1 < reference.length; i += 2) {
+    const r = reference.readInt16LE(i);
+    const d = r - actual.readInt16LE(i);
+    signal += r * r;
+    noise += d * d;
+  }
+  return noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+}
