@@ -9,34 +9,52 @@ export type CompressedKind = 'flac' | 'opus' | 'vorbis' | 'mp3';
 
 export const EXTENSIONS: Record<CompressedKind, string> = { flac: 'flac', opus: 'opus', vorbis: 'ogg', mp3: 'mp3' };
 
-/** A WAV file of PCM samples (S16_LE unless bits says otherwise). */
+/**
+ * A WAV file of PCM samples (S16_LE unless bits says otherwise). More than two
+ * channels or 16 bits are written as WAVE_FORMAT_EXTENSIBLE with the default
+ * speaker mask (FL FR FC LFE BL BR ...), which the encoders need to know the
+ * channels' places.
+ */
 export function wavBytes(data: Buffer, rate: number, channels: number, bits = 16): Buffer {
-  const header = Buffer.alloc(44);
+  const extensible = channels > 2 || bits > 16;
+  const fmt = Buffer.alloc(extensible ? 48 : 24);
   const blockAlign = channels * (bits / 8);
-  header.write('RIFF', 0, 'ascii');
-  header.writeUInt32LE(36 + data.length, 4);
-  header.write('WAVE', 8, 'ascii');
-  header.write('fmt ', 12, 'ascii');
-  header.writeUInt32LE(16, 16);
-  header.writeUInt16LE(1, 20);
-  header.writeUInt16LE(channels, 22);
-  header.writeUInt32LE(rate, 24);
-  header.writeUInt32LE(rate * blockAlign, 28);
-  header.writeUInt16LE(blockAlign, 32);
-  header.writeUInt16LE(bits, 34);
-  header.write('data', 36, 'ascii');
-  header.writeUInt32LE(data.length, 40);
-  return Buffer.concat([header, data]);
+  fmt.write('fmt ', 0, 'ascii');
+  fmt.writeUInt32LE(fmt.length - 8, 4);
+  fmt.writeUInt16LE(extensible ? 0xfffe : 1, 8);
+  fmt.writeUInt16LE(channels, 10);
+  fmt.writeUInt32LE(rate, 12);
+  fmt.writeUInt32LE(rate * blockAlign, 16);
+  fmt.writeUInt16LE(blockAlign, 20);
+  fmt.writeUInt16LE(bits, 22);
+  if (extensible) {
+    fmt.writeUInt16LE(22, 24);
+    fmt.writeUInt16LE(bits, 26);
+    fmt.writeUInt32LE(2 ** channels - 1, 28);
+    // KSDATAFORMAT_SUBTYPE_PCM
+    Buffer.from([1, 0, 0, 0, 0, 0, 0x10, 0, 0x80, 0, 0, 0xaa, 0, 0x38, 0x9b, 0x71]).copy(fmt, 32);
+  }
+  const riff = Buffer.alloc(12);
+  riff.write('RIFF', 0, 'ascii');
+  riff.writeUInt32LE(4 + fmt.length + 8 + data.length, 4);
+  riff.write('WAVE', 8, 'ascii');
+  const dataHeader = Buffer.alloc(8);
+  dataHeader.write('data', 0, 'ascii');
+  dataHeader.writeUInt32LE(data.length, 4);
+  return Buffer.concat([riff, fmt, dataHeader, data]);
 }
 
-/** Tones a few hundred Hz apart per channel, with a little noise: music-like enough for the lossy codecs. */
+/** Each channel's tone: a few hundred Hz apart, and the fourth (LFE in 5.1) low enough for Opus's LFE filter. */
+export const CHANNEL_TONES_HZ = [330, 550, 770, 90, 1210, 1430, 1650, 1870];
+
+/** A tone per channel (CHANNEL_TONES_HZ), with a little noise: music-like enough for the lossy codecs. */
 export function toneS16(frames: number, channels: number, rate: number, seed = 7): Buffer {
   const out = Buffer.alloc(frames * channels * 2);
   let state = seed;
   for (let i = 0; i < frames; i++) {
     for (let c = 0; c < channels; c++) {
       state = (Math.imul(state, 1103515245) + 12345) >>> 0;
-      const v = 0.45 * Math.sin((2 * Math.PI * (330 + 110 * c) * i) / rate) + 0.05 * (state / 2 ** 32 - 0.5);
+      const v = 0.45 * Math.sin((2 * Math.PI * CHANNEL_TONES_HZ[c]! * i) / rate) + 0.05 * (state / 2 ** 32 - 0.5);
       out.writeInt16LE(Math.round(v * 32767), (i * channels + c) * 2);
     }
   }
@@ -107,4 +125,26 @@ export function snrDb(reference: Buffer, actual: Buffer): number {
     noise += d * d;
   }
   return noise === 0 ? Infinity : 10 * Math.log10(signal / noise);
+}
+
+/** Which of CHANNEL_TONES_HZ is strongest in channel `channel` of interleaved S16 audio. */
+export function dominantTone(pcm: Buffer, channels: number, channel: number, rate: number): number {
+  const frames = pcm.length / (2 * channels);
+  let best = -1;
+  let bestPower = -1;
+  for (let k = 0; k < channels; k++) {
+    let re = 0;
+    let im = 0;
+    const w = (2 * Math.PI * CHANNEL_TONES_HZ[k]!) / rate;
+    for (let i = 0; i < frames; i++) {
+      const v = pcm.readInt16LE((i * channels + channel) * 2);
+      re += v * Math.cos(w * i);
+      im += v * Math.sin(w * i);
+    }
+    if (re * re + im * im > bestPower) {
+      bestPower = re * re + im * im;
+      best = k;
+    }
+  }
+  return best;
 }

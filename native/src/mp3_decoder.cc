@@ -14,6 +14,11 @@ namespace {
 
 constexpr size_t kReadBytes = 16384;
 constexpr int kMaxErrorsInARow = 64;
+// A corrupt stretch can look like a frame header of another rate or channel
+// count, and libmpg123 then reports a new format. Frames in a new format
+// are held back (counted as decode errors) until this many come in a row:
+// only then is it the stream's own change, which the sink refuses.
+constexpr int kFramesToTrustANewFormat = 8;
 
 class Mp3Decoder final : public AudioDecoder {
  public:
@@ -48,7 +53,9 @@ class Mp3Decoder final : public AudioDecoder {
       return;
     }
     std::vector<uint8_t> input(kReadBytes);
-    AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, 0, 0};
+    AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, 0, 0};   // the frames' format, as libmpg123 last said
+    AudioFormat playing{SND_PCM_FORMAT_FLOAT_LE, 0, 0};  // the format of the frames emitted
+    int frames_in_new_format = 0;
     bool input_ended = false;
     int errors_in_a_row = 0;
     uint64_t frames = 0;
@@ -74,6 +81,7 @@ class Mp3Decoder final : public AudioDecoder {
         mpg123_getformat(handle, &rate, &channels, &encoding);
         format.rate = static_cast<unsigned>(rate);
         format.channels = static_cast<unsigned>(channels);
+        if (playing.rate == 0) playing = format;
         continue;
       }
       if (result == MPG123_DONE) break;
@@ -85,6 +93,14 @@ class Mp3Decoder final : public AudioDecoder {
       errors_in_a_row = 0;
       const size_t count = bytes / (sizeof(float) * format.channels);
       if (count == 0) continue;
+      if (format.rate != playing.rate || format.channels != playing.channels) {
+        if (++frames_in_new_format < kFramesToTrustANewFormat) {
+          report_.decode_errors++;
+          continue;
+        }
+        playing = format;  // the sink hears of it, and decides
+      }
+      frames_in_new_format = 0;
       frames += count;
       if (!sink->Emit(format, audio, count)) return;
     }
