@@ -71,8 +71,11 @@ export class SniffedDecoder implements BodyDecoder {
   }
 
   #decide(): BodyDecoder | undefined {
-    const kind = sniff(this.#head);
+    let kind = sniff(this.#head);
     if (kind === 'more') return undefined;
+    // Declared WAV that is no known format: the WAV reader names what is
+    // wrong with it more exactly (RIFX, a broken RIFF header ...).
+    if (kind === undefined && this.#declared?.kinds.length === 1 && this.#declared.kinds[0] === 'wav') kind = 'wav';
     const create = kind && PLAYABLE[kind];
     if (kind === undefined || create === undefined || (this.#declared && !this.#declared.kinds.includes(kind))) {
       throw this.#fail(kind);

@@ -109,6 +109,8 @@ t.test('a declared type whose bytes are another format is E_FORMAT_MISMATCH, nam
     t.match(error, { code: 'E_FORMAT_MISMATCH', statusCode: 400, message }, message);
     t.match(error?.hint, /application\/octet-stream/, 'the hint says how to let speakerd tell');
   }
+  const riff = thrown(() => decoderFor('audio/wav').write(Buffer.from('RIFX0000WAVEfmt ')));
+  t.match(riff, { code: 'E_UNSUPPORTED_ENCODING', message: /RIFX/ }, 'declared WAV of no known format: the WAV reader says what is wrong');
   const decoder = decoderFor('audio/ogg;codecs=opus,vorbis');
   t.equal(thrown(() => decoder.write(body('Ogg Vorbis'))), undefined, 'codecs= may list both');
   t.equal(decoder.codec, 'vorbis');

@@ -209,7 +209,7 @@ const BAD_HTTP: { name: string; request: string; status: number; code: string; m
   { name: 'bad percent-encoding in the path', request: 'GET /v1/streams/%zz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n', status: 400, code: 'E_BAD_URL', message: /^the URL "\/v1\/streams\/%zz" is not valid \(bad percent-encoding\)$/ },
   { name: 'a Content-Type with a comma', request: 'POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav, audio/x-wav\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx', status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE', message: /^the Content-Type "audio\/wav, audio\/x-wav" is not a media type$/ },
   { name: 'a Content-Type with no slash', request: 'POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: wav\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx', status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE', message: /^(the Content-Type "wav" is not a media type|unsupported content type "wav")$/ },
-  { name: 'an empty Content-Type', request: 'POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: \r\nContent-Length: 1\r\nConnection: close\r\n\r\nx', status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE', message: /^(the request has no Content-Type|the Content-Type "" is not a media type)$/ },
+  { name: 'an empty Content-Type', request: 'POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: \r\nContent-Length: 1\r\nConnection: close\r\n\r\nx', status: 415, code: 'E_UNSUPPORTED_MEDIA_TYPE', message: /^(the request declares no audio type, and its body is bytes of no known audio format \(starts with 78\)|the Content-Type "" is not a media type)$/ },
 ];
 
 t.test('malformed HTTP is answered in the documented error shape, and the connection closed', async (t) => {

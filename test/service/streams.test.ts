@@ -130,8 +130,9 @@ t.test('errors: every status with its code, and nothing left behind', async (t) 
     t.match(body.error.message, 'text/plain');
     t.match(body.error.hint, 'audio/wav');
     t.match(body.error.hint, 'audio/L16');
-    const missing = await post(Buffer.from('RIFF'));
-    t.equal(missing.status, 415);
+    const missing = await post(Buffer.from('hello there'));
+    t.equal(missing.status, 415, 'no type: the first bytes decide, and these are no audio');
+    t.match(await missing.json(), { error: { code: 'E_UNSUPPORTED_MEDIA_TYPE', message: 'the request declares no audio type, and its body is bytes of no known audio format (starts with 68 65 6c 6c 6f 20 74 68)' } });
   });
 
   await t.test('400 with the exact reason for a malformed header or parameter', async (t) => {
