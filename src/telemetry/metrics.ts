@@ -4,6 +4,7 @@
 // @opentelemetry/api, so with the SDK disabled every call is a no-op.
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { AudioEngine, DeviceMode } from '../engine/engine';
+import type { StreamResult } from '../engine/native';
 import type { PlayOutcome, StreamEnd } from '../engine/play-outcome';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
@@ -16,11 +17,16 @@ const DEVICE_MODES: readonly DeviceMode[] = ['device', 'headless'];
 export class ServiceMetrics {
   readonly #finished;
   readonly #firstFrame;
+  readonly #decodeErrors;
 
   constructor(engine: AudioEngine, meter: Meter = metrics.getMeter('speakerd')) {
     this.#finished = meter.createCounter('speakerd.streams.finished', {
       description: 'Streams finished (POST /v1/streams answered), by outcome; error.type is the error code',
       unit: '{stream}',
+    });
+    this.#decodeErrors = meter.createCounter('speakerd.stream.decode_errors', {
+      description: 'Corrupt frames or packets skipped in compressed bodies, by codec',
+      unit: '{frame}',
     });
     this.#firstFrame = meter.createHistogram('speakerd.stream.first_frame.duration', {
       description: 'From the first body byte to the first frame committed to ALSA, stamped on the playback thread',
@@ -62,12 +68,23 @@ export class ServiceMetrics {
     this.#count('rejected', errorCode);
   }
 
-  streamEnded({ outcome, error, firstFrameMs }: StreamEnd): void {
+  streamEnded({ outcome, error, firstFrameMs, result }: StreamEnd): void {
     if (firstFrameMs !== undefined) this.#firstFrame.record(firstFrameMs / 1000);
-    this.#count(outcome, error?.code);
+    const decode = result?.decode;
+    if (decode) this.#decodeErrors.add(decode.decodeErrors, { 'speakerd.stream.codec': decode.codec });
+    this.#count(outcome, error?.code, result && codecOf(result));
   }
 
-  #count(outcome: PlayOutcome, errorCode: string | undefined): void {
-    this.#finished.add(1, errorCode ? { 'speakerd.stream.outcome': outcome, 'error.type': errorCode } : { 'speakerd.stream.outcome': outcome });
+  #count(outcome: PlayOutcome, errorCode: string | undefined, codec?: string): void {
+    this.#finished.add(1, {
+      'speakerd.stream.outcome': outcome,
+      ...(errorCode ? { 'error.type': errorCode } : {}),
+      ...(codec ? { 'speakerd.stream.codec': codec } : {}),
+    });
   }
+}
+
+/** What decoded a stream's body: its codec, or "pcm" (WAV and raw bodies). */
+export function codecOf(result: StreamResult): string {
+  return result.decode?.codec ?? 'pcm';
 }

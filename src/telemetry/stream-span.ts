@@ -5,6 +5,7 @@
 import { context as contexts, SpanStatusCode, trace, type Context, type Span } from '@opentelemetry/api';
 import type { StreamEnd } from '../engine/play-outcome';
 import type { AdmittedStream } from '../engine/playback';
+import { codecOf } from './metrics';
 
 const tracer = trace.getTracer('speakerd');
 
@@ -45,7 +46,8 @@ export class StreamSpan {
     const format = this.#stream.format;
     span.setAttributes({
       'speakerd.stream.outcome': outcome,
-      ...(result ? { 'speakerd.stream.frames': result.frames, 'speakerd.stream.seconds': result.frames / this.#stream.device.rate, 'speakerd.stream.underruns': result.underruns } : {}),
+      ...(result ? { 'speakerd.stream.frames': result.frames, 'speakerd.stream.seconds': result.frames / this.#stream.device.rate, 'speakerd.stream.underruns': result.underruns, 'speakerd.stream.codec': codecOf(result) } : {}),
+      ...(result?.decode ? { 'speakerd.stream.decode_errors': result.decode.decodeErrors } : {}),
       ...(truncated !== undefined ? { 'speakerd.stream.truncated': truncated } : {}),
       ...(format ? { 'speakerd.stream.input.rate': format.rate, 'speakerd.stream.input.channels': format.channels, 'speakerd.stream.input.format': format.sampleFormat } : {}),
     });

@@ -9,6 +9,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { projectRoot } from '../../src/project-root';
+import { encode, toneS16, writeWav } from '../compressed-fixtures';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { postStreaming, waitForStreams } from './http-client';
 import { attributes, startOtlpReceiver } from './otlp-receiver';
@@ -178,6 +179,7 @@ t.test('OTLP over HTTP (JSON): the stream span with its events and summary, the 
     'speakerd.stream.truncated': false,
     'speakerd.device.mode': 'headless',
     'speakerd.stream.input.rate': 48000,
+    'speakerd.stream.codec': 'pcm',
   });
   t.equal(attributes(stream.resource.attributes)['service.name'], 'speakerd-test');
   t.same(Object.keys(attributes(stream.resource.attributes)).sort(), ['service.name', 'service.version', 'telemetry.sdk.language', 'telemetry.sdk.name', 'telemetry.sdk.version'], 'OTLP carries the same resource as target_info: nothing about the process or machine');
@@ -238,6 +240,35 @@ t.test('underruns and xruns: counted in /metrics and as events on the stream spa
   t.equal(wait.metrics.value('speakerd_device_xruns_total'), 1);
   t.equal(wait.metrics.value('speakerd_stream_underruns_total'), 0);
   t.same(wait.events.filter((name) => name !== 'first_frame'), ['xrun'], 'the xrun is an event on the stream that was playing');
+});
+
+t.test('a compressed stream carries its codec and decode errors, in /metrics and on its span', async (t) => {
+  const receiver = await startOtlpReceiver();
+  t.teardown(() => receiver.close());
+  const dir = scratchDir(t);
+  const server = await startServer(t, {
+    ...fileDeviceEnv(path.join(dir, 'out.raw')),
+    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json', OTEL_BSP_SCHEDULE_DELAY: '100',
+  });
+  await waitForStatus(`${server.url}/readyz`, 200);
+  const flac = Buffer.from(readFileSync(encode('flac', writeWav(dir, 'tone', toneS16(48000, 2, 48000), 48000, 2))));
+  // Garbage over part of a frame: libFLAC loses sync there and counts it.
+  for (let i = 0; i < 400; i++) flac[Math.floor(flac.length / 2) + i] = (i * 37) & 0xff;
+  const response = await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': 'audio/flac' }, body: flac });
+  const answer = (await response.json()) as { id: string; codec: string; decodeErrors: number };
+  t.equal(answer.codec, 'flac');
+  t.ok(answer.decodeErrors >= 1, `${answer.decodeErrors} decode errors`);
+  const wav = await fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': RAW }, body: s16Pattern(480, 2) });
+  t.equal(wav.status, 200);
+
+  const metrics = await scrape(server.url);
+  t.equal(metrics.value('speakerd_streams_finished_total', { speakerd_stream_outcome: 'ok', speakerd_stream_codec: 'flac' }), 1, 'finished, by codec');
+  t.equal(metrics.value('speakerd_streams_finished_total', { speakerd_stream_outcome: 'ok', speakerd_stream_codec: 'pcm' }), 1, 'and PCM as "pcm"');
+  t.equal(metrics.value('speakerd_stream_decode_errors_total', { speakerd_stream_codec: 'flac' }), answer.decodeErrors, 'decode errors, by codec');
+  server.child.kill('SIGTERM');
+  t.same(await server.exited, [0, null]);
+  const span = receiver.spans().find((candidate) => attributes(candidate.attributes)['speakerd.stream.id'] === answer.id);
+  t.match(attributes(span.attributes), { 'speakerd.stream.codec': 'flac', 'speakerd.stream.decode_errors': answer.decodeErrors, 'speakerd.stream.input.format': 'S16_LE', 'speakerd.stream.input.rate': 48000 });
 });
 
 t.test('OTLP over HTTP (protobuf, the default encoding) reaches the receiver', async (t) => {
