@@ -4,11 +4,10 @@
 //
 //   socket Buffer → [decoder] → converter → ring → playback thread
 //
-// The frames arrive decoded today (PCM; WAV's header is parsed in JS). A
-// compressed format's decoder goes in the [decoder] slot: it must run off
-// the JS thread and off the playback thread, so it will take the body's
-// bytes here, decode on a thread of its own, and feed the converter there;
-// Write's "how much did you take" contract is the backpressure it needs.
+// PCM bodies arrive as frames (WAV's header is parsed in JS) and are written
+// here on the JS thread. A compressed body's decode thread (decode_thread.h)
+// owns the stream's StreamInput instead and writes its decoded frames here
+// on that thread; Write's "how much did you take" is its backpressure too.
 //
 // Whether frames need converting is decided here, once per stream: frames
 // already in the device's format are copied into the ring as they are.
