@@ -148,3 +148,36 @@ export function dominantTone(pcm: Buffer, channels: number, channel: number, rat
   }
   return best;
 }
+
+/** White noise, which FLAC stores nearly verbatim: the most FLAC bytes per second of audio. */
+export function noiseS16(frames: number, channels: number, seed = 11): Buffer {
+  const out = Buffer.alloc(frames * channels * 2);
+  let state = seed;
+  for (let i = 0; i < frames * channels; i++) {
+    state = (Math.imul(state, 1103515245) + 12345) >>> 0;
+    out.writeInt16LE((state >>> 16) - 32768, i * 2);
+  }
+  return out;
+}
+
+/**
+ * A FLAC file split into the part before its first frame (with STREAMINFO's
+ * length and MD5 zeroed, as a streaming encoder leaves them) and its frames:
+ * the frames may be sent again and again after the head, making a valid
+ * stream of any length (libFLAC does not check frame numbers' order).
+ */
+export function flacHeadAndFrames(flac: Buffer): { head: Buffer; frames: Buffer } {
+  let at = 4;
+  for (;;) {
+    const last = (flac[at]! & 0x80) !== 0;
+    const length = flac.readUIntBE(at + 1, 3);
+    at += 4 + length;
+    if (last) break;
+  }
+  const head = Buffer.from(flac.subarray(0, at));
+  // STREAMINFO's data starts at 8; its total samples are the low 4 bits of
+  // byte 13 and bytes 14-17, the MD5 bytes 18-33.
+  head[8 + 13] = head[8 + 13]! & 0xf0;
+  head.fill(0, 8 + 14, 8 + 34);
+  return { head, frames: flac.subarray(at) };
+}
