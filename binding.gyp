@@ -1,6 +1,6 @@
 {
   # alsa-lib, speexdsp and the codec libraries (libFLAC, libogg, libopus,
-  # opusfile, libvorbis, libmpg123) are built as static libraries by
+  # opusfile, libvorbis, libmpg123, libwebm) are built as static libraries by
   # scripts/build-static-deps.sh (run by `npm install` before this file is
   # used) into deps/<name>.
   "targets": [
@@ -30,7 +30,8 @@
         "native/src/playback_thread.cc",
         "native/src/realtime.cc",
         "native/src/stream_input.cc",
-        "native/src/turn_end_wakes.cc"
+        "native/src/turn_end_wakes.cc",
+        "native/src/webm_opus_decoder.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
@@ -41,7 +42,8 @@
         "deps/opus/include/opus",
         "deps/opusfile/include/opus",
         "deps/libvorbis/include",
-        "deps/mpg123/include"
+        "deps/mpg123/include",
+        "deps/libwebm/include"
       ],
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
@@ -58,6 +60,7 @@
         "<(module_root_dir)/deps/libvorbis/lib/libvorbis.a",
         "<(module_root_dir)/deps/libogg/lib/libogg.a",
         "<(module_root_dir)/deps/mpg123/lib/libmpg123.a",
+        "<(module_root_dir)/deps/libwebm/lib/libwebm.a",
         "-lm", "-ldl", "-lpthread", "-lrt"
       ],
       # Keep the static libraries' symbols out of the .node's dynamic symbol

@@ -2,7 +2,8 @@
 // oggenc, lame) from a WAV written here, and decoded by the reference
 // decoders (flac -d, opusdec --no-dither, oggdec, mpg123) for comparison.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 export type CompressedKind = 'flac' | 'opus' | 'vorbis' | 'mp3';
@@ -180,4 +181,28 @@ export function flacHeadAndFrames(flac: Buffer): { head: Buffer; frames: Buffer 
   head[8 + 13] = head[8 + 13]! & 0xf0;
   head.fill(0, 8 + 14, 8 + 34);
   return { head, frames: flac.subarray(at) };
+}
+
+let webmMux: string | undefined;
+
+/**
+ * Remuxes an Ogg Opus file into WebM with libwebm's muxer (test/webm_mux.cc,
+ * compiled once per process against deps/): packet for packet, so opusdec's
+ * output for the Ogg file is the reference for the WebM. `live` writes what
+ * MediaRecorder does: unknown sizes, no cues.
+ */
+export function webmFromOggOpus(opusPath: string, live = false): string {
+  if (webmMux === undefined) {
+    const root = path.resolve(__dirname, '..');
+    const dir = mkdtempSync(path.join(tmpdir(), 'speakerd-webm-mux-'));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+    webmMux = path.join(dir, 'webm_mux');
+    const deps = path.join(root, 'deps');
+    execFileSync('g++', ['-O1', '-std=c++17', '-o', webmMux, path.join(root, 'test', 'webm_mux.cc'),
+      `-I${deps}/libwebm/include`, `-I${deps}/libogg/include`, `-I${deps}/opus/include/opus`,
+      `${deps}/libwebm/lib/libwebm.a`, `${deps}/opus/lib/libopus.a`, `${deps}/libogg/lib/libogg.a`, '-lm'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  }
+  const out = opusPath.replace(/\.opus$/, '') + (live ? '.live.webm' : '.webm');
+  execFileSync(webmMux, [opusPath, out, ...(live ? ['live'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return out;
 }

@@ -8,7 +8,8 @@ struct CodecEntry {
   const char* name;
 };
 constexpr CodecEntry kCodecs[] = {
-    {Codec::kFlac, "flac"}, {Codec::kOggOpus, "opus"}, {Codec::kOggVorbis, "vorbis"}, {Codec::kMp3, "mp3"},
+    {Codec::kFlac, "flac"}, {Codec::kOggOpus, "opus"}, {Codec::kOggVorbis, "vorbis"},
+    {Codec::kMp3, "mp3"},   {Codec::kWebmOpus, "webm"},
 };
 }  // namespace
 
@@ -39,6 +40,8 @@ std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec) {
       return CreateOggVorbisDecoder();
     case Codec::kMp3:
       return CreateMp3Decoder();
+    case Codec::kWebmOpus:
+      return CreateWebmOpusDecoder();
   }
   return nullptr;
 }

@@ -19,9 +19,9 @@
 
 namespace speakerd {
 
-enum class Codec { kFlac, kOggOpus, kOggVorbis, kMp3 };
+enum class Codec { kFlac, kOggOpus, kOggVorbis, kMp3, kWebmOpus };
 
-// "flac", "opus", "vorbis", "mp3"; false for anything else.
+// "flac", "opus", "vorbis", "mp3", "webm"; false for anything else.
 bool ParseCodec(const std::string& name, Codec* codec);
 const char* CodecName(Codec codec);
 
@@ -65,6 +65,7 @@ std::unique_ptr<AudioDecoder> CreateFlacDecoder();
 std::unique_ptr<AudioDecoder> CreateOggOpusDecoder();
 std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder();
 std::unique_ptr<AudioDecoder> CreateMp3Decoder();
+std::unique_ptr<AudioDecoder> CreateWebmOpusDecoder();
 
 // Sets report->error to E_DECODE_FAILED with a message naming the codec.
 void FailDecode(DecodeReport* report, Codec codec, const std::string& what);

@@ -18,6 +18,7 @@ const COMPRESSED_MEDIA_TYPES: Readonly<Record<string, readonly BodyKind[]>> = {
   'audio/opus': ['opus'],
   'audio/mpeg': ['mp3'],
   'audio/mp3': ['mp3'],
+  'audio/webm': ['webm'],
 };
 
 /** Types that say nothing about the audio (curl --data-binary sends the last): the first bytes decide. */
@@ -36,6 +37,7 @@ export const SUPPORTED_CONTENT_TYPES: readonly string[] = [
   'audio/opus',
   'audio/mpeg',
   'audio/mp3',
+  'audio/webm (Opus)',
   'none or application/octet-stream (the first bytes decide)',
 ];
 
@@ -53,7 +55,16 @@ export function decoderFor(contentType: string | undefined): BodyDecoder {
   if (WAV_MEDIA_TYPES.includes(essence)) return new SniffedDecoder({ contentType: shown, kinds: ['wav'] }, hint);
   const kinds = Object.hasOwn(COMPRESSED_MEDIA_TYPES, essence) ? COMPRESSED_MEDIA_TYPES[essence] : undefined;
   if (kinds === undefined) throw failure('UNSUPPORTED_CONTENT_TYPE', { contentType: JSON.stringify(shown), hint });
+  if (essence === 'audio/webm') checkWebmCodecs(parameters, shown, hint);
   return new SniffedDecoder({ contentType: shown, kinds: essence === 'audio/ogg' ? oggKinds(parameters, shown, hint) : kinds }, hint);
+}
+
+// audio/webm; codecs=opus (MediaRecorder's): speakerd decodes Opus only.
+function checkWebmCodecs(parameters: [string, string][], shown: string, hint: string): void {
+  const codecs = parameters.find(([name]) => name === 'codecs');
+  if (codecs === undefined) return;
+  if (codecs[1].split(',').every((c) => c.trim().toLowerCase() === 'opus')) return;
+  throw failure('UNSUPPORTED_CONTENT_TYPE', { contentType: JSON.stringify(shown), hint: `speakerd plays WebM with codecs=opus; ${hint}` });
 }
 
 // audio/ogg; codecs=opus (or "vorbis", or a list): only those may play.

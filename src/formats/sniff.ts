@@ -3,7 +3,7 @@
 // (none, application/octet-stream, or curl's application/x-www-form-urlencoded),
 // and to check a declared type against the bytes (E_FORMAT_MISMATCH).
 
-/** What the first bytes show. `webm` and `aac` are recognised to name them, not played. */
+/** What the first bytes show. `aac` and Ogg of another codec are recognised to name them, not played. */
 export type BodyKind = 'wav' | 'flac' | 'opus' | 'vorbis' | 'ogg' | 'mp3' | 'webm' | 'aac';
 
 /** How a body kind is named to a client. */
@@ -14,7 +14,7 @@ export const BODY_KIND_NAMES: Record<BodyKind, string> = {
   vorbis: 'Ogg Vorbis',
   ogg: 'Ogg with neither Opus nor Vorbis in its first page',
   mp3: 'MPEG audio (MP3)',
-  webm: 'WebM/Matroska',
+  webm: 'WebM/Matroska (Opus)',
   aac: 'AAC in ADTS frames',
 };
 

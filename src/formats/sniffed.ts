@@ -18,6 +18,7 @@ const PLAYABLE: Partial<Record<BodyKind, () => BodyDecoder>> = {
   opus: () => new CompressedDecoder('opus'),
   vorbis: () => new CompressedDecoder('vorbis'),
   mp3: () => new CompressedDecoder('mp3'),
+  webm: () => new CompressedDecoder('webm'),
 };
 
 export const PLAYABLE_KINDS = Object.keys(PLAYABLE) as BodyKind[];

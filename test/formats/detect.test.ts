@@ -8,7 +8,7 @@ import { thrown } from './fixtures/bodies';
 const SUPPORTED_HINT =
   'send one of: audio/wav, audio/x-wav, audio/wave, audio/vnd.wave, audio/L16;rate=R;channels=C, audio/L24;rate=R;channels=C, ' +
   'audio/pcm;rate=R;channels=C;format=s16le|s24le|s32le|f32le, audio/flac, audio/ogg (Opus or Vorbis; codecs= honoured), audio/opus, ' +
-  'audio/mpeg, audio/mp3, none or application/octet-stream (the first bytes decide)';
+  'audio/mpeg, audio/mp3, audio/webm (Opus), none or application/octet-stream (the first bytes decide)';
 
 t.test('every name of WAV, in any case and with any parameters, gets a decoder that expects WAV, with no format yet', async (t) => {
   for (const contentType of ['audio/wav', 'audio/x-wav', 'audio/wave', 'audio/vnd.wave', 'AUDIO/WAV', 'Audio/X-Wav', ' audio/wav ', 'audio/wav; codecs=1', 'audio/vnd.wave;codec="1"']) {
@@ -40,7 +40,8 @@ t.test('a raw type with bad parameters is a 400, not a 415', async (t) => {
 
 t.test('anything else is a 415 that names what was sent and lists every supported type', async (t) => {
   const cases: [string | undefined, string][] = [
-    ['audio/webm', 'unsupported content type "audio/webm"'],
+    ['video/webm', 'unsupported content type "video/webm"'],
+    ['audio/webm; codecs=vorbis', 'unsupported content type "audio/webm; codecs=vorbis"'],
     ['audio/aac', 'unsupported content type "audio/aac"'],
     ['audio/ogg; codecs=flac', 'unsupported content type "audio/ogg; codecs=flac"'],
     ['text/plain;charset=utf-8', 'unsupported content type "text/plain;charset=utf-8"'],
@@ -57,8 +58,14 @@ t.test('anything else is a 415 that names what was sent and lists every supporte
     t.type(error, SpeakerdError, String(contentType));
     t.same(
       { code: error.code, statusCode: error.statusCode, message: error.message, hint: error.hint },
-      { code: 'E_UNSUPPORTED_MEDIA_TYPE', statusCode: 415, message, hint: contentType?.includes('codecs=flac') ? `speakerd plays Ogg with codecs=opus or codecs=vorbis; ${SUPPORTED_HINT}` : SUPPORTED_HINT },
+      { code: 'E_UNSUPPORTED_MEDIA_TYPE', statusCode: 415, message, hint: hintFor(contentType) },
       String(contentType),
     );
   }
 });
+
+function hintFor(contentType: string | undefined): string {
+  if (contentType?.includes('codecs=flac')) return `speakerd plays Ogg with codecs=opus or codecs=vorbis; ${SUPPORTED_HINT}`;
+  if (contentType?.startsWith('audio/webm')) return `speakerd plays WebM with codecs=opus; ${SUPPORTED_HINT}`;
+  return SUPPORTED_HINT;
+}

@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { dominantTone, encode, EXTENSIONS, referenceDecode, snrDb, toneS16, writeWav, type CompressedKind } from '../compressed-fixtures';
+import { dominantTone, encode, EXTENSIONS, referenceDecode, snrDb, toneS16, webmFromOggOpus, writeWav, type CompressedKind } from '../compressed-fixtures';
 import { scratchDir, threadCount } from '../pcm-fixtures';
 import { openFds, postStreaming, waitForStreams } from './http-client';
 import { startInProcessApp } from './in-process-app';
@@ -250,3 +250,41 @@ t.test('a client that leaves mid-upload stops its decode thread, and nothing is 
   t.equal(threadCount(), threadsBefore, 'its decode thread has ended');
   t.equal(openFds(process.pid), fdsBefore, 'its eventfd is closed (sockets aside)');
 });
+
+t.test('WebM with Opus (libwebm\'s parser, libopus) plays what opusdec makes of the same packets in Ogg', async (t) => {
+  const { dir, post } = await recorder(t, { AUDIO_CHANNELS: '6' });
+  const stereo = encode('opus', writeWav(dir, 'tone', toneS16(48000 * 2 + 123, 2, 48000), 48000, 2));
+  const surround = encode('opus', writeWav(dir, 'surround', toneS16(48000, 6, 48000), 48000, 6));
+  for (const [name, opus, live] of [['stereo, sizes known, with cues', stereo, false], ['stereo, live (unknown sizes, as MediaRecorder writes)', stereo, true], ['5.1, live', surround, true]] as const) {
+    const reference = referenceDecode('opus', opus);
+    const played = await post('audio/webm;codecs=opus', readFileSync(webmFromOggOpus(opus, live)));
+    t.equal(played.status, 200, `${name}: 200`);
+    t.match(played.json, { codec: 'webm', truncated: false, decodeErrors: 0 }, `${name}: the result`);
+    // The device has 6 channels: stereo fills the first two and leaves the rest silent.
+    const channels = reference.channels;
+    const output = channels === 6 ? played.output : firstChannels(played.output, 6, 2);
+    t.equal(output.length, reference.data.length, `${name}: the same length as opusdec's (pre-skip and end padding dropped)`);
+    for (let c = 0; c < channels; c++) {
+      const snr = snrDb(channelOf(reference.data, channels, c), channelOf(output, channels, c));
+      t.ok(snr >= 60, `${name}: channel ${c}, SNR ${snr.toFixed(1)} dB against opusdec`);
+    }
+  }
+  const whole = readFileSync(webmFromOggOpus(stereo, true));
+  const cut = await post(undefined, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  t.equal(cut.status, 200, 'a live WebM cut in a block, sniffed: 200');
+  t.match(cut.json, { codec: 'webm', truncated: true });
+  const sized = readFileSync(webmFromOggOpus(stereo, false));
+  const short = await post('audio/webm', sized.subarray(0, Math.floor(sized.length * 0.6)));
+  t.match(short.json, { codec: 'webm', truncated: true }, 'a WebM of known size cut short: truncated');
+  const notOpus = await post('audio/webm', Buffer.concat([sized.subarray(0, 40), Buffer.alloc(2000, 0xee)]));
+  t.equal(notOpus.status, 400, 'EBML that breaks off into garbage: 400');
+  t.equal(notOpus.json.error?.code, 'E_DECODE_FAILED');
+  t.match(notOpus.json.error?.message, /^the body is not playable webm: no Opus track before the first cluster; 0 frames/);
+});
+
+function firstChannels(pcm: Buffer, channels: number, keep: number): Buffer {
+  const frames = pcm.length / (2 * channels);
+  const out = Buffer.alloc(frames * keep * 2);
+  for (let i = 0; i < frames; i++) for (let c = 0; c < keep; c++) out.writeInt16LE(pcm.readInt16LE((i * channels + c) * 2), (i * keep + c) * 2);
+  return out;
+}
