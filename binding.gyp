@@ -48,7 +48,10 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions"],
-      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      # -fno-math-errno: lrintf (every float sample's rounding) inlines to
+      # one instruction instead of a libm call per sample; nothing here
+      # reads errno after maths.
+      "cflags_cc": ["-std=c++17", "-fvisibility=hidden", "-fno-math-errno", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "cflags": ["-fvisibility=hidden"],
       "libraries": [
         "<(module_root_dir)/deps/alsa-lib/lib/libasound.a",

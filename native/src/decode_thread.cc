@@ -1,6 +1,9 @@
 #include "decode_thread.h"
 
+#include <pthread.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -8,6 +11,10 @@
 #include <cstring>
 
 namespace speakerd {
+
+namespace {
+constexpr int kDecodeNice = 10;
+}  // namespace
 
 DecodeThread::DecodeThread(std::shared_ptr<StreamState> state, std::unique_ptr<StreamInput> input,
                            PlaybackThread* playback, const Options& options)
@@ -71,6 +78,15 @@ void DecodeThread::Sleep() {
 }
 
 void DecodeThread::Run() {
+  // Decoding is batch work that only has to stay ahead of the ring: behind
+  // the JS thread (which answers probes and reads sockets) and far behind
+  // the playback thread. With 8 unpaced decodes at the default nice the JS
+  // thread waited for a CPU 400-850 ms of every second on 2 cores; at nice
+  // 10, 130-190 (docs/decisions.md, "Compressed audio"). Raising one's own
+  // nice value needs no privilege; if the seccomp profile refuses it, the
+  // thread decodes at the default.
+  (void)!setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDecodeNice);
+  pthread_setname_np(pthread_self(), "speakerd-decode");  // for top -H and /proc: 15 characters at most
   DecodeReport report = decoder_->Run(this, this);
   // The converter's tail (the resampler's last samples) plays too, unless
   // the stream is being stopped.
@@ -115,8 +131,28 @@ size_t DecodeThread::Read(uint8_t* dst, size_t max) {
     if (input_wants_drain_.exchange(false, std::memory_order_acq_rel)) {
       playback_->RaiseFromProducer(state_.get(), kStreamDrain);
     }
+    // A burst of decoding ends here: what it queued must not wait.
+    if (unannounced_) {
+      unannounced_ = false;
+      playback_->ProducerProgress();
+    }
     Sleep();
   }
+}
+
+void DecodeThread::WakePlayback(bool blocked) {
+  // As the JS thread's writes do (turn_end_wakes.h): a wake, which costs the
+  // playback thread a context switch, only when it may be waiting for this
+  // stream: the stream still buffers, the ring is half full, or this thread
+  // is about to sleep. Otherwise a mark the thread sees before it sleeps.
+  // One wake per packet was 700-3000 switches per minute of audio.
+  if (blocked || state_->Phase() == StreamPhase::kBuffering || state_->ring.Fill() >= state_->ring.capacity() / 2) {
+    unannounced_ = false;
+    playback_->ProducerProgress();
+    return;
+  }
+  unannounced_ = true;
+  playback_->NoteProgress();
 }
 
 bool DecodeThread::Emit(const AudioFormat& format, const uint8_t* frames, size_t count) {
@@ -162,7 +198,7 @@ bool DecodeThread::Queue(const uint8_t* frames, size_t count) {
     const size_t written = input_->Write(frames, count);
     frames += written * frame_bytes;
     count -= written;
-    playback_->ProducerProgress();
+    WakePlayback(count > 0);
     if (count == 0) return true;
     if (written == 0) {
       // The ring is full: the playback thread signals once half is free.

@@ -86,6 +86,9 @@ class DecodeThread final : private ByteSource, private PcmSink {
   // Queues frames already in the input format; false when stopping.
   bool Queue(const uint8_t* frames, size_t count);
   bool FinishInput();
+  // Tells the playback thread of frames queued: a wake when it may wait
+  // for them (`blocked`: this thread waits for room), else a mark.
+  void WakePlayback(bool blocked);
   // Sleeps until the eventfd is signalled.
   void Sleep();
   void Signal();
@@ -109,6 +112,7 @@ class DecodeThread final : private ByteSource, private PcmSink {
   mutable std::mutex summary_mutex_;
   DecodeSummary summary_;  // under summary_mutex_
   size_t max_frames_ = 0;  // at the source rate, once the format is known
+  bool unannounced_ = false;  // frames queued with a mark but no wake
 
   std::thread thread_;  // last: starts once everything above is set up
 };

@@ -68,10 +68,11 @@ using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 // (docs/decisions.md, "Ring size").
 constexpr size_t kDefaultRingBytes = 1 << 18;
 
-// A compressed body's bytes between JS and the decode thread: about 4 s of
-// 128 kb/s MP3 or 0.4 s of CD-quality FLAC, far more than the decode thread
-// ever lags, and small beside the stream ring.
-constexpr size_t kDefaultInputBytes = 1 << 16;
+// A compressed body's bytes between JS and the decode thread: about 16 s of
+// 128 kb/s MP3 or 1.5 s of CD-quality FLAC, the same size as the stream
+// ring. At 64 KiB a FLAC upload cost the JS thread twice what its WAV did,
+// in waits for 'drain'.
+constexpr size_t kDefaultInputBytes = 1 << 18;
 
 // A stream's counters at one moment, as Stream.stats() reports them.
 struct StreamCounters {

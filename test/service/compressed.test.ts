@@ -2,7 +2,7 @@
 // S16_LE), against Debian's reference decoders: FLAC bit-exact, Opus, Vorbis
 // and MP3 sample-aligned, the same length, and SNR >= 60 dB.
 import t from 'tap';
-import { readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { dominantTone, encode, EXTENSIONS, referenceDecode, snrDb, toneS16, webmFromOggOpus, writeWav, type CompressedKind } from '../compressed-fixtures';
 import { scratchDir, threadCount } from '../pcm-fixtures';
@@ -244,6 +244,7 @@ t.test('a client that leaves mid-upload stops its decode thread, and nothing is 
   leaving.writer.write(file.subarray(0, file.length / 2));
   await waitForStreams(server.url, 1);
   t.ok(threadCount() > threadsBefore, 'the stream has its decode thread');
+  t.same(decodeThreads(), [{ name: 'speakerd-decode', nice: 10 }], 'named, and behind the JS thread (nice 10)');
   controller.abort();
   await leaving.response.catch(() => undefined);
   t.same(await waitForStreams(server.url, 0), [], 'the stream is gone');
@@ -287,4 +288,17 @@ function firstChannels(pcm: Buffer, channels: number, keep: number): Buffer {
   const out = Buffer.alloc(frames * keep * 2);
   for (let i = 0; i < frames; i++) for (let c = 0; c < keep; c++) out.writeInt16LE(pcm.readInt16LE((i * channels + c) * 2), (i * keep + c) * 2);
   return out;
+}
+
+/** This process's decode threads: name and nice value, from /proc. */
+function decodeThreads(): { name: string; nice: number }[] {
+  const found: { name: string; nice: number }[] = [];
+  for (const task of readdirSync('/proc/self/task')) {
+    const name = readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim();
+    if (name !== 'speakerd-decode') continue;
+    // Field 19 of stat, counted after the parenthesised name (which may hold spaces).
+    const stat = readFileSync(`/proc/self/task/${task}/stat`, 'utf8');
+    found.push({ name, nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]) });
+  }
+  return found;
 }
