@@ -30,7 +30,7 @@ const char* CodecName(Codec codec) {
   return "unknown";
 }
 
-std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec) {
+std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec, snd_pcm_format_t device_format) {
   switch (codec) {
     case Codec::kFlac:
       return CreateFlacDecoder();
@@ -39,7 +39,7 @@ std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec) {
     case Codec::kOggVorbis:
       return CreateOggVorbisDecoder();
     case Codec::kMp3:
-      return CreateMp3Decoder();
+      return CreateMp3Decoder(device_format == SND_PCM_FORMAT_S16_LE);
     case Codec::kWebmOpus:
       return CreateWebmOpusDecoder();
   }

@@ -58,13 +58,16 @@ class AudioDecoder {
   virtual DecodeReport Run(ByteSource* source, PcmSink* sink) = 0;
 };
 
-std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec);
+// `device_format` is the format the stream's frames end in: a decoder whose
+// library writes it as exactly as it writes float (libmpg123's S16 synth)
+// produces it directly, which spares the converter a pass.
+std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec, snd_pcm_format_t device_format = SND_PCM_FORMAT_UNKNOWN);
 
 // The codec-specific factories (one file each).
 std::unique_ptr<AudioDecoder> CreateFlacDecoder();
 std::unique_ptr<AudioDecoder> CreateOggOpusDecoder();
 std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder();
-std::unique_ptr<AudioDecoder> CreateMp3Decoder();
+std::unique_ptr<AudioDecoder> CreateMp3Decoder(bool s16_out);
 std::unique_ptr<AudioDecoder> CreateWebmOpusDecoder();
 
 // Sets report->error to E_DECODE_FAILED with a message naming the codec.

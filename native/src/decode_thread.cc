@@ -22,7 +22,7 @@ DecodeThread::DecodeThread(std::shared_ptr<StreamState> state, std::unique_ptr<S
       input_(std::move(input)),
       playback_(playback),
       options_(options),
-      decoder_(CreateDecoder(options.codec)),
+      decoder_(CreateDecoder(options.codec, options.device_format)),
       input_ring_(options.input_bytes, 1),
       wake_fd_(eventfd(0, EFD_CLOEXEC)) {
   summary_.codec = options.codec;

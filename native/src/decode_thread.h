@@ -47,6 +47,7 @@ class DecodeThread final : private ByteSource, private PcmSink {
     double max_seconds;  // decoded audio beyond this is not played (too_long)
     size_t input_bytes;  // the input ring's size
     unsigned device_rate;
+    snd_pcm_format_t device_format;
   };
 
   // Starts the thread. `input` becomes the thread's; `playback` must outlive

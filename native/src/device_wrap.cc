@@ -116,7 +116,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   void Bind(std::shared_ptr<StreamState> state, PlaybackThread* playback, TurnEndWakes* wakes, Napi::Object device,
             const AudioFormat& device_format) {
     state_ = std::move(state);
-    device_rate_ = device_format.rate;
+    device_format_ = device_format;
     input_ = std::make_unique<StreamInput>(&state_->ring, device_format);
     playback_ = playback;
     wakes_ = wakes;
@@ -195,7 +195,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     decode.input_bytes = kDefaultInputBytes;
     if (options.Has("inputBytes")) decode.input_bytes = options.Get("inputBytes").As<Napi::Number>().Int64Value();
     decode.input_bytes = std::max<size_t>(decode.input_bytes, 64);
-    decode.device_rate = device_rate_;
+    decode.device_rate = device_format_.rate;
+    decode.device_format = device_format_.format;
     decoder_ = std::make_unique<DecodeThread>(state_, std::move(input_), playback_, decode);
   }
 
@@ -334,7 +335,7 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   std::shared_ptr<StreamState> state_;
   std::unique_ptr<StreamInput> input_;  // the JS thread's end of state_->ring, for PCM
   std::unique_ptr<DecodeThread> decoder_;  // a compressed stream's producer, which then owns the input
-  unsigned device_rate_ = 0;
+  AudioFormat device_format_{};
   StreamCounters final_;
   PlaybackThread* playback_ = nullptr;
   TurnEndWakes* wakes_ = nullptr;

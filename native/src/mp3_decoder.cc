@@ -1,7 +1,7 @@
 // MPEG audio (MP3, and layers I and II) through libmpg123's feed interface,
 // as the mpg123 program decodes it: ID3 tags skipped, and gapless (the LAME
-// tag's encoder delay and padding removed). Audio comes out as float at the
-// stream's rate.
+// tag's encoder delay and padding removed). Audio comes out at the stream's
+// rate, as S16 for an S16 device and float otherwise.
 #include <mpg123.h>
 
 #include <mutex>
@@ -22,6 +22,8 @@ constexpr int kFramesToTrustANewFormat = 8;
 
 class Mp3Decoder final : public AudioDecoder {
  public:
+  explicit Mp3Decoder(bool s16_out) : s16_out_(s16_out) {}
+
   DecodeReport Run(ByteSource* source, PcmSink* sink) override {
     static std::once_flag initialised;
     std::call_once(initialised, [] { mpg123_init(); });
@@ -39,22 +41,26 @@ class Mp3Decoder final : public AudioDecoder {
  private:
   void Decode(mpg123_handle* handle, ByteSource* source, PcmSink* sink) {
     mpg123_param(handle, MPG123_FLAGS, MPG123_GAPLESS | MPG123_QUIET, 0.0);
-    // Float at whatever rate and channel count each frame has: a change of
-    // either is the stream's, and the sink decides about it.
+    // Float, or S16 for an S16 device (libmpg123's own S16 synthesis, as
+    // the mpg123 program writes it: bit-exact, and no conversion pass
+    // after), at whatever rate and channel count each frame has: a change
+    // of either is the stream's, and the sink decides about it.
     mpg123_format_none(handle);
     const long* rates = nullptr;
     size_t rate_count = 0;
     mpg123_rates(&rates, &rate_count);
     for (size_t i = 0; i < rate_count; i++) {
-      mpg123_format(handle, rates[i], MPG123_MONO | MPG123_STEREO, MPG123_ENC_FLOAT_32);
+      mpg123_format(handle, rates[i], MPG123_MONO | MPG123_STEREO, s16_out_ ? MPG123_ENC_SIGNED_16 : MPG123_ENC_FLOAT_32);
     }
     if (mpg123_open_feed(handle) != MPG123_OK) {
       FailDecode(&report_, Codec::kMp3, mpg123_strerror(handle));
       return;
     }
     std::vector<uint8_t> input(kReadBytes);
-    AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, 0, 0};   // the frames' format, as libmpg123 last said
-    AudioFormat playing{SND_PCM_FORMAT_FLOAT_LE, 0, 0};  // the format of the frames emitted
+    const snd_pcm_format_t sample_format = s16_out_ ? SND_PCM_FORMAT_S16_LE : SND_PCM_FORMAT_FLOAT_LE;
+    const size_t sample_bytes = s16_out_ ? 2 : sizeof(float);
+    AudioFormat format{sample_format, 0, 0};   // the frames' format, as libmpg123 last said
+    AudioFormat playing{sample_format, 0, 0};  // the format of the frames emitted
     int frames_in_new_format = 0;
     bool input_ended = false;
     int errors_in_a_row = 0;
@@ -91,7 +97,7 @@ class Mp3Decoder final : public AudioDecoder {
         continue;
       }
       errors_in_a_row = 0;
-      const size_t count = bytes / (sizeof(float) * format.channels);
+      const size_t count = bytes / (sample_bytes * format.channels);
       if (count == 0) continue;
       if (format.rate != playing.rate || format.channels != playing.channels) {
         if (++frames_in_new_format < kFramesToTrustANewFormat) {
@@ -117,11 +123,12 @@ class Mp3Decoder final : public AudioDecoder {
     report_.truncated = held > 0 || (expected > 0 && static_cast<uint64_t>(expected) > frames);
   }
 
+  const bool s16_out_;
   DecodeReport report_;
 };
 
 }  // namespace
 
-std::unique_ptr<AudioDecoder> CreateMp3Decoder() { return std::make_unique<Mp3Decoder>(); }
+std::unique_ptr<AudioDecoder> CreateMp3Decoder(bool s16_out) { return std::make_unique<Mp3Decoder>(s16_out); }
 
 }  // namespace speakerd
