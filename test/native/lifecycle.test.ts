@@ -150,15 +150,20 @@ t.test('the shipped ALSA configuration is what alsa-lib reads: it works with /us
   t.equal(result.stdout, `system alsa.conf visible: false\nplayed 4096 frames through null using ${shipped}\n`);
 });
 
-t.test('the addon links alsa-lib statically and exports none of its symbols', async (t) => {
+t.test('the addon links alsa-lib, speexdsp and the codec libraries statically and exports none of their symbols', async (t) => {
   const addon = path.resolve(__dirname, '../../build/Release/speakerd.node');
   const ldd = spawnSync('ldd', [addon], { encoding: 'utf8' });
   t.equal(ldd.status, 0);
-  t.notMatch(ldd.stdout, /libasound/, 'ldd shows no libasound');
+  t.notMatch(ldd.stdout, /libasound|libspeex|libFLAC|libogg|libopus|libvorbis|libmpg123|libwebm/, 'ldd shows none of them');
+  // Each library's symbol prefix (libwebm's are C++: its namespaces).
+  const theirs = / (snd_|speex_|FLAC__|ogg_|oggpack_|opus_|op_|vorbis_|ov_|mpg123_|_ZN\d*(mkvparser|mkvmuxer|webm))/;
   const nm = spawnSync('nm', ['-D', '--defined-only', addon], { encoding: 'utf8' });
   t.equal(nm.status, 0);
-  const alsaSymbols = nm.stdout.split('\n').filter((line) => / snd_/.test(line));
-  t.same(alsaSymbols, [], 'nm -D shows no snd_ symbols');
-  const undefinedAlsa = spawnSync('nm', ['-D', '--undefined-only', addon], { encoding: 'utf8' }).stdout.split('\n').filter((l) => / snd_/.test(l));
-  t.same(undefinedAlsa, [], 'and needs none from elsewhere');
+  t.same(nm.stdout.split('\n').filter((line) => theirs.test(line)), [], 'nm -D shows none of their symbols');
+  const needed = spawnSync('nm', ['-D', '--undefined-only', addon], { encoding: 'utf8' }).stdout.split('\n').filter((l) => theirs.test(l));
+  t.same(needed, [], 'and it needs none from elsewhere');
+  const inside = spawnSync('nm', [addon], { encoding: 'utf8' }).stdout;
+  for (const symbol of ['snd_pcm_open', 'FLAC__stream_decoder_new', 'op_open_callbacks', 'ov_open_callbacks', 'mpg123_open_feed', 'opus_multistream_decode_float']) {
+    t.match(inside, new RegExp(` t ${symbol}\\b`), `${symbol} is inside, local`);
+  }
 });
