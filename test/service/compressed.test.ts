@@ -4,7 +4,7 @@
 import t from 'tap';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { dominantTone, encode, EXTENSIONS, referenceDecode, snrDb, toneS16, webmFromOggOpus, writeWav, type CompressedKind } from '../compressed-fixtures';
+import { dominantTone, encode, EXTENSIONS, flacHeadAndFrames, referenceDecode, snrDb, toneS16, webmFromOggOpus, writeWav, type CompressedKind } from '../compressed-fixtures';
 import { scratchDir, threadCount } from '../pcm-fixtures';
 import { openFds, postStreaming, waitForStreams } from './http-client';
 import { startInProcessApp } from './in-process-app';
@@ -326,3 +326,30 @@ function decodeThreads(): { name: string; nice: number }[] {
   }
   return found;
 }
+
+t.test('a compressed body whose bytes trickle without decoding to audio is 408 E_STREAM_IDLE, and leaves nothing behind', async (t) => {
+  const { dir, server } = await recorder(t, { STREAM_IDLE_TIMEOUT_MS: '400' });
+  const flac = readFileSync(encode('flac', writeWav(dir, 'tone', toneS16(4800, 2, 48000), 48000, 2)));
+  const { head } = flacHeadAndFrames(flac);
+  const threadsBefore = threadCount();
+  const sending = postStreaming(`${server.url}/v1/streams`, 'audio/flac');
+  sending.writer.write(head);
+  // Bytes keep coming, one every 20 ms, but none is a frame: no audio.
+  let stop = false;
+  const trickle = (async () => {
+    for (let i = 0; !stop && i < 500; i++) {
+      sending.writer.write(Buffer.from([0x5a]));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  })();
+  const response = await sending.response;
+  stop = true;
+  await trickle;
+  t.equal(response.status, 408);
+  const body = (await response.json()) as { error: { code: string; message: string } };
+  t.equal(body.error.code, 'E_STREAM_IDLE');
+  t.match(body.error.message, /0 frames \(0\.000 s\) played/);
+  sending.writer.fail();
+  t.same(await waitForStreams(server.url, 0), [], 'the stream is gone');
+  t.equal(threadCount(), threadsBefore, 'its decode thread has ended');
+});
