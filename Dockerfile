@@ -1,11 +1,12 @@
 # speakerd's container image. Two stages:
-#   builder  Debian bookworm with Node: builds static alsa-lib and speexdsp from
-#            Debian's source packages (scripts/build-static-deps.sh, the same
-#            route as a local build), the addon, and the TypeScript, then
-#            drops the dev dependencies.
-#   runtime  Node slim: the compiled service, its production dependencies and
-#            alsa-lib's configuration files. No compiler, no libasound2 (alsa-lib
-#            is inside the addon), runs as uid 10001.
+#   builder  Debian bookworm with Node: builds static alsa-lib, speexdsp and the
+#            audio decoders from Debian's source packages
+#            (scripts/build-static-deps.sh, the same route as a local build),
+#            the addon, and the TypeScript, then drops the dev dependencies.
+#   runtime  Node slim: the compiled service, its production dependencies,
+#            alsa-lib's configuration files and the third-party notices. No
+#            compiler, no libasound2 (alsa-lib is inside the addon), runs as
+#            uid 10001.
 #
 #   docker build -t speakerd:0.1.0 .
 # Behind a TLS-intercepting proxy, hand the builder its CA bundle as a build
@@ -19,10 +20,11 @@ ARG NPM_VERSION=11.21.2
 
 FROM node:${NODE_VERSION}-bookworm-slim AS builder
 ENV DEBIAN_FRONTEND=noninteractive
-# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. ca-certificates: npm
-# and apt over TLS.
+# g++/make/python3: node-gyp. bzip2, xz-utils: the C libraries' tarballs
+# (alsa-lib and mpg123 come as .bz2; libogg, flac and libwebm as .xz).
+# ca-certificates: npm and apt over TLS.
 RUN apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends g++ make python3 bzip2 ca-certificates >/dev/null \
+ && apt-get install -y -qq --no-install-recommends g++ make python3 bzip2 xz-utils ca-certificates >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 
@@ -64,6 +66,8 @@ COPY --from=builder /src/dist dist
 COPY --from=builder /src/build/Release/speakerd.node build/Release/speakerd.node
 # alsa.conf with its cards/ and pcm/ folders: the addon points alsa-lib here.
 COPY --from=builder /src/deps/alsa-lib/share deps/alsa-lib/share
+# The licences of the libraries linked into the addon, which ships with them.
+COPY THIRD_PARTY_NOTICES ./
 # Node's compile cache: V8's code for dist/cli.js, made at build time and
 # read by every start and every HEALTHCHECK, which then skip parsing the
 # 2.6 MB bundle (docs/decisions.md, "Container image"). Node keeps one per

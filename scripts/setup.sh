@@ -6,18 +6,21 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# g++/make/python3: node-gyp. bzip2: alsa-lib's tarball. ca-certificates: npm
-# over TLS. For the tests: binutils (nm), util-linux (unshare, mount),
-# valgrind, curl, runc (the manifest's settings), docker.io and debootstrap
-# (the Dockerfile, built on a locally assembled base image). g++ brings the
-# sanitizer runtimes the native checks use. The kernel suite
-# (scripts/kernel-vm.sh: Debian's kernel under QEMU, for real sound drivers):
-# qemu-system-x86, busybox-static (its initramfs), kmod (depmod, modprobe),
-# xz-utils (the kernel image), cpio, and alsa-utils (aplay, arecord and
-# amixer, which the guest runs from this machine's root). For the benches:
-# wrk (bench/hostile.mjs floods /metrics and /v1/device with it).
+# g++/make/python3: node-gyp. bzip2 and xz-utils (below): the C libraries'
+# tarballs. ca-certificates: npm over TLS. For the tests: binutils (nm),
+# util-linux (unshare, mount), valgrind, curl, runc (the manifest's settings),
+# docker.io and debootstrap (the Dockerfile, built on a locally assembled base
+# image). g++ brings the sanitizer runtimes the native checks use. The kernel
+# suite (scripts/kernel-vm.sh: Debian's kernel under QEMU, for real sound
+# drivers): qemu-system-x86, busybox-static (its initramfs), kmod (depmod,
+# modprobe), xz-utils (the kernel image), cpio, and alsa-utils (aplay, arecord
+# and amixer, which the guest runs from this machine's root). For the benches:
+# wrk (bench/hostile.mjs floods /metrics and /v1/device with it). For the
+# decoder tests, the reference encoders and decoders that make their fixtures
+# and check speakerd's output: flac, opus-tools, vorbis-tools, mpg123, lame.
 packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc docker.io debootstrap
-  qemu-system-x86 busybox-static kmod xz-utils cpio alsa-utils wrk)
+  qemu-system-x86 busybox-static kmod xz-utils cpio alsa-utils wrk
+  flac opus-tools vorbis-tools mpg123 lame)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -13,7 +13,7 @@ import { chownSync, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { waitForStatus } from '../service/server-process';
-import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, runsConfined } from './fixtures/container-checks';
+import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, playsFlacBitExact, runsConfined } from './fixtures/container-checks';
 import { dockerEngineInstalled, startDockerEngine, type DockerEngine } from './fixtures/docker-engine';
 import { renderedPod, root } from './fixtures/oci-bundle';
 
@@ -74,7 +74,11 @@ t.test('the image: uid 10001, a HEALTHCHECK without curl, no compiler, no libaso
   t.equal(inside('find / -xdev \\( -name "libasound.so*" -o -name "libspeexdsp.so*" \\) -print'), '', 'no libasound.so or libspeexdsp.so anywhere');
   t.equal(inside('for c in gcc g++ cc c++ cpp clang make; do command -v $c; done; find /usr -name cc1 -o -name cc1plus; true'), '', 'no compiler, preprocessor or make');
   t.equal(inside('dpkg-query -W -f "\\${Package}\\n" libasound2 gcc-12 g++-12 curl wget 2>/dev/null; true'), '', 'no such package installed');
-  t.equal(inside('ldd build/Release/speakerd.node | grep -c -E "asound|speex"; true').trim(), '0', 'the addon links alsa-lib and speexdsp statically');
+  t.equal(inside('ldd build/Release/speakerd.node | grep -c -E "asound|speex|FLAC|opus|ogg|vorbis|mpg123|webm"; true').trim(), '0', 'the addon links alsa-lib, speexdsp and the codec libraries statically');
+  const notices = inside('cat THIRD_PARTY_NOTICES');
+  for (const library of ['alsa-lib 1.2.8', 'speexdsp 1.2.1', 'libogg 1.3.5', 'libFLAC (flac) 1.4.2', 'libopus (opus) 1.3.1', 'opusfile 0.12', 'libvorbis (libvorbis, libvorbisfile) 1.3.7', 'libmpg123 (mpg123) 1.31.2', 'libwebm (webm_parser, mkvparser, mkvmuxer) 1.0.0.29']) {
+    t.match(notices, `\n${library}\n`, `the image's THIRD_PARTY_NOTICES has ${library}'s licence`);
+  }
   t.match(inside('ls deps/alsa-lib/share/alsa'), /alsa\.conf\n/, 'alsa.conf is where the addon points alsa-lib');
   t.match(inside('ls node_modules'), /^fastify$/m);
   t.notMatch(inside('ls node_modules'), /^(typescript|tap|node-gyp|kubernetes-types)$/m, 'no dev dependency in the image');
@@ -120,6 +124,7 @@ t.test('with the manifest\'s settings it plays bit-exact, turns healthy, and exi
   });
 
   await playsBitExact(t, url, out, 5);
+  await playsFlacBitExact(t, url, out, scratchDir(t));
   // Docker lists the primary gid among the supplementary groups too.
   await runsConfined(t, url, [10001]);
   t.match(logs(), /"pid":1,/, 'speakerd is PID 1');

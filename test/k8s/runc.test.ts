@@ -9,7 +9,7 @@ import { chownSync, closeSync, mkdirSync, openSync, readFileSync } from 'node:fs
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { waitForStatus } from '../service/server-process';
-import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, runsConfined } from './fixtures/container-checks';
+import { FILE_PCM_ENV, freePort, onlySchedFifoRefused, playsBitExact, playsFlacBitExact, runsConfined } from './fixtures/container-checks';
 import { renderedPod, writeBundle, type BundleOptions } from './fixtures/oci-bundle';
 
 const SERVE = ['/usr/bin/node', '--max-semi-space-size=1', 'dist/cli.js', 'serve'];
@@ -73,6 +73,7 @@ t.test('under the manifest\'s security settings speakerd passes its probes, play
   t.equal((await fetch(`${container.url}/readyz`)).status, 200);
 
   await playsBitExact(t, container.url, out, 11);
+  await playsFlacBitExact(t, container.url, out, scratchDir(t));
   await runsConfined(t, container.url);
 
   t.equal(runc('kill', container.id, 'TERM').status, 0);

@@ -40,3 +40,25 @@ t.test('an unknown library name is refused', async (t) => {
   t.equal(result.status, 2);
   t.equal(result.stderr, 'build-static-deps: unknown library: libfoo\n');
 });
+
+t.test('<NAME>_SHA256 replaces the pin for a library of one\'s own (relinking, as the LGPL provides), and says so', async (t) => {
+  const root = scratchCopy(t);
+  const tarball = path.join(root, 'libogg-mine.tar.xz');
+  writeFileSync(tarball, 'a modified libogg');
+  const sha = '0b2a3a2c3bd9f4a8b9a9d6b0c0a1b8f2a0f1c8e0c9f5a0f6c1e2d3b4a5f6e7d8';
+  const mine = spawnSync('sha256sum', [tarball], { encoding: 'utf8' }).stdout.split(' ')[0]!;
+  const refused = spawnSync('bash', [path.join(root, 'scripts', 'build-static-deps.sh'), 'libogg'], {
+    encoding: 'utf8',
+    env: { ...process.env, LIBOGG_TARBALL: tarball, LIBOGG_SHA256: sha },
+  });
+  t.equal(refused.status, 1, 'a checksum that does not match the tarball is refused still');
+  t.match(refused.stderr, `build-static-deps: libogg: sha256 mismatch for ${tarball}: expected ${sha}, got ${mine}`);
+  const taken = spawnSync('bash', [path.join(root, 'scripts', 'build-static-deps.sh'), 'libogg'], {
+    encoding: 'utf8',
+    env: { ...process.env, LIBOGG_TARBALL: tarball, LIBOGG_SHA256: mine },
+  });
+  t.match(taken.stderr, /^build-static-deps: libogg: LIBOGG_SHA256 replaces the pinned sha256 [0-9a-f]{64}\n/, 'the override is announced');
+  t.match(taken.stderr, 'build-static-deps: libogg 1.3.5: sha256 verified; building', 'and the tarball is taken to the build');
+  t.equal(taken.status, 1, 'which this one, not being a tarball at all, fails');
+  t.notOk(existsSync(path.join(root, 'deps', 'libogg', '.stamp')), 'nothing was installed');
+});
