@@ -26,6 +26,7 @@
         "native/src/mp3_decoder.cc",
         "native/src/ogg_opus_decoder.cc",
         "native/src/ogg_vorbis_decoder.cc",
+        "native/src/opus_packet_decoder.cc",
         "native/src/pcm_device.cc",
         "native/src/playback_thread.cc",
         "native/src/realtime.cc",

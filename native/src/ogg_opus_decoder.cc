@@ -1,101 +1,157 @@
-// Ogg Opus through opusfile, which does what opusdec does: the pre-skip and
-// the last page's end trim (gapless), chained streams, output gain. Audio
-// comes out as 48 kHz float, reordered from Vorbis to WAV channel order.
-#include <opusfile.h>
+// Ogg Opus: libogg finds the pages and packets, libopus decodes them
+// (opus_packet_decoder.h), as opusdec does through opusfile: the pre-skip dropped,
+// the last page's granule position trimming the end (gapless), a chained
+// stream's next link started from its own OpusHead.
+//
+// Not through opusfile itself: reading a body as it streams, opusfile ends
+// the stream early and silently at some corrupt pages (a lost page of a
+// second of audio, as opusenc writes by default), where here a lost page is
+// a hole that is counted and skipped (docs/decisions.md, "Compressed audio").
+#include <ogg/ogg.h>
 
-#include <vector>
+#include <cstring>
+#include <string>
 
 #include "audio_decoder.h"
 #include "ogg_support.h"
+#include "opus_packet_decoder.h"
 
 namespace speakerd {
 namespace {
 
-constexpr unsigned kOpusRate = 48000;
-// 120 ms at 48 kHz, the longest Opus packet, in every channel opusfile allows.
-constexpr int kMaxFrames = 5760;
-constexpr int kMaxChannels = 8;
-// Errors in a row, with nothing decoded between them, after which the body
-// is taken not to be Opus from there on.
+constexpr size_t kReadBytes = 16384;
 constexpr int kMaxErrorsInARow = 64;
 
 class OggOpusDecoder final : public AudioDecoder {
  public:
+  OggOpusDecoder() {
+    ogg_sync_init(&sync_);
+    ogg_stream_init(&stream_, 0);
+  }
+  ~OggOpusDecoder() override {
+    ogg_stream_clear(&stream_);
+    ogg_sync_clear(&sync_);
+  }
+
   DecodeReport Run(ByteSource* source, PcmSink* sink) override {
-    source_ = source;
-    const OpusFileCallbacks callbacks = {&ReadCallback, nullptr, nullptr, nullptr};
-    int error = 0;
-    OggOpusFile* file = op_open_callbacks(this, &callbacks, nullptr, 0, &error);
-    if (file == nullptr) {
-      FailDecode(&report_, Codec::kOggOpus, OpenError(error));
-      return report_;
-    }
-    std::vector<float> decoded(kMaxFrames * kMaxChannels);
-    std::vector<float> wav(kMaxFrames * kMaxChannels);
-    int errors_in_a_row = 0;
+    sink_ = sink;
     for (;;) {
-      int link = 0;
-      const int frames = op_read_float(file, decoded.data(), static_cast<int>(decoded.size()), &link);
-      if (frames == 0) break;
-      if (frames < 0) {
-        // A hole (lost pages) or a packet libopus refused: opusfile goes on
-        // with the next one.
-        report_.decode_errors++;
-        if (frames == OP_EREAD || ++errors_in_a_row >= kMaxErrorsInARow) break;
-        continue;
-      }
-      errors_in_a_row = 0;
-      const unsigned channels = static_cast<unsigned>(op_channel_count(file, link));
-      const float* in = decoded.data();
-      float* out = wav.data();
-      for (int i = 0; i < frames; i++) {
-        for (unsigned c = 0; c < channels; c++) out[c] = in[VorbisToWavChannel(channels, c)];
-        in += channels;
-        out += channels;
-      }
-      const AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, kOpusRate, channels};
-      decoded_ = true;
-      if (!sink->Emit(format, reinterpret_cast<const uint8_t*>(wav.data()), static_cast<size_t>(frames))) {
-        refused_ = true;
-        break;
-      }
+      char* buffer = ogg_sync_buffer(&sync_, kReadBytes);
+      const size_t got = source->Read(reinterpret_cast<uint8_t*>(buffer), kReadBytes);
+      ogg_sync_wrote(&sync_, static_cast<long>(got));
+      if (!TakePages()) break;
+      if (got == 0) break;
     }
-    op_free(file);
-    if (!refused_) {
-      if (!decoded_ && report_.decode_errors > 0) FailDecode(&report_, Codec::kOggOpus, "no packet could be decoded");
-      report_.truncated = !end_watch_.EndedCleanly();
+    if (stopped_) return report_;
+    if (!opus_.is_open() && report_.error.ok()) {
+      FailDecode(&report_, Codec::kOggOpus, "the body ended before the Opus headers");
     }
+    if (!report_.error.ok()) return report_;
+    if (!opus_.Flush(sink_)) return report_;
+    // The body must end on a whole page that closes its stream.
+    report_.truncated = !(last_page_eos_ && sync_.fill == sync_.returned);
     return report_;
   }
 
  private:
-  static std::string OpenError(int error) {
-    switch (error) {
-      case OP_ENOTFORMAT:
-        return "the Ogg stream does not start with an OpusHead (is it Vorbis?)";
-      case OP_EBADHEADER:
-        return "the OpusHead or OpusTags header is malformed";
-      case OP_EVERSION:
-        return "unsupported Opus header version";
-      case OP_EREAD:
-        return "the body ended before the Opus headers";
-      default:
-        return "opusfile error " + std::to_string(error);
+  // Takes every whole page buffered; false when decoding must stop.
+  bool TakePages() {
+    ogg_page page;
+    for (;;) {
+      const int result = ogg_sync_pageout(&sync_, &page);
+      if (result == 0) return true;
+      // Bytes skipped to find the next page (a bad CRC, garbage): the lost
+      // page shows as a hole in its stream, counted there.
+      if (result < 0) continue;
+      last_page_eos_ = ogg_page_eos(&page) != 0;
+      if (ogg_page_bos(&page)) {
+        // A link's first page. Alongside a stream that has not ended it is
+        // another logical stream multiplexed in (a video, say): not ours.
+        if (links_ > 0 && !stream_ended_) continue;
+        if (!StartLink(ogg_page_serialno(&page))) return false;
+      }
+      if (links_ == 0 || ogg_page_serialno(&page) != serial_) continue;
+      ogg_stream_pagein(&stream_, &page);
+      if (!TakePackets()) return false;
     }
   }
 
-  static int ReadCallback(void* data, unsigned char* buffer, int bytes) {
-    auto* self = static_cast<OggOpusDecoder*>(data);
-    const size_t got = self->source_->Read(buffer, static_cast<size_t>(bytes));
-    self->end_watch_.Saw(buffer, got);
-    return static_cast<int>(got);
+  bool StartLink(int serial) {
+    // What the last link held plays before the next begins.
+    if (opus_.is_open() && !opus_.Flush(sink_)) return Stop();
+    ogg_stream_reset_serialno(&stream_, serial);
+    serial_ = serial;
+    links_++;
+    packets_in_link_ = 0;
+    stream_ended_ = false;
+    return true;
   }
 
-  ByteSource* source_ = nullptr;
-  OggEndWatch end_watch_;
+  bool TakePackets() {
+    ogg_packet packet;
+    for (;;) {
+      const int result = ogg_stream_packetout(&stream_, &packet);
+      if (result == 0) return true;
+      if (result < 0) {
+        // A hole: pages of this stream were lost or corrupt.
+        report_.decode_errors++;
+        continue;
+      }
+      if (!TakePacket(packet)) return false;
+    }
+  }
+
+  bool TakePacket(const ogg_packet& packet) {
+    const uint64_t index = packets_in_link_++;
+    if (packet.e_o_s) stream_ended_ = true;
+    if (index == 0) {
+      std::string error;
+      if (packet.bytes < 8 || std::memcmp(packet.packet, "OpusHead", 8) != 0) {
+        FailDecode(&report_, Codec::kOggOpus, "the Ogg stream does not start with an OpusHead (is it Vorbis?)");
+        return false;
+      }
+      if (!opus_.Open(packet.packet, static_cast<size_t>(packet.bytes), &error)) {
+        FailDecode(&report_, Codec::kOggOpus, "the OpusHead is malformed: " + error);
+        return false;
+      }
+      return true;
+    }
+    if (index == 1) return true;  // OpusTags: nothing to play
+    switch (opus_.Decode(packet.packet, static_cast<size_t>(packet.bytes), sink_)) {
+      case OpusPacketDecoder::Result::kDecoded:
+        errors_in_a_row_ = 0;
+        break;
+      case OpusPacketDecoder::Result::kCorrupt:
+        report_.decode_errors++;
+        return ++errors_in_a_row_ < kMaxErrorsInARow;
+      case OpusPacketDecoder::Result::kRefused:
+        return Stop();
+    }
+    // The last page's granule position counts the samples the link has,
+    // its pre-skip included: what was decoded beyond it is padding.
+    if (packet.e_o_s && packet.granulepos >= 0 && opus_.decoded() > static_cast<uint64_t>(packet.granulepos)) {
+      opus_.TrimHeld(opus_.decoded() - static_cast<uint64_t>(packet.granulepos));
+    }
+    return true;
+  }
+
+  bool Stop() {
+    stopped_ = true;
+    return false;
+  }
+
+  ogg_sync_state sync_;
+  ogg_stream_state stream_;
+  PcmSink* sink_ = nullptr;
+  OpusPacketDecoder opus_;
   DecodeReport report_;
-  bool decoded_ = false;
-  bool refused_ = false;
+  int serial_ = 0;
+  int links_ = 0;
+  uint64_t packets_in_link_ = 0;
+  bool stream_ended_ = false;
+  bool last_page_eos_ = false;
+  int errors_in_a_row_ = 0;
+  bool stopped_ = false;  // the sink refused
 };
 
 }  // namespace

@@ -4,8 +4,6 @@
 // decodes. Gapless as in Ogg: the OpusHead's pre-skip is dropped from the
 // start, and a block's DiscardPadding from the end. Audio comes out as
 // 48 kHz float in WAV channel order.
-#include <opus_multistream.h>
-#include <opusfile.h>
 #include <webm/callback.h>
 #include <webm/reader.h>
 #include <webm/status.h>
@@ -15,13 +13,12 @@
 #include <vector>
 
 #include "audio_decoder.h"
-#include "ogg_support.h"
+#include "opus_packet_decoder.h"
 
 namespace speakerd {
 namespace {
 
 constexpr unsigned kOpusRate = 48000;
-constexpr int kMaxFrames = 5760;  // 120 ms, the longest Opus packet
 constexpr int kMaxErrorsInARow = 64;
 constexpr uint64_t kMaxFrameBytes = 1 << 20;  // far beyond any Opus packet (1275 bytes per stream)
 // Ends Feed() when the sink refuses more; Run() knows why, and nothing resumes.
@@ -75,11 +72,10 @@ class WebmOpusDecoder final : public AudioDecoder, private webm::Callback {
     SourceReader reader(source);
     webm::WebmParser parser;
     const webm::Status status = parser.Feed(this, &reader);
-    if (!refused_) Flush();
-    if (decoder_ != nullptr) opus_multistream_decoder_destroy(decoder_);
+    if (!refused_ && opus_.is_open()) refused_ = !opus_.Flush(sink_);
     if (refused_) return report_;
     if (!report_.error.ok()) return report_;
-    if (decoder_ == nullptr && track_ == 0) {
+    if (track_ == 0) {
       FailDecode(&report_, Codec::kWebmOpus,
                  reader.ended() && reader.Position() == 0 ? "the body is empty" : "no Opus track before the first cluster");
       return report_;
@@ -118,26 +114,13 @@ class WebmOpusDecoder final : public AudioDecoder, private webm::Callback {
 
   webm::Status OnTrackEntry(const webm::ElementMetadata&, const webm::TrackEntry& entry) override {
     if (track_ != 0 || entry.codec_id.value() != "A_OPUS") return Ok();
-    OpusHead head;
     const std::vector<uint8_t>& codec_private = entry.codec_private.value();
-    if (opus_head_parse(&head, codec_private.data(), codec_private.size()) != 0) {
-      FailDecode(&report_, Codec::kWebmOpus, "the Opus track's CodecPrivate is not an OpusHead");
+    std::string error;
+    if (!opus_.Open(codec_private.data(), codec_private.size(), &error)) {
+      FailDecode(&report_, Codec::kWebmOpus, "the Opus track's CodecPrivate is " + error);
       return webm::Status(webm::Status::kInvalidElementValue);
     }
-    int error = OPUS_OK;
-    decoder_ = opus_multistream_decoder_create(kOpusRate, head.channel_count, head.stream_count, head.coupled_count,
-                                               head.mapping, &error);
-    if (decoder_ == nullptr) {
-      FailDecode(&report_, Codec::kWebmOpus, std::string("libopus refused the OpusHead: ") + opus_strerror(error));
-      return webm::Status(webm::Status::kInvalidElementValue);
-    }
-    opus_multistream_decoder_ctl(decoder_, OPUS_SET_GAIN(head.output_gain));
     track_ = entry.track_number.value();
-    channels_ = static_cast<unsigned>(head.channel_count);
-    // Family 0 and 1 channels are in Vorbis order; others have no order to keep.
-    vorbis_order_ = head.mapping_family <= 1;
-    skip_ = head.pre_skip;
-    decoded_.resize(static_cast<size_t>(kMaxFrames) * channels_);
     return Ok();
   }
 
@@ -162,8 +145,7 @@ class WebmOpusDecoder final : public AudioDecoder, private webm::Callback {
     in_block_ = false;
     if (in_our_block_ && group.discard_padding.is_present() && group.discard_padding.value() > 0) {
       // Nanoseconds to frames, rounded: a muxer's ns are rounded from frames.
-      const uint64_t frames = (static_cast<uint64_t>(group.discard_padding.value()) * kOpusRate + 500000000u) / 1000000000u;
-      held_ -= std::min<uint64_t>(held_, frames);
+      opus_.TrimHeld((static_cast<uint64_t>(group.discard_padding.value()) * kOpusRate + 500000000u) / 1000000000u);
     }
     return Ok();
   }
@@ -179,17 +161,18 @@ class WebmOpusDecoder final : public AudioDecoder, private webm::Callback {
       *bytes_remaining -= got;
       if (!status.completed_ok() && status.code != webm::Status::kOkPartial) return status;
     }
-    // The packet before this one had no padding after all: it plays whole.
-    if (!Flush()) return kStop;
-    const int frames = opus_multistream_decode_float(decoder_, packet_.data(), static_cast<opus_int32>(packet_.size()),
-                                                     decoded_.data(), kMaxFrames, 0);
-    if (frames < 0) {
-      report_.decode_errors++;
-      if (++errors_in_a_row_ >= kMaxErrorsInARow) return webm::Status(webm::Status::kInvalidElementValue);
-      return Ok();
+    switch (opus_.Decode(packet_.data(), packet_.size(), sink_)) {
+      case OpusPacketDecoder::Result::kDecoded:
+        errors_in_a_row_ = 0;
+        return Ok();
+      case OpusPacketDecoder::Result::kCorrupt:
+        report_.decode_errors++;
+        if (++errors_in_a_row_ >= kMaxErrorsInARow) return webm::Status(webm::Status::kInvalidElementValue);
+        return Ok();
+      case OpusPacketDecoder::Result::kRefused:
+        refused_ = true;
+        return kStop;
     }
-    errors_in_a_row_ = 0;
-    held_ = static_cast<uint64_t>(frames);
     return Ok();
   }
 
@@ -203,44 +186,18 @@ class WebmOpusDecoder final : public AudioDecoder, private webm::Callback {
     return Ok();
   }
 
-  // Emits the decoded packet held back (after the pre-skip); false once the
-  // sink refuses.
-  bool Flush() {
-    const uint64_t skip = std::min<uint64_t>(skip_, held_);
-    skip_ -= skip;
-    const size_t count = static_cast<size_t>(held_ - skip);
-    const float* from = decoded_.data() + skip * channels_;
-    held_ = 0;
-    if (count == 0 || refused_) return !refused_;
-    wav_.resize(count * channels_);
-    for (size_t i = 0; i < count; i++) {
-      for (unsigned c = 0; c < channels_; c++) {
-        wav_[i * channels_ + c] = from[i * channels_ + (vorbis_order_ ? VorbisToWavChannel(channels_, c) : c)];
-      }
-    }
-    const AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, kOpusRate, channels_};
-    if (!sink_->Emit(format, reinterpret_cast<const uint8_t*>(wav_.data()), count)) refused_ = true;
-    return !refused_;
-  }
-
   static webm::Status Ok() { return webm::Status(webm::Status::kOkCompleted); }
 
   PcmSink* sink_ = nullptr;
   DecodeReport report_;
-  OpusMSDecoder* decoder_ = nullptr;
+  OpusPacketDecoder opus_;
   uint64_t track_ = 0;  // the Opus track's number; 0 until its TrackEntry
-  unsigned channels_ = 0;
-  bool vorbis_order_ = true;
   bool in_our_block_ = false;
   bool in_block_ = false;     // inside a block of any track: a body that ends here was cut
   uint64_t segment_end_ = 0;  // where a segment of known size ends; 0: unknown
-  uint64_t skip_ = 0;  // pre-skip frames still to drop
-  uint64_t held_ = 0;  // frames of the last packet, held until its padding is known
   int errors_in_a_row_ = 0;
   bool refused_ = false;
   std::vector<uint8_t> packet_;
-  std::vector<float> decoded_;
-  std::vector<float> wav_;
 };
 
 }  // namespace

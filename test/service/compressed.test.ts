@@ -172,9 +172,8 @@ t.test('corrupt frames inside a stream are skipped and counted, and the rest pla
   const { dir, post } = await recorder(t);
   const source = writeWav(dir, 'tone', toneS16(48000 * 2, 2, 48000), 48000, 2);
   for (const kind of ['flac', 'opus', 'vorbis', 'mp3'] as const) {
-    // Opus in 20 ms pages, as streaming encoders write it: opusfile skips a
-    // lost page as a hole. (With opusenc's default 1 s pages it may stop at
-    // a lost one instead: docs/decisions.md, "Compressed audio".)
+    // Opus in 20 ms pages, as streaming encoders write it (opusenc's default
+    // pages, of up to 1 s, below).
     const file = Buffer.from(readFileSync(encode(kind, source, kind === 'opus' ? ['--max-delay', '20'] : [])));
     // Garbage over a stretch in the middle: frames (or pages) there are lost.
     for (let i = 0; i < 400; i++) file[Math.floor(file.length / 2) + i] = (i * 37) & 0xff;
@@ -183,6 +182,16 @@ t.test('corrupt frames inside a stream are skipped and counted, and the rest pla
     t.ok((played.json.decodeErrors as number) >= 1, `${kind}: ${String(played.json.decodeErrors)} decode errors counted`);
     t.ok((played.json.frames as number) > 0.8 * 96000, `${kind}: the rest played (${String(played.json.frames)} frames)`);
   }
+  // A lost page of opusenc's default size is a second of audio: a hole,
+  // counted, and the pages after it play (opusfile, streaming, stopped there).
+  // 6 s of audio: the garbage spans the end of one page and the start of
+  // the next, so 2 of the 6 pages are lost.
+  const bigPages = Buffer.from(readFileSync(encode('opus', writeWav(dir, 'six', toneS16(48000 * 6, 2, 48000), 48000, 2))));
+  for (let i = 0; i < 400; i++) bigPages[Math.floor(bigPages.length / 2) + i] = (i * 37) & 0xff;
+  const holed = await post('audio/ogg', bigPages);
+  t.equal(holed.status, 200);
+  t.ok((holed.json.decodeErrors as number) >= 1, `opus, 1 s pages: ${String(holed.json.decodeErrors)} decode errors counted`);
+  t.ok((holed.json.frames as number) > 3.5 * 48000, `and the pages before and after the hole played (${String(holed.json.frames)} frames of 288000)`);
 });
 
 t.test('a body that is not its codec past the magic is 400 E_DECODE_FAILED, and nothing plays', async (t) => {
