@@ -1,8 +1,9 @@
 // One compressed body's decoder: a codec library driven through its own
 // synchronous read interface. It runs on the stream's decode thread
 // (decode_thread.h), pulls the body's bytes from a ByteSource and pushes
-// PCM into a PcmSink; both block, which is what libFLAC's, opusfile's,
-// vorbisfile's and libmpg123's read callbacks expect.
+// PCM into a PcmSink; both block, which is what libFLAC's and vorbisfile's
+// read callbacks expect, and what lets libogg's, libmpg123's and libwebm's
+// push interfaces be fed in a plain loop.
 //
 // Every decoder hands out frames in WAV channel order (front left, front
 // right, centre, LFE, back left, back right, ...), so that the converter's
