@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 namespace speakerd {
 
@@ -47,16 +48,30 @@ class OggEndWatch {
     for (;;) {
       const long result = ogg_sync_pageseek(&sync_, &page);
       if (result == 0) break;
-      if (result > 0) last_page_eos_ = ogg_page_eos(&page) != 0;
+      if (result <= 0) continue;
+      last_page_eos_ = ogg_page_eos(&page) != 0;
+      const int serial = ogg_page_serialno(&page);
+      if (ogg_page_bos(&page)) {
+        // A link of a chain whose serial number an earlier link had: invalid
+        // (RFC 3533), and vorbisfile would take it for the same stream.
+        for (int seen : serials_) reused_serial_ = reused_serial_ || seen == serial;
+        if (serials_.size() < kSerialsKept) serials_.push_back(serial);
+      }
     }
   }
+
+  // A chain's link began with the serial number of an earlier one.
+  bool ReusedSerial() const { return reused_serial_; }
 
   // True when the body ended on a whole page that closes its stream.
   bool EndedCleanly() const { return last_page_eos_ && sync_.fill == sync_.returned; }
 
  private:
+  static constexpr size_t kSerialsKept = 64;  // links remembered: bounded, whatever the chain
   ogg_sync_state sync_;
   bool last_page_eos_ = false;
+  std::vector<int> serials_;
+  bool reused_serial_ = false;
 };
 
 }  // namespace speakerd

@@ -41,6 +41,11 @@ class OggVorbisDecoder final : public AudioDecoder {
         continue;
       }
       errors_in_a_row = 0;
+      if (end_watch_.ReusedSerial()) {
+        FailDecode(&report_, Codec::kOggVorbis,
+                   "two links of the Ogg chain share a serial number (invalid Ogg, RFC 3533); re-mux it with distinct serial numbers");
+        break;
+      }
       const vorbis_info* info = ov_info(&file, -1);
       const unsigned channels = static_cast<unsigned>(info->channels);
       wav.resize(static_cast<size_t>(frames) * channels);

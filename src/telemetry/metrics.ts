@@ -4,7 +4,6 @@
 // @opentelemetry/api, so with the SDK disabled every call is a no-op.
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { AudioEngine, DeviceMode } from '../engine/engine';
-import type { StreamResult } from '../engine/native';
 import type { PlayOutcome, StreamEnd } from '../engine/play-outcome';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
@@ -85,6 +84,6 @@ export class ServiceMetrics {
 }
 
 /** What decoded a stream's body: its codec, or "pcm" (WAV and raw bodies). */
-export function codecOf(result: StreamResult): string {
+export function codecOf(result: NonNullable<StreamEnd['result']>): string {
   return result.decode?.codec ?? 'pcm';
 }
