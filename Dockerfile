@@ -51,8 +51,14 @@ COPY src src
 # ever load: the ESM builds, type declarations and source maps beside them
 # (half of the OpenTelemetry packages' size) stay out of the image, and so
 # do dist's own source maps (only node --enable-source-maps reads them).
+# The addon's static symbol table goes too (strip --strip-unneeded: the
+# dynamic symbols N-API needs stay): 0.5 MB of the codecs' local names. So
+# does tsc's per-module output beside the bundle, which only the package's
+# library entry and the tests load, never the image.
 RUN npx node-gyp rebuild -j max --nodedir=/usr/local \
+ && strip --strip-unneeded build/Release/speakerd.node \
  && npm run build \
+ && find dist -type f -name '*.js' ! -name cli.js -delete \
  && npm prune --omit=dev --no-audit --no-fund \
  && find node_modules -path '*/build/*' -type d \( -name esm -o -name esnext \) -prune -exec rm -rf {} + \
  && find node_modules dist -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
