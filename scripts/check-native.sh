@@ -13,26 +13,45 @@
 #                       map and rate pair through the converter, and through a
 #                       stream's input into a small ring) under
 #                       AddressSanitizer and UndefinedBehaviorSanitizer
+#   decoder-fuzz-asan-ubsan  test/native/decoder_fuzz.cc, once per codec (flac,
+#                       opus, vorbis, mp3, webm): corrupted files through the real
+#                       decoders and codec libraries under AddressSanitizer,
+#                       UndefinedBehaviorSanitizer and LeakSanitizer; a file
+#                       that takes more than 1 s to decode fails
+#   decoder-fuzz-valgrind  the same, fewer files, unsanitized, under valgrind
+#                       memcheck (which also sees the uninstrumented codec
+#                       libraries read uninitialised memory)
+#
+# The fuzz's seed files are made at run time by the reference encoders (flac,
+# opusenc, oggenc, lame) from short tones, and WebM from the Ogg Opus ones by
+# test/webm_mux.cc. The fuzz runs are single-threaded and run two at a time.
 #
 # Everything is built into build/native-check/ from native/src and the static
-# alsa-lib and speexdsp in deps/ (built by `npm install`). Prints one line per check,
+# alsa-lib, speexdsp and codec libraries in deps/ (built by `npm install`).
+# Prints one line per check,
 #   check-native: PASS|FAIL|SKIP <check> errors=<n> time=<s>s <details>
 # where errors counts sanitizer reports plus failed expectations, then a
 # total, and exits 1 if any check failed. A failing check's log is printed
 # after its line.
 #
 # Environment: RING_SEEDS (default: 1 2 3 and one random seed, printed, so a
-# failure can be replayed), HARNESS_CYCLES (default 200).
+# failure can be replayed), HARNESS_CYCLES (default 200), FUZZ_SEED (default:
+# the random seed), FUZZ_FILES (per codec, default 10000), FUZZ_VALGRIND_FILES
+# (per codec, default 200).
 set -uo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out="$root/build/native-check"
 alsa="$root/deps/alsa-lib"
 speexdsp="$root/deps/speexdsp"
+deps="$root/deps"
 jobs=$(nproc 2>/dev/null || echo 2)
 harness_cycles=${HARNESS_CYCLES:-200}
 random_seed=$(od -An -N4 -tu4 /dev/urandom | tr -d ' ')
 ring_seeds=${RING_SEEDS:-"1 2 3 $random_seed"}
+fuzz_seed=${FUZZ_SEED:-$random_seed}
+fuzz_files=${FUZZ_FILES:-10000}
+fuzz_valgrind_files=${FUZZ_VALGRIND_FILES:-200}
 
 passed=0
 failed=0
@@ -51,7 +70,18 @@ fail_setup() {
   fail_setup setup "no static alsa-lib in deps/alsa-lib: run npm install (or scripts/build-static-deps.sh) first"
 [ -f "$speexdsp/lib/libspeexdsp.a" ] ||
   fail_setup setup "no static speexdsp in deps/speexdsp: run npm install (or scripts/build-static-deps.sh) first"
+# The codec libraries, in link order (as binding.gyp lists them).
+codec_libs=(flac/lib/libFLAC.a opusfile/lib/libopusfile.a opus/lib/libopus.a libvorbis/lib/libvorbisfile.a
+  libvorbis/lib/libvorbis.a libogg/lib/libogg.a mpg123/lib/libmpg123.a libwebm/lib/libwebm.a)
+for lib in "${codec_libs[@]}"; do
+  [ -f "$deps/$lib" ] ||
+    fail_setup setup "no static ${lib%%/*} in deps/${lib%%/*}: run npm install (or scripts/build-static-deps.sh) first"
+done
 command -v g++ >/dev/null || fail_setup setup "g++ not found"
+for encoder in flac opusenc oggenc lame; do
+  command -v "$encoder" >/dev/null ||
+    fail_setup setup "$encoder not found: the decoder fuzz makes its seed files with it (scripts/setup.sh installs it)"
+done
 
 rm -rf "$out"
 mkdir -p "$out/obj" "$out/logs" "$out/home"
@@ -70,14 +100,20 @@ probe_sanitizer thread libtsan2
 
 # ---- build -------------------------------------------------------------------
 
-common_flags="-std=c++17 -g -O1 -Wall -Wextra -Wno-unused-parameter -I$root/native/src -I$alsa/include -I$speexdsp/include"
+codec_includes="-I$deps/flac/include -I$deps/libogg/include -I$deps/opus/include/opus -I$deps/opusfile/include/opus"
+codec_includes+=" -I$deps/libvorbis/include -I$deps/mpg123/include -I$deps/libwebm/include"
+common_flags="-std=c++17 -g -O1 -Wall -Wextra -Wno-unused-parameter -I$root/native/src -I$alsa/include -I$speexdsp/include $codec_includes"
 declare -A variant_flags=(
-  [asan]="-fsanitize=address,undefined -fno-omit-frame-pointer"
+  [asan]="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
   [tsan]="-fsanitize=thread"
   [plain]=""
 )
 engine_sources=(alsa_config_text alsa_log clock_sink fault_pcm ioplug_params mixer pcm_device playback_thread realtime)
-link_libs="$alsa/lib/libasound.a $speexdsp/lib/libspeexdsp.a -lm -ldl -lpthread -lrt"
+# audio_decoder.cc and every codec's decoder: CreateDecoder names them all.
+decoder_sources=()
+for source in "$root"/native/src/*_decoder.cc; do decoder_sources+=("$(basename "$source" .cc)"); done
+# Archives only lend the objects a binary needs: every binary can list them all.
+link_libs="${codec_libs[*]/#/$deps/} $alsa/lib/libasound.a $speexdsp/lib/libspeexdsp.a -lm -ldl -lpthread -lrt"
 
 # One compile job per line: variant, source path, object path.
 compile_jobs() {
@@ -93,6 +129,13 @@ compile_jobs() {
   echo "asan $root/native/src/converter.cc $out/obj/asan-converter.o"
   echo "asan $root/native/src/stream_input.cc $out/obj/asan-stream_input.o"
   echo "asan $root/test/native/converter_harness.cc $out/obj/asan-converter_harness.o"
+  for variant in asan plain; do
+    for source in "${decoder_sources[@]}"; do
+      echo "$variant $root/native/src/$source.cc $out/obj/$variant-$source.o"
+    done
+    echo "$variant $root/test/native/decoder_fuzz.cc $out/obj/$variant-decoder_fuzz.o"
+  done
+  echo "plain $root/test/webm_mux.cc $out/obj/plain-webm_mux.o"
 }
 
 compile_one() {
@@ -134,10 +177,13 @@ build() {
     link plain engine_harness engine_harness "${engine_sources[@]}" &&
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
-    link asan converter_harness_asan converter_harness converter stream_input
+    link asan converter_harness_asan converter_harness converter stream_input &&
+    link asan decoder_fuzz_asan decoder_fuzz "${decoder_sources[@]}" &&
+    link plain decoder_fuzz decoder_fuzz "${decoder_sources[@]}" &&
+    link plain webm_mux webm_mux
 }
 if build >"$build_log" 2>&1; then
-  summary "PASS build errors=0 time=$((SECONDS - build_started))s 6 binaries in ${out#"$root/"}"
+  summary "PASS build errors=0 time=$((SECONDS - build_started))s 9 binaries in ${out#"$root/"}"
   passed=$((passed + 1))
 else
   summary "FAIL build errors=1 time=$((SECONDS - build_started))s"
@@ -158,7 +204,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1
 
 sanitizer_report='^==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |^WARNING: ThreadSanitizer: '
-failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)|^converter_harness: FAIL'
+failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)|^converter_harness: FAIL|^decoder_fuzz: FAIL'
 
 # Sanitizer reports and failed expectations in a log.
 count_errors() {
@@ -203,7 +249,8 @@ run_check() {
   [ "$status" = 124 ] && notes+=" (timed out after ${limit}s)"
   # The program's own result line (seed, frames, checks) says the most.
   local result errors
-  result=$(grep -E '^(ring_stress|engine_harness): (seed|cycles)=|^converter_harness: cases=' "$log" | tail -1 | cut -d' ' -f2-)
+  result=$(grep -E '^(ring_stress|engine_harness): (seed|cycles)=|^converter_harness: cases=|^decoder_fuzz: codec=' "$log" |
+    tail -1 | cut -d' ' -f2-)
   details="${result:-$details}$notes"
   errors=$(count_errors "$log")
   if [ "$status" = 0 ] && [ "$errors" = 0 ]; then
@@ -234,6 +281,102 @@ else
   summary "SKIP engine-valgrind errors=0 time=0s valgrind is not installed"
   skipped=$((skipped + 1))
 fi
+
+# ---- decoder fuzz --------------------------------------------------------------
+
+# Short seeds keep 10,000 decodes per codec cheap: half a second of stereo
+# (MPEG-2 mono for MP3's other layout), a quarter of 5.1 (24-bit for FLAC).
+# Opus with short pages, as streaming encoders write them: with opusenc's
+# default of one page per second, nearly every damaged file lost its only
+# audio page and the packet decoder saw nothing. WebM both ways it comes: a
+# file of known sizes, and live (unknown sizes) as MediaRecorder writes it.
+# Fixed Ogg serial numbers make every seed the same on each run, so that a
+# failure's FUZZ_SEED and file index replay it anywhere.
+seeds="$out/fuzz-seeds"
+make_fuzz_seeds() {
+  mkdir -p "$seeds" &&
+    "$out/decoder_fuzz" tone "$seeds/stereo.wav" 48000 2 16 0.5 &&
+    "$out/decoder_fuzz" tone "$seeds/surround.wav" 48000 6 16 0.25 &&
+    "$out/decoder_fuzz" tone "$seeds/surround-24bit.wav" 48000 6 24 0.25 &&
+    "$out/decoder_fuzz" tone "$seeds/mono-24k.wav" 24000 1 16 0.5 &&
+    flac --silent --force --no-padding -o "$seeds/stereo.flac" "$seeds/stereo.wav" &&
+    flac --silent --force --no-padding --channel-map=none -o "$seeds/surround.flac" "$seeds/surround-24bit.wav" &&
+    opusenc --quiet --serial 1 --max-delay 40 "$seeds/stereo.wav" "$seeds/stereo.opus" &&
+    opusenc --quiet --serial 1 --max-delay 100 "$seeds/surround.wav" "$seeds/surround.opus" &&
+    oggenc --quiet --serial 1 -o "$seeds/stereo.ogg" "$seeds/stereo.wav" &&
+    oggenc --quiet --serial 1 -o "$seeds/surround.ogg" "$seeds/surround.wav" &&
+    lame --quiet "$seeds/stereo.wav" "$seeds/stereo.mp3" &&
+    lame --quiet "$seeds/mono-24k.wav" "$seeds/mono.mp3" &&
+    "$out/webm_mux" "$seeds/stereo.opus" "$seeds/stereo.webm" &&
+    "$out/webm_mux" "$seeds/surround.opus" "$seeds/surround-live.webm" live
+}
+seeds_started=$SECONDS
+if make_fuzz_seeds >"$out/logs/fuzz-seeds.log" 2>&1; then
+  summary "PASS fuzz-seeds errors=0 time=$((SECONDS - seeds_started))s $(find "$seeds" -type f ! -name '*.wav' | wc -l) files in ${seeds#"$root/"}"
+  passed=$((passed + 1))
+else
+  summary "FAIL fuzz-seeds errors=1 time=$((SECONDS - seeds_started))s"
+  sed 's/^/    /' "$out/logs/fuzz-seeds.log" | tail -20
+  failed=$((failed + 1))
+fi
+declare -A fuzz_seed_names=(
+  [flac]="stereo.flac surround.flac"
+  [opus]="stereo.opus surround.opus"
+  [vorbis]="stereo.ogg surround.ogg"
+  [mp3]="stereo.mp3 mono.mp3"
+  [webm]="stereo.webm surround-live.webm"
+)
+fuzz_codecs=(flac opus vorbis mp3 webm)
+# The seed files' paths for codec $1, in the array seed_files.
+set_seed_files() {
+  local names
+  read -r -a names <<<"${fuzz_seed_names[$1]}"
+  seed_files=("${names[@]/#/$seeds/}")
+}
+
+# Each fuzz run is one thread: they run $jobs at a time, in subshells whose
+# lines are printed in the order queued and counted from there.
+queued_checks=()
+queue_check() { queued_checks+=("$(printf '%q ' "$@")"); }
+run_queued_checks() {
+  local i running=0 result
+  for i in "${!queued_checks[@]}"; do
+    eval "run_check ${queued_checks[$i]}" >"$out/logs/queued-$i.out" 2>&1 &
+    running=$((running + 1))
+    if [ "$running" -ge "$jobs" ]; then
+      wait -n
+      running=$((running - 1))
+    fi
+  done
+  wait
+  for i in "${!queued_checks[@]}"; do
+    result="$out/logs/queued-$i.out"
+    cat "$result"
+    passed=$((passed + $(grep -c '^check-native: PASS' "$result")))
+    failed=$((failed + $(grep -c '^check-native: FAIL' "$result")))
+  done
+  queued_checks=()
+}
+
+for codec in "${fuzz_codecs[@]}"; do
+  set_seed_files "$codec"
+  queue_check decoder-fuzz-asan-ubsan "codec=$codec" 300 \
+    "$out/decoder_fuzz_asan" "$codec" "$fuzz_files" "$fuzz_seed" "${seed_files[@]}"
+done
+if command -v valgrind >/dev/null; then
+  # valgrind runs the code 30 to 50 times slower: the per-file limit grows
+  # with it (the 1 s one is the ASan runs').
+  for codec in "${fuzz_codecs[@]}"; do
+    set_seed_files "$codec"
+    queue_check decoder-fuzz-valgrind "codec=$codec" 300 \
+      valgrind --error-exitcode=1 --leak-check=full \
+      "$out/decoder_fuzz" --limit-ms=60000 "$codec" "$fuzz_valgrind_files" "$fuzz_seed" "${seed_files[@]}"
+  done
+else
+  summary "SKIP decoder-fuzz-valgrind errors=0 time=0s valgrind is not installed"
+  skipped=$((skipped + 1))
+fi
+run_queued_checks
 
 summary "total: $passed passed, $failed failed, $skipped skipped in $((SECONDS - started))s"
 [ "$failed" = 0 ]
