@@ -40,8 +40,10 @@ class FlacDecoder final : public AudioDecoder {
  private:
   void Conclude(FLAC__StreamDecoderState state) {
     if (refused_) return;  // the sink stopped us: nothing more to say
-    if (frames_ == 0 && !metadata_ok_) {
-      FailDecode(&report_, Codec::kFlac, "no STREAMINFO or audio frame could be read (" +
+    // Nothing decoded: no STREAMINFO, or one followed by no frame that
+    // decodes. An empty FLAC (STREAMINFO, no frame, no error) plays nothing.
+    if (frames_ == 0 && (!metadata_ok_ || report_.decode_errors > 0)) {
+      FailDecode(&report_, Codec::kFlac, std::string(metadata_ok_ ? "no audio frame" : "no STREAMINFO or audio frame") + " could be read (" +
                                              std::string(FLAC__StreamDecoderStateString[state]) + ")");
       return;
     }

@@ -199,6 +199,7 @@ t.test('a body that is not its codec past the magic is 400 E_DECODE_FAILED, and 
   const garbage = Buffer.alloc(4096, 0x5a);
   const cases: [string, Buffer, RegExp][] = [
     ['audio/flac', Buffer.concat([Buffer.from('fLaC'), garbage]), /^the body is not playable flac: /],
+    ['audio/flac', Buffer.concat([flacHeadAndFrames(readFileSync(encode('flac', writeWav(scratchDir(t), 'head', toneS16(480, 2, 48000), 48000, 2)))).head, garbage]), /^the body is not playable flac: no audio frame could be read/],
     ['audio/mpeg', Buffer.concat([Buffer.from('ID3\x04\x00\x00\x00\x00\x00\x00', 'latin1'), garbage]), /^the body is not playable mp3: no MPEG audio frame could be decoded/],
     ['audio/ogg', Buffer.concat([oggOpusHeadPage(), garbage]), /^the body is not playable opus: /],
   ];
