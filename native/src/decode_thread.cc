@@ -64,8 +64,6 @@ DecodeSummary DecodeThread::Summary() const {
   return summary_;
 }
 
-size_t DecodeThread::memory_bytes() const { return input_ring_.bytes(); }
-
 void DecodeThread::Signal() {
   const uint64_t one = 1;
   (void)!write(wake_fd_, &one, sizeof one);

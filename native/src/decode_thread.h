@@ -77,8 +77,6 @@ class DecodeThread final : private ByteSource, private PcmSink {
   uint64_t queued_frames() const { return queued_frames_.load(std::memory_order_relaxed); }
   // A consistent copy, for listings and the result.
   DecodeSummary Summary() const;
-  // Native memory beyond the stream ring: the input ring and the converter's.
-  size_t memory_bytes() const;
 
  private:
   void Run();

@@ -1,5 +1,6 @@
-// What the two Ogg codecs (Opus, Vorbis) share: the channel order their
-// libraries hand out, and whether a body ended where its stream did.
+// Ogg and its codecs' conventions: the Vorbis channel order (which Opus
+// uses too, in Ogg and in WebM), and, for vorbisfile, which does not say,
+// whether a body ended where its stream did.
 #pragma once
 
 #include <ogg/ogg.h>
