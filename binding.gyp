@@ -21,6 +21,7 @@
         "native/src/flac_decoder.cc",
         "native/src/free_buffer.cc",
         "native/src/js_audio_format.cc",
+        "native/src/loop_wake.cc",
         "native/src/ioplug_params.cc",
         "native/src/mixer.cc",
         "native/src/mp3_decoder.cc",

@@ -11,6 +11,7 @@
 #include "decode_thread.h"
 #include "js_audio_format.h"
 #include "js_errors.h"
+#include "loop_wake.h"
 #include "playback_thread.h"
 #include "realtime.h"
 #include "stream_input.h"
@@ -51,17 +52,6 @@ struct OpenResult {
   PlaybackOptions options;
   DeviceError error;
 };
-
-class DeviceWrap;
-
-// The ThreadSafeFunction's context. It outlives the device object if it has
-// to: a call still queued when the device is collected finds device null.
-struct EventChannel {
-  DeviceWrap* device;
-};
-
-void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void* unused);
-using EventFunction = Napi::TypedThreadSafeFunction<EventChannel, void, CallJs>;
 
 // About 1.4 s of 48 kHz stereo S16: far more than any pause of the JS thread,
 // and small enough that MAX_STREAMS=8 rings fit the 80 MiB peak-RSS target
@@ -124,9 +114,11 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   // Called by the device as it starts closing: writes are refused from here.
+  // A decode thread is joined here (it is at most finishing a packet): it
+  // calls into the playback thread, which the device is about to stop.
   void StopProducing() {
     playback_ = nullptr;
-    if (decoder_) decoder_->Stop();
+    if (decoder_) decoder_->Join();
   }
 
   // A compressed stream's decode, for its result: waits for the decode
@@ -362,43 +354,37 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     period_frames_ = format.period_frames;
     stream_format_ = AudioFormat{format.format, format.rate, format.channels};
     dispatch_ = Napi::Persistent(info[1].As<Napi::Function>());
-    channel_ = new EventChannel{this};
-    events_ = EventFunction::New(env, info[1].As<Napi::Function>(), "speakerd playback events", 0, 1, channel_,
-                                 [](Napi::Env, void*, EventChannel* channel) {
-                                   // Both ends live on the JS thread; whichever goes first unlinks.
-                                   if (channel->device != nullptr) channel->device->channel_ = nullptr;
-                                   delete channel;
-                                 });
-    events_.Unref(env);
+    dispatch_context_ = std::make_unique<Napi::AsyncContext>(env, "speakerd playback events");
+    events_ = LoopWake::Create(env, [this] { Deliver(Env()); });
+    if (events_ == nullptr) throw Napi::Error::New(env, "libuv refused the device's event wake-up");
     wakes_ = env.GetInstanceData<AddonData>()->turn_end_wakes;
-    playback_ = std::make_unique<PlaybackThread>(std::move(result->device), result->options, [this] {
-      if (!notify_pending_.exchange(true, std::memory_order_acq_rel)) events_.NonBlockingCall();
-    });
+    playback_ = std::make_unique<PlaybackThread>(std::move(result->device), result->options,
+                                                 [events = events_] { events->Send(); });
     self_ = Napi::Persistent(info.This().As<Napi::Object>());
     cleanup_ = env.AddCleanupHook(std::function<void()>([this] { Shutdown(); }));
     playback_->Start();
   }
 
-  ~DeviceWrap() override {
-    Shutdown();
-    if (channel_ != nullptr) channel_->device = nullptr;
-  }
+  ~DeviceWrap() override { Shutdown(); }
 
-  // Called on the JS thread by the ThreadSafeFunction: collects every pending
+  // Called on the JS thread by the event wake-up: collects every pending
   // event and hands them to the JS dispatcher as [type, streamId, detail].
-  void Deliver(Napi::Env env, Napi::Function dispatch) {
-    notify_pending_.store(false, std::memory_order_release);
+  void Deliver(Napi::Env env) {
     if (playback_ == nullptr) return;
     try {
-      DeliverPending(env, dispatch);
-    } catch (const Napi::Error&) {
-      // JS cannot run any more (the env is being torn down, e.g. a worker
-      // terminated): the cleanup hook stops the device.
+      DeliverPending(env);
+    } catch (const Napi::Error& error) {
+      // A dispatcher that threw is a bug to be seen, as an uncaught
+      // exception. Without a value, JS cannot run any more (the env is being
+      // torn down, e.g. a worker terminated): the cleanup hook stops the
+      // device.
+      const Napi::Value value = error.Value();
+      if (!value.IsEmpty() && !value.IsUndefined()) napi_fatal_exception(env, value);
     }
   }
 
  private:
-  void DeliverPending(Napi::Env env, Napi::Function dispatch) {
+  void DeliverPending(Napi::Env env) {
     EventBatch batch(env);
     const uint32_t device_events = playback_->TakeDeviceEvents();
     if (device_events & kDeviceLog) {
@@ -424,7 +410,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
     if (device_events & kDeviceError) batch.Add("error", 0, MakeError(env, playback_->fatal_error()).Value());
     UpdateRef(env);
-    if (!batch.empty()) dispatch.Call({batch.value()});
+    // As a callback from the loop: process.nextTick and promise jobs queued
+    // by the dispatcher run before the loop goes on.
+    if (!batch.empty()) dispatch_.Value().MakeCallback(env.Global(), {batch.value()}, *dispatch_context_);
   }
 
   struct StreamEntry {
@@ -573,7 +561,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     }
     streams_.clear();
     cleanup_.Remove(env);
-    events_.Release();
+    CloseEvents();
     self_.Reset();
     Napi::Function dispatch = dispatch_.Value();
     // A persistent reference is a GC root: holding the dispatcher past close
@@ -587,26 +575,33 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   void Shutdown() {
     if (playback_ == nullptr) return;
     if (wakes_ != nullptr) wakes_->Remove(playback_.get());
+    // Decode threads first: they call into the playback thread.
+    for (auto& [id, entry] : streams_) entry.wrap->StopProducing();
     playback_->Stop();
     playback_.reset();
     for (auto& [id, entry] : streams_) entry.wrap->Detach();
     streams_.clear();
-    events_.Abort();
+    CloseEvents();
     dispatch_.Reset();
     self_.Reset();
   }
 
-  EventChannel* channel_ = nullptr;
+  // Once no thread can raise an event any more.
+  void CloseEvents() {
+    if (events_ == nullptr) return;
+    events_->Close();
+    events_ = nullptr;
+  }
 
   void UpdateRef(Napi::Env env) {
     // Like a socket: a device with streams keeps the process alive, an idle
     // one does not.
     if (playback_ == nullptr) return;
     if (!streams_.empty() && !referenced_) {
-      events_.Ref(env);
+      events_->Ref();
       referenced_ = true;
     } else if (streams_.empty() && referenced_) {
-      events_.Unref(env);
+      events_->Unref();
       referenced_ = false;
     }
   }
@@ -615,10 +610,10 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::ObjectReference self_;
   Napi::ObjectReference close_promise_;
   Napi::FunctionReference dispatch_;
+  std::unique_ptr<Napi::AsyncContext> dispatch_context_;
   std::unique_ptr<PlaybackThread> playback_;
   TurnEndWakes* wakes_ = nullptr;
-  EventFunction events_;
-  std::atomic<bool> notify_pending_{false};
+  LoopWake* events_ = nullptr;  // frees itself once closed
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   std::unordered_map<uint32_t, StreamEntry> streams_;
   size_t frame_bytes_ = 0;
@@ -628,12 +623,6 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   uint32_t next_stream_id_ = 1;
   bool referenced_ = false;
 };
-
-void CallJs(Napi::Env env, Napi::Function dispatch, EventChannel* channel, void*) {
-  // env is null while the function is torn down; device is null once collected.
-  if (env == nullptr || channel->device == nullptr) return;
-  channel->device->Deliver(env, dispatch);
-}
 
 // Opens a PCM (or the clock sink) off the JS thread and resolves to a Device.
 // The open runs on a thread of its own, not on libuv's pool: a driver stuck

@@ -345,17 +345,33 @@ export class Device extends EventEmitter {
 
   /** @internal */
   dispatch(events: NativeEvent[]): void {
-    for (const [type, streamId, detail] of events) {
-      if (streamId === 0) {
-        // 'error' only when someone listens: a lost device must not crash
-        // the process, it is reported through stats and the streams too.
-        if (type !== 'error' || this.listenerCount('error') > 0) this.emit(type, detail);
-        continue;
+    for (const event of events) {
+      try {
+        this.#deliver(event);
+      } catch (error) {
+        // A listener's bug is an uncaught exception, as from any emitter,
+        // but not at the cost of the batch's other events: a stream whose
+        // 'done' were dropped would hold its client for good.
+        queueMicrotask(() => {
+          throw error;
+        });
       }
-      const stream = this.#streams.get(streamId);
-      if (!stream) continue;
-      if (type === 'done') this.#streams.delete(streamId);
+    }
+  }
+
+  #deliver([type, streamId, detail]: NativeEvent): void {
+    if (streamId === 0) {
+      // 'error' only when someone listens: a lost device must not crash
+      // the process, it is reported through stats and the streams too.
+      if (type !== 'error' || this.listenerCount('error') > 0) this.emit(type, detail);
+      return;
+    }
+    const stream = this.#streams.get(streamId);
+    if (!stream) return;
+    if (type === 'done') this.#streams.delete(streamId);
+    try {
       stream.deliver(type, detail);
+    } finally {
       // For whoever waits to close a device its streams still play on.
       if (type === 'done' && this.#streams.size === 0) this.emit('idle');
     }
