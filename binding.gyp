@@ -15,6 +15,7 @@
         "native/src/clock_sink.cc",
         "native/src/converter.cc",
         "native/src/converter_wrap.cc",
+        "native/src/decode_slots.cc",
         "native/src/decode_thread.cc",
         "native/src/device_wrap.cc",
         "native/src/fault_pcm.cc",

@@ -4,6 +4,8 @@
 #
 #   ring-stress-tsan    test/native/ring_stress.cc under ThreadSanitizer, several seeds
 #   ring-stress-asan    the same under AddressSanitizer
+#   decode-slots-tsan   test/native/decode_slots_stress.cc under ThreadSanitizer:
+#                       how many decode threads decode at once (1 and 3 slots)
 #   engine-asan-ubsan   test/native/engine_harness.cc under AddressSanitizer,
 #                       UndefinedBehaviorSanitizer and LeakSanitizer
 #   engine-tsan         the same harness under ThreadSanitizer
@@ -126,6 +128,8 @@ compile_jobs() {
   done
   echo "tsan $root/test/native/ring_stress.cc $out/obj/tsan-ring_stress.o"
   echo "asan $root/test/native/ring_stress.cc $out/obj/asan-ring_stress.o"
+  echo "tsan $root/native/src/decode_slots.cc $out/obj/tsan-decode_slots.o"
+  echo "tsan $root/test/native/decode_slots_stress.cc $out/obj/tsan-decode_slots_stress.o"
   echo "asan $root/native/src/converter.cc $out/obj/asan-converter.o"
   echo "asan $root/native/src/stream_input.cc $out/obj/asan-stream_input.o"
   echo "asan $root/test/native/converter_harness.cc $out/obj/asan-converter_harness.o"
@@ -177,13 +181,14 @@ build() {
     link plain engine_harness engine_harness "${engine_sources[@]}" &&
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
+    link tsan decode_slots_stress_tsan decode_slots_stress decode_slots &&
     link asan converter_harness_asan converter_harness converter stream_input &&
     link asan decoder_fuzz_asan decoder_fuzz "${decoder_sources[@]}" &&
     link plain decoder_fuzz decoder_fuzz "${decoder_sources[@]}" &&
     link plain webm_mux webm_mux
 }
 if build >"$build_log" 2>&1; then
-  summary "PASS build errors=0 time=$((SECONDS - build_started))s 9 binaries in ${out#"$root/"}"
+  summary "PASS build errors=0 time=$((SECONDS - build_started))s 10 binaries in ${out#"$root/"}"
   passed=$((passed + 1))
 else
   summary "FAIL build errors=1 time=$((SECONDS - build_started))s"
@@ -204,7 +209,7 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=0:exitcode=66:second_deadlock_stack=1
 
 sanitizer_report='^==[0-9]+==ERROR: (Address|Leak)Sanitizer|runtime error: |^WARNING: ThreadSanitizer: '
-failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)|^converter_harness: FAIL|^decoder_fuzz: FAIL'
+failed_expectation='^engine_harness: FAIL|^ring_stress: (MISMATCH|FAIL)|^decode_slots_stress: FAIL|^converter_harness: FAIL|^decoder_fuzz: FAIL'
 
 # Sanitizer reports and failed expectations in a log.
 count_errors() {
@@ -270,6 +275,9 @@ for seed in $ring_seeds; do
 done
 for seed in $(echo "$ring_seeds" | awk '{ print $1, $NF }'); do
   run_check ring-stress-asan "seed=$seed" 60 "$out/ring_stress_asan" "$seed"
+done
+for slots in 1 3; do
+  run_check decode-slots-tsan "slots=$slots" 60 "$out/decode_slots_stress_tsan" "$slots" 8 2000
 done
 run_check engine-asan-ubsan "cycles=$harness_cycles" 90 "$out/engine_harness_asan" "$harness_cycles"
 run_check engine-tsan "cycles=$harness_cycles" 90 "$out/engine_harness_tsan" "$harness_cycles"

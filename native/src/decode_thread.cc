@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <system_error>
 
 namespace speakerd {
 
@@ -27,7 +28,15 @@ DecodeThread::DecodeThread(std::shared_ptr<StreamState> state, std::unique_ptr<S
       wake_fd_(eventfd(0, EFD_CLOEXEC)) {
   summary_.codec = options.codec;
   state_->room_wake_fd.store(wake_fd_, std::memory_order_release);
-  thread_ = std::thread([this] { Run(); });
+  // pthread rather than std::thread for pthread_tryjoin_np (TryJoin).
+  const int error = pthread_create(
+      &thread_, nullptr,
+      [](void* self) -> void* {
+        static_cast<DecodeThread*>(self)->Run();
+        return nullptr;
+      },
+      this);
+  if (error != 0) throw std::system_error(error, std::generic_category(), "starting a decode thread");
 }
 
 DecodeThread::~DecodeThread() {
@@ -56,7 +65,13 @@ void DecodeThread::Stop() {
 
 void DecodeThread::Join() {
   Stop();
-  if (thread_.joinable()) thread_.join();
+  if (!joined_) pthread_join(thread_, nullptr);
+  joined_ = true;
+}
+
+bool DecodeThread::TryJoin() {
+  if (!joined_ && pthread_tryjoin_np(thread_, nullptr) == 0) joined_ = true;
+  return joined_;
 }
 
 DecodeSummary DecodeThread::Summary() const {
@@ -70,9 +85,11 @@ void DecodeThread::Signal() {
 }
 
 void DecodeThread::Sleep() {
+  slots_.Release();
   uint64_t count;
   while (read(wake_fd_, &count, sizeof count) < 0 && errno == EINTR) {
   }
+  slots_.Acquire();
 }
 
 void DecodeThread::Run() {
@@ -85,6 +102,8 @@ void DecodeThread::Run() {
   // thread decodes at the default.
   (void)!setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDecodeNice);
   pthread_setname_np(pthread_self(), "speakerd-decode");  // for top -H and /proc: 15 characters at most
+  // Held while decoding, given up in Sleep() and between packets (Emit).
+  slots_.Acquire();
   DecodeReport report = decoder_->Run(this, this);
   // The converter's tail (the resampler's last samples) plays too, unless
   // the stream is being stopped.
@@ -103,6 +122,7 @@ void DecodeThread::Run() {
   // (the playback thread, then JS through its 'done').
   state_->ended.store(true, std::memory_order_release);
   playback_->ProducerProgress();
+  slots_.Release();
 }
 
 size_t DecodeThread::Read(uint8_t* dst, size_t max) {
@@ -187,6 +207,8 @@ bool DecodeThread::Emit(const AudioFormat& format, const uint8_t* frames, size_t
   }
   const bool queued = Queue(frames, allowed);
   queued_frames_.store(summary_.frames * options_.device_rate / format.rate, std::memory_order_relaxed);
+  // A packet done: a thread waiting for a slot goes first.
+  slots_.Yield();
   return queued && allowed == count;
 }
 

@@ -64,6 +64,10 @@ constexpr size_t kDefaultRingBytes = 1 << 18;
 // in waits for 'drain'.
 constexpr size_t kDefaultInputBytes = 1 << 18;
 
+// How soon a done stream whose decode thread has not ended yet is looked
+// at again. The thread has finished decoding and only has to return.
+constexpr uint64_t kRecheckStreamsMs = 1;
+
 // A stream's counters at one moment, as Stream.stats() reports them.
 struct StreamCounters {
   uint32_t id = 0;
@@ -130,6 +134,16 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     const DecodeSummary summary = decoder_->Summary();
     decoder_.reset();
     return DescribeDecode(env, summary);
+  }
+
+  // For a stream that is done: whether its producer has let go of it. A PCM
+  // stream's (the JS thread) always has; a compressed stream's decode thread
+  // once it has ended, which it is told to (it may wait for room that a
+  // lost device will never make). Never waits.
+  bool ProducerGone() {
+    if (!decoder_) return true;
+    decoder_->Stop();
+    return decoder_->TryJoin();
   }
 
   // Called by the device when the stream is done or the device has closed. The
@@ -386,7 +400,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
  private:
   void DeliverPending(Napi::Env env) {
     EventBatch batch(env);
-    const uint32_t device_events = playback_->TakeDeviceEvents();
+    uint32_t device_events = playback_->TakeDeviceEvents();
+    if (recheck_streams_) device_events |= kDeviceStreams;
+    recheck_streams_ = false;
     if (device_events & kDeviceLog) {
       for (std::string& line : playback_->TakeLog()) batch.Add("log", 0, Napi::String::New(env, line));
     }
@@ -397,7 +413,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
         const uint32_t bits = state->events.exchange(0, std::memory_order_acq_rel);
         if (bits & kStreamUnderrun) batch.Add("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
         if (bits & kStreamDrain) batch.Add("drain", state->id, env.Undefined());
-        if (bits & kStreamDone) {
+        if ((bits & kStreamDone) && !it->second.wrap->ProducerGone()) {
+          // Its decode thread is still on its way out: 'done' (and the
+          // decode summary) once it has gone, rather than wait for it here.
+          state->events.fetch_or(kStreamDone, std::memory_order_acq_rel);
+          recheck_streams_ = true;
+          ++it;
+        } else if (bits & kStreamDone) {
           Napi::Object summary = Summary(env, *state);
           summary.Set("decode", it->second.wrap->TakeDecodeSummary(env));
           batch.Add("done", state->id, summary);
@@ -409,6 +431,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
       }
     }
     if (device_events & kDeviceError) batch.Add("error", 0, MakeError(env, playback_->fatal_error()).Value());
+    if (recheck_streams_) events_->SendLater(kRecheckStreamsMs);
     UpdateRef(env);
     // As a callback from the loop: process.nextTick and promise jobs queued
     // by the dispatcher run before the loop goes on.
@@ -614,6 +637,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   std::unique_ptr<PlaybackThread> playback_;
   TurnEndWakes* wakes_ = nullptr;
   LoopWake* events_ = nullptr;  // frees itself once closed
+  bool recheck_streams_ = false;  // a stream is done but its decode thread not yet gone
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
   std::unordered_map<uint32_t, StreamEntry> streams_;
   size_t frame_bytes_ = 0;

@@ -1,6 +1,6 @@
 // The JS face of the engine: Device and Stream objects, the workers that open
-// and close a device off the JS thread, and the ThreadSafeFunction through
-// which the playback thread's events reach JS.
+// and close a device off the JS thread, and the delivery of the playback and
+// decode threads' events to JS (through a LoopWake).
 #pragma once
 
 #include <napi.h>

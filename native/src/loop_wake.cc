@@ -13,7 +13,12 @@ LoopWake* LoopWake::Create(napi_env env, std::function<void()> on_wake) {
     return nullptr;
   }
   wake->async_.data = wake;
+  wake->open_handles_ = 1;
   wake->Unref();
+  uv_timer_init(loop, &wake->timer_);  // cannot fail
+  wake->timer_.data = wake;
+  wake->open_handles_ = 2;
+  uv_unref(reinterpret_cast<uv_handle_t*>(&wake->timer_));
   // The owner closes the wake before the env goes (its own cleanup hook was
   // registered later, so it runs first); this hook makes Node wait for the
   // handle's close callback, so that the handle never outlives the loop.
@@ -24,20 +29,27 @@ LoopWake* LoopWake::Create(napi_env env, std::function<void()> on_wake) {
 void LoopWake::Close() {
   if (closing_) return;
   closing_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), [](uv_handle_t* handle) {
-    auto* wake = static_cast<LoopWake*>(handle->data);
-    if (wake->cleanup_ != nullptr) napi_remove_async_cleanup_hook(wake->cleanup_);
-    delete wake;
-  });
+  uv_close(reinterpret_cast<uv_handle_t*>(&async_), OnClosed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
 }
 
-void LoopWake::OnAsync(uv_async_t* handle) {
+void LoopWake::OnClosed(uv_handle_t* handle) {
   auto* wake = static_cast<LoopWake*>(handle->data);
-  if (wake->closing_) return;
+  if (--wake->open_handles_ > 0) return;
+  if (wake->cleanup_ != nullptr) napi_remove_async_cleanup_hook(wake->cleanup_);
+  delete wake;
+}
+
+void LoopWake::OnAsync(uv_async_t* handle) { static_cast<LoopWake*>(handle->data)->Wake(); }
+
+void LoopWake::OnTimer(uv_timer_t* handle) { static_cast<LoopWake*>(handle->data)->Wake(); }
+
+void LoopWake::Wake() {
+  if (closing_) return;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(wake->env_, &scope) != napi_ok) return;
-  wake->on_wake_();
-  napi_close_handle_scope(wake->env_, scope);
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  on_wake_();
+  napi_close_handle_scope(env_, scope);
 }
 
 void LoopWake::OnEnvCleanup(napi_async_cleanup_hook_handle, void* self) {

@@ -28,8 +28,14 @@ class LoopWake {
 
   // Any thread, until Close().
   void Send() { uv_async_send(&async_); }
+  // JS thread: `on_wake` runs again in `ms` milliseconds (for what is not
+  // ready yet and cannot be waited for on the JS thread). A later call
+  // replaces an earlier one.
+  void SendLater(uint64_t ms) { uv_timer_start(&timer_, OnTimer, ms, 0); }
 
-  // JS thread. Like a socket's: a referenced wake keeps the process alive.
+  // JS thread. Like a socket's: a referenced wake keeps the process alive
+  // (the timer never does on its own: it only ever runs for a referenced
+  // wake's events).
   void Ref() { uv_ref(reinterpret_cast<uv_handle_t*>(&async_)); }
   void Unref() { uv_unref(reinterpret_cast<uv_handle_t*>(&async_)); }
 
@@ -41,9 +47,14 @@ class LoopWake {
  private:
   LoopWake() = default;
   static void OnAsync(uv_async_t* handle);
+  static void OnTimer(uv_timer_t* handle);
+  static void OnClosed(uv_handle_t* handle);
   static void OnEnvCleanup(napi_async_cleanup_hook_handle hook, void* self);
+  void Wake();
 
   uv_async_t async_{};
+  uv_timer_t timer_{};
+  int open_handles_ = 0;
   napi_env env_ = nullptr;
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
   std::function<void()> on_wake_;

@@ -462,6 +462,10 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
   running_ = false;
   pcm_running_.store(false, std::memory_order_relaxed);
   failed_.store(true, std::memory_order_seq_cst);
+  // The error before the streams' done: JS, collecting events meanwhile,
+  // must not find the streams done first, since a device without streams
+  // lets the process exit before its 'error' arrives.
+  device_events_.fetch_or(kDeviceError, std::memory_order_acq_rel);
   RetireAll(StreamOutcome::kDeviceLost);
   Raise(kDeviceError);
   return false;

@@ -1,8 +1,8 @@
 // The playback thread of one device: a std::thread that owns the PCM while it
 // runs, mixes every attached stream's ring straight into the mmap area, and
 // never touches JS. It tells the JS side about events by setting bits and
-// calling `notify`, which must be cheap and thread-safe (a ThreadSafeFunction
-// call); the JS side then collects them.
+// calling `notify`, which must be cheap, thread-safe and lock-free (a
+// LoopWake's Send); the JS side then collects them.
 #pragma once
 
 #include <atomic>

@@ -58,6 +58,7 @@ t.test('native engine passes every sanitizer check', async (t) => {
     ['build', 1],
     ['ring-stress-tsan', 3],
     ['ring-stress-asan', 1],
+    ['decode-slots-tsan', 2],
     ['engine-asan-ubsan', 1],
     ['engine-tsan', 1],
     ['engine-valgrind', 1],
