@@ -1,12 +1,22 @@
 #include "decode_slots.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 
 namespace speakerd {
 
-DecodeSlots::DecodeSlots(int slots) : slots_(std::max(slots, 1)), free_(slots_) {}
+namespace {
+int64_t MonotonicNs() {
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return static_cast<int64_t>(now.tv_sec) * 1'000'000'000 + now.tv_nsec;
+}
+}  // namespace
+
+DecodeSlots::DecodeSlots(int slots, int64_t slice_ns)
+    : slots_(std::max(slots, 1)), slice_ns_(slice_ns), free_(slots_) {}
 
 int DecodeSlots::SlotsForThisProcess() {
   cpu_set_t cpus;
@@ -22,32 +32,53 @@ DecodeSlots& DecodeSlots::Shared() {
   return *shared;
 }
 
-void DecodeSlots::Acquire() {
-  std::unique_lock<std::mutex> lock(mutex_);
-  const uint64_t ticket = next_ticket_++;
-  changed_.wait(lock, [&] { return ticket == admitted_ && free_ > 0; });
-  ++admitted_;
-  --free_;
-  lock.unlock();
-  // The next in line may find a slot free too.
-  changed_.notify_all();
+void DecodeSlots::WaitLocked(std::unique_lock<std::mutex>& lock) {
+  Waiter me;
+  waiters_.push_back(&me);
+  me.granted_cv.wait(lock, [&] { return me.granted; });
+}
+
+void DecodeSlots::HandOverLocked() {
+  if (waiters_.empty()) {
+    ++free_;
+    return;
+  }
+  Waiter* next = waiters_.front();
+  waiters_.pop_front();
+  next->granted = true;
+  // Under the lock: `next` lives on its thread's stack until it sees granted.
+  next->granted_cv.notify_one();
+}
+
+void DecodeSlots::Acquire(Hold* hold) {
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (free_ > 0 && waiters_.empty()) {
+      --free_;
+    } else {
+      WaitLocked(lock);
+    }
+  }
+  hold->since_ns = MonotonicNs();
 }
 
 void DecodeSlots::Release() {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    ++free_;
-  }
-  changed_.notify_all();
+  std::lock_guard<std::mutex> lock(mutex_);
+  HandOverLocked();
 }
 
-void DecodeSlots::Yield() {
+void DecodeSlots::Yield(Hold* hold) {
+  if (MonotonicNs() - hold->since_ns < slice_ns_) return;
   {
-    std::lock_guard<std::mutex> lock(mutex_);
-    if (next_ticket_ == admitted_) return;  // nobody waits
+    std::unique_lock<std::mutex> lock(mutex_);
+    if (waiters_.empty()) {
+      hold->since_ns = MonotonicNs();  // nobody waits: a new slice
+      return;
+    }
+    HandOverLocked();
+    WaitLocked(lock);
   }
-  Release();
-  Acquire();
+  hold->since_ns = MonotonicNs();
 }
 
 }  // namespace speakerd

@@ -10,22 +10,29 @@
 // 4.3-8.5 ms at p99 (docs/decisions.md, "Compressed audio").
 //
 // A thread holds a slot only while it decodes: it gives it up before it
-// sleeps (for body bytes or for room in its ring) and after every packet
-// if another thread waits, and slots are granted first come, first served,
-// so a stream that decodes without pause cannot starve another. A paced
-// stream decodes a packet in well under a millisecond, far inside the
-// second of audio its ring holds, so waiting for a slot never makes it late.
+// sleeps (for body bytes or for room in its ring), and between packets once
+// it has held it for a slice while another thread waits. Slots are granted
+// first come, first served and handed straight to the next in line, which
+// alone is woken, so a stream that decodes without pause cannot starve
+// another. A paced stream decodes a packet in well under a millisecond, far
+// inside the second of audio its ring holds, so waiting for a slot never
+// makes it late.
 #pragma once
 
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <mutex>
 
 namespace speakerd {
 
 class DecodeSlots {
  public:
-  explicit DecodeSlots(int slots);
+  // A holder yields to a waiting thread once it has held its slot this long:
+  // fair, without a hand-over (two context switches) per packet.
+  static constexpr int64_t kDefaultSliceNs = 1'000'000;
+
+  explicit DecodeSlots(int slots, int64_t slice_ns = kDefaultSliceNs);
   DecodeSlots(const DecodeSlots&) = delete;
   DecodeSlots& operator=(const DecodeSlots&) = delete;
 
@@ -33,22 +40,34 @@ class DecodeSlots {
   static DecodeSlots& Shared();
   static int SlotsForThisProcess();
 
+  // A holder's hold on its slot, for Yield. Each thread keeps its own.
+  struct Hold {
+    int64_t since_ns = 0;
+  };
+
   // Waits for a slot, in the order of asking.
-  void Acquire();
+  void Acquire(Hold* hold);
   void Release();
-  // Between packets: if another thread waits, hands it the slot and queues
-  // for the next one.
-  void Yield();
+  // Between packets: once the slice is used up, hands the slot to the
+  // thread that has waited longest, if any, and queues for the next one.
+  void Yield(Hold* hold);
 
   int slots() const { return slots_; }
 
  private:
+  struct Waiter {
+    std::condition_variable granted_cv;
+    bool granted = false;
+  };
+  // Under mutex_: the slot goes to the first waiter, or back to the free ones.
+  void HandOverLocked();
+  void WaitLocked(std::unique_lock<std::mutex>& lock);
+
   const int slots_;
+  const int64_t slice_ns_;
   std::mutex mutex_;
-  std::condition_variable changed_;
-  int free_;                  // under mutex_
-  uint64_t next_ticket_ = 0;  // under mutex_: the next thread to ask gets this
-  uint64_t admitted_ = 0;     // under mutex_: tickets below this hold or held a slot
+  int free_;                     // under mutex_
+  std::deque<Waiter*> waiters_;  // under mutex_: in the order they asked
 };
 
 }  // namespace speakerd

@@ -89,7 +89,7 @@ void DecodeThread::Sleep() {
   uint64_t count;
   while (read(wake_fd_, &count, sizeof count) < 0 && errno == EINTR) {
   }
-  slots_.Acquire();
+  slots_.Acquire(&hold_);
 }
 
 void DecodeThread::Run() {
@@ -103,7 +103,7 @@ void DecodeThread::Run() {
   (void)!setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), kDecodeNice);
   pthread_setname_np(pthread_self(), "speakerd-decode");  // for top -H and /proc: 15 characters at most
   // Held while decoding, given up in Sleep() and between packets (Emit).
-  slots_.Acquire();
+  slots_.Acquire(&hold_);
   DecodeReport report = decoder_->Run(this, this);
   // The converter's tail (the resampler's last samples) plays too, unless
   // the stream is being stopped.
@@ -207,8 +207,8 @@ bool DecodeThread::Emit(const AudioFormat& format, const uint8_t* frames, size_t
   }
   const bool queued = Queue(frames, allowed);
   queued_frames_.store(summary_.frames * options_.device_rate / format.rate, std::memory_order_relaxed);
-  // A packet done: a thread waiting for a slot goes first.
-  slots_.Yield();
+  // A packet done: a thread waiting for a slot may go first.
+  slots_.Yield(&hold_);
   return queued && allowed == count;
 }
 

@@ -108,6 +108,7 @@ class DecodeThread final : private ByteSource, private PcmSink {
   StreamRing input_ring_;  // bytes: frame size 1
   int wake_fd_ = -1;
   DecodeSlots& slots_ = DecodeSlots::Shared();
+  DecodeSlots::Hold hold_;  // the decode thread's own
 
   // Written by the JS thread.
   std::atomic<bool> input_ended_{false};

@@ -28,13 +28,14 @@ static int failures = 0;
 // them lets go. (Were there fewer slots, the holders would wait for each
 // other for good and the check's timeout would fail it.)
 static void AllSlotsHeldAtOnce(int slot_count) {
-  DecodeSlots slots(slot_count);
+  DecodeSlots slots(slot_count, 0);
   std::atomic<int> holding{0};
   std::atomic<bool> let_go{false};
   std::vector<std::thread> holders;
   for (int t = 0; t < slot_count; t++) {
     holders.emplace_back([&] {
-      slots.Acquire();
+      DecodeSlots::Hold hold;
+      slots.Acquire(&hold);
       holding.fetch_add(1);
       while (!let_go.load()) std::this_thread::yield();
       slots.Release();
@@ -43,7 +44,8 @@ static void AllSlotsHeldAtOnce(int slot_count) {
   while (holding.load() != slot_count) std::this_thread::yield();
   std::atomic<bool> extra_in{false};
   std::thread extra([&] {
-    slots.Acquire();
+    DecodeSlots::Hold hold;
+    slots.Acquire(&hold);
     extra_in.store(true);
     slots.Release();
   });
@@ -57,18 +59,20 @@ static void AllSlotsHeldAtOnce(int slot_count) {
 
 // A holder that yields while another thread waits hands that thread the slot.
 static void YieldHandsOver() {
-  DecodeSlots slots(1);
+  DecodeSlots slots(1, 0);
   std::atomic<int> step{0};
-  slots.Acquire();
+  DecodeSlots::Hold hold;
+  slots.Acquire(&hold);
   std::thread waiter([&] {
+    DecodeSlots::Hold waiter_hold;
     step.store(1);
-    slots.Acquire();  // blocks until the holder yields
+    slots.Acquire(&waiter_hold);  // blocks until the holder yields
     step.store(2);
     slots.Release();
   });
   while (step.load() != 1) std::this_thread::yield();
   // The waiter may not have taken its ticket yet: yield until it has been in.
-  while (step.load() != 2) slots.Yield();
+  while (step.load() != 2) slots.Yield(&hold);
   slots.Release();
   waiter.join();
   EXPECT(step.load() == 2, "a yielding holder never let the waiter in");
@@ -78,21 +82,22 @@ int main(int argc, char** argv) {
   const int slot_count = argc > 1 ? std::atoi(argv[1]) : 1;
   const int thread_count = argc > 2 ? std::atoi(argv[2]) : 8;
   const int rounds = argc > 3 ? std::atoi(argv[3]) : 2000;
-  DecodeSlots slots(slot_count);
+  DecodeSlots slots(slot_count, 0);
   std::atomic<int> holding{0};
   std::atomic<int> most{0};
   std::vector<int> done(thread_count, 0);
   std::vector<std::thread> threads;
   for (int t = 0; t < thread_count; t++) {
     threads.emplace_back([&, t] {
+      DecodeSlots::Hold hold;
       for (int r = 0; r < rounds; r++) {
-        slots.Acquire();
+        slots.Acquire(&hold);
         const int now = holding.fetch_add(1) + 1;
         for (int seen = most.load(); now > seen && !most.compare_exchange_weak(seen, now);) {
         }
         for (int packet = 0; packet < 3; packet++) {
           holding.fetch_sub(1);
-          slots.Yield();
+          slots.Yield(&hold);
           holding.fetch_add(1);
         }
         holding.fetch_sub(1);
