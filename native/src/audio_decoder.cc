@@ -37,7 +37,7 @@ std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec, snd_pcm_format_t device
     case Codec::kOggOpus:
       return CreateOggOpusDecoder();
     case Codec::kOggVorbis:
-      return CreateOggVorbisDecoder();
+      return CreateOggVorbisDecoder(device_format == SND_PCM_FORMAT_S16_LE);
     case Codec::kMp3:
       return CreateMp3Decoder(device_format == SND_PCM_FORMAT_S16_LE);
     case Codec::kWebmOpus:

@@ -67,7 +67,7 @@ std::unique_ptr<AudioDecoder> CreateDecoder(Codec codec, snd_pcm_format_t device
 // The codec-specific factories (one file each).
 std::unique_ptr<AudioDecoder> CreateFlacDecoder();
 std::unique_ptr<AudioDecoder> CreateOggOpusDecoder();
-std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder();
+std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder(bool s16_out);
 std::unique_ptr<AudioDecoder> CreateMp3Decoder(bool s16_out);
 std::unique_ptr<AudioDecoder> CreateWebmOpusDecoder();
 

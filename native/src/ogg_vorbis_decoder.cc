@@ -1,10 +1,13 @@
 // Ogg Vorbis through vorbisfile, as oggdec decodes it: libvorbis trims the
-// last packet to the final granule position (gapless). Audio comes out as
-// float at the stream's rate, reordered from Vorbis to WAV channel order.
+// last packet to the final granule position (gapless). Audio comes out at
+// the stream's rate, reordered from Vorbis to WAV channel order: as S16 for
+// an S16 device, rounded and clipped in the same pass exactly as
+// vorbisfile's ov_read (oggdec's output) does, else as float.
 // Without it the header defines callback tables this file does not use.
 #define OV_EXCLUDE_STATIC_CALLBACKS
 #include <vorbis/vorbisfile.h>
 
+#include <cmath>
 #include <vector>
 
 #include "audio_decoder.h"
@@ -18,6 +21,8 @@ constexpr int kMaxErrorsInARow = 64;
 
 class OggVorbisDecoder final : public AudioDecoder {
  public:
+  explicit OggVorbisDecoder(bool s16_out) : s16_out_(s16_out) {}
+
   DecodeReport Run(ByteSource* source, PcmSink* sink) override {
     source_ = source;
     const ov_callbacks callbacks = {&ReadCallback, nullptr, nullptr, nullptr};
@@ -28,6 +33,7 @@ class OggVorbisDecoder final : public AudioDecoder {
       return report_;
     }
     std::vector<float> wav;
+    std::vector<int16_t> wav_s16;
     int errors_in_a_row = 0;
     for (;;) {
       float** channels_pcm = nullptr;
@@ -48,15 +54,20 @@ class OggVorbisDecoder final : public AudioDecoder {
       }
       const vorbis_info* info = ov_info(&file, -1);
       const unsigned channels = static_cast<unsigned>(info->channels);
-      wav.resize(static_cast<size_t>(frames) * channels);
-      for (unsigned c = 0; c < channels; c++) {
-        const float* in = channels_pcm[VorbisToWavChannel(channels, c)];
-        float* out = wav.data() + c;
-        for (long i = 0; i < frames; i++, out += channels) *out = in[i];
+      const uint8_t* audio;
+      if (s16_out_) {
+        wav_s16.resize(static_cast<size_t>(frames) * channels);
+        Interleave(channels_pcm, channels, frames, wav_s16.data());
+        audio = reinterpret_cast<const uint8_t*>(wav_s16.data());
+      } else {
+        wav.resize(static_cast<size_t>(frames) * channels);
+        Interleave(channels_pcm, channels, frames, wav.data());
+        audio = reinterpret_cast<const uint8_t*>(wav.data());
       }
-      const AudioFormat format{SND_PCM_FORMAT_FLOAT_LE, static_cast<unsigned>(info->rate), channels};
+      const AudioFormat format{s16_out_ ? SND_PCM_FORMAT_S16_LE : SND_PCM_FORMAT_FLOAT_LE,
+                               static_cast<unsigned>(info->rate), channels};
       decoded_ = true;
-      if (!sink->Emit(format, reinterpret_cast<const uint8_t*>(wav.data()), static_cast<size_t>(frames))) {
+      if (!sink->Emit(format, audio, static_cast<size_t>(frames))) {
         refused_ = true;
         break;
       }
@@ -70,6 +81,27 @@ class OggVorbisDecoder final : public AudioDecoder {
   }
 
  private:
+  static void Interleave(float** channels_pcm, unsigned channels, long frames, float* wav) {
+    for (unsigned c = 0; c < channels; c++) {
+      const float* in = channels_pcm[VorbisToWavChannel(channels, c)];
+      float* out = wav + c;
+      for (long i = 0; i < frames; i++, out += channels) *out = in[i];
+    }
+  }
+
+  // As ov_read: vorbis_ftoi (the FPU's round to nearest even, lrintf) of
+  // the sample times 32768, clipped.
+  static void Interleave(float** channels_pcm, unsigned channels, long frames, int16_t* wav) {
+    for (unsigned c = 0; c < channels; c++) {
+      const float* in = channels_pcm[VorbisToWavChannel(channels, c)];
+      int16_t* out = wav + c;
+      for (long i = 0; i < frames; i++, out += channels) {
+        const long value = lrintf(in[i] * 32768.f);
+        *out = static_cast<int16_t>(value > 32767 ? 32767 : value < -32768 ? -32768 : value);
+      }
+    }
+  }
+
   static std::string OpenError(int error) {
     switch (error) {
       case OV_ENOTVORBIS:
@@ -97,12 +129,13 @@ class OggVorbisDecoder final : public AudioDecoder {
   ByteSource* source_ = nullptr;
   OggEndWatch end_watch_;
   DecodeReport report_;
+  const bool s16_out_;
   bool decoded_ = false;
   bool refused_ = false;
 };
 
 }  // namespace
 
-std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder() { return std::make_unique<OggVorbisDecoder>(); }
+std::unique_ptr<AudioDecoder> CreateOggVorbisDecoder(bool s16_out) { return std::make_unique<OggVorbisDecoder>(s16_out); }
 
 }  // namespace speakerd
