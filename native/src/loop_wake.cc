@@ -13,11 +13,10 @@ LoopWake* LoopWake::Create(napi_env env, std::function<void()> on_wake) {
     return nullptr;
   }
   wake->async_.data = wake;
-  wake->open_handles_ = 1;
   wake->Unref();
   uv_timer_init(loop, &wake->timer_);  // cannot fail
   wake->timer_.data = wake;
-  wake->open_handles_ = 2;
+  wake->open_handles_ = 2;  // each close callback counts one down
   uv_unref(reinterpret_cast<uv_handle_t*>(&wake->timer_));
   // The owner closes the wake before the env goes (its own cleanup hook was
   // registered later, so it runs first); this hook makes Node wait for the
