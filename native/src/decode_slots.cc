@@ -16,7 +16,7 @@ int64_t MonotonicNs() {
 }  // namespace
 
 DecodeSlots::DecodeSlots(int slots, int64_t slice_ns)
-    : slots_(std::max(slots, 1)), slice_ns_(slice_ns), free_(slots_) {}
+    : slice_ns_(slice_ns), free_(std::max(slots, 1)) {}
 
 int DecodeSlots::SlotsForThisProcess() {
   cpu_set_t cpus;

@@ -52,8 +52,6 @@ class DecodeSlots {
   // thread that has waited longest, if any, and queues for the next one.
   void Yield(Hold* hold);
 
-  int slots() const { return slots_; }
-
  private:
   struct Waiter {
     std::condition_variable granted_cv;
@@ -63,7 +61,6 @@ class DecodeSlots {
   void HandOverLocked();
   void WaitLocked(std::unique_lock<std::mutex>& lock);
 
-  const int slots_;
   const int64_t slice_ns_;
   std::mutex mutex_;
   int free_;                     // under mutex_

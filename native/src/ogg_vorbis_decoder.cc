@@ -7,11 +7,11 @@
 #define OV_EXCLUDE_STATIC_CALLBACKS
 #include <vorbis/vorbisfile.h>
 
-#include <cmath>
 #include <vector>
 
 #include "audio_decoder.h"
 #include "ogg_support.h"
+#include "sample_codec.h"
 
 namespace speakerd {
 namespace {
@@ -89,15 +89,14 @@ class OggVorbisDecoder final : public AudioDecoder {
     }
   }
 
-  // As ov_read: vorbis_ftoi (the FPU's round to nearest even, lrintf) of
-  // the sample times 32768, clipped.
+  // The converter's own S16 rounding, which is ov_read's: the sample times
+  // 32768, rounded half to even (vorbis_ftoi, lrintf) and clipped.
   static void Interleave(float** channels_pcm, unsigned channels, long frames, int16_t* wav) {
     for (unsigned c = 0; c < channels; c++) {
       const float* in = channels_pcm[VorbisToWavChannel(channels, c)];
       int16_t* out = wav + c;
       for (long i = 0; i < frames; i++, out += channels) {
-        const long value = lrintf(in[i] * 32768.f);
-        *out = static_cast<int16_t>(value > 32767 ? 32767 : value < -32768 ? -32768 : value);
+        *out = static_cast<int16_t>(sample_codec::QuantizeClipped(in[i], sample_codec::kS16FullScale));
       }
     }
   }
