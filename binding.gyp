@@ -33,6 +33,7 @@
         "native/src/playback_thread.cc",
         "native/src/realtime.cc",
         "native/src/stream_input.cc",
+        "native/src/stream_level.cc",
         "native/src/turn_end_wakes.cc",
         "native/src/webm_opus_decoder.cc"
       ],

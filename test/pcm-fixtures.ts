@@ -60,3 +60,34 @@ export function roundHalfToEven(x: number): number {
   const r = Math.round(x);
   return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
+
+/** S16 stereo frames whose left and right samples are given frame by frame. */
+export function s16Stereo(frames: number, left: (frame: number) => number, right: (frame: number) => number): Buffer {
+  const buf = Buffer.alloc(frames * 4);
+  for (let i = 0; i < frames; i++) {
+    buf.writeInt16LE(left(i), i * 4);
+    buf.writeInt16LE(right(i), i * 4 + 2);
+  }
+  return buf;
+}
+
+/** One channel of interleaved S16 frames. */
+export function s16Channel(buf: Buffer, channels: number, channel: number): Int16Array {
+  const frames = buf.length / (2 * channels);
+  const out = new Int16Array(frames);
+  for (let i = 0; i < frames; i++) out[i] = buf.readInt16LE((i * channels + channel) * 2);
+  return out;
+}
+
+/** Deterministic full-range S16 values, one per frame (a signal to find again, bit for bit). */
+export function noise(seed: number): (frame: number) => number {
+  const values: number[] = [];
+  let x = seed >>> 0;
+  return (frame) => {
+    while (values.length <= frame) {
+      x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+      values.push((x >>> 16) - 32768);
+    }
+    return values[frame]!;
+  };
+}

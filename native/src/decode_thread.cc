@@ -203,7 +203,10 @@ bool DecodeThread::Emit(const AudioFormat& format, const uint8_t* frames, size_t
     }
     allowed = std::min<uint64_t>(count, max_frames_ - summary_.frames);
     summary_.frames += allowed;
-    if (allowed < count) summary_.too_long = true;
+    if (allowed < count) {
+      summary_.too_long = true;
+      state_->fade_tail.store(true, std::memory_order_relaxed);  // published by `ended`
+    }
   }
   const bool queued = Queue(frames, allowed);
   queued_frames_.store(summary_.frames * options_.device_rate / format.rate, std::memory_order_relaxed);

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <memory>
 #include <thread>
-#include <unordered_map>
+#include <map>
 
 #include "alsa_log.h"
 #include "clock_sink.h"
@@ -78,6 +78,11 @@ struct StreamCounters {
   int64_t first_write_ns = 0;
   int64_t first_commit_ns = 0;
   StreamPhase phase = StreamPhase::kBuffering;
+  bool ducked = false;
+  bool paused = false;
+  float level = 1.0f;
+  int64_t ducked_ns = 0;
+  int64_t paused_ns = 0;
 
   static StreamCounters Of(const StreamState& state) {
     StreamCounters c;
@@ -89,6 +94,12 @@ struct StreamCounters {
     c.first_write_ns = state.first_write_ns.load(std::memory_order_relaxed);
     c.first_commit_ns = state.first_commit_ns.load(std::memory_order_relaxed);
     c.phase = state.Phase();
+    // Odd counts: ducked, paused (stream_state.h).
+    c.ducked = (state.duck_flips.load(std::memory_order_relaxed) & 1) != 0;
+    c.paused = (state.pause_flips.load(std::memory_order_relaxed) & 1) != 0;
+    c.level = state.current_level.load(std::memory_order_relaxed);
+    c.ducked_ns = state.ducked_ns.load(std::memory_order_relaxed);
+    c.paused_ns = state.paused_ns.load(std::memory_order_relaxed);
     return c;
   }
 };
@@ -102,7 +113,9 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
                         InstanceMethod<&StreamWrap::QueuedFrames>("queuedFrames"),
                         InstanceMethod<&StreamWrap::Write>("write"), InstanceMethod<&StreamWrap::End>("end"),
                         InstanceMethod<&StreamWrap::Abort>("abort"), InstanceMethod<&StreamWrap::Stats>("stats"),
-                        InstanceMethod<&StreamWrap::SetGain>("setGain")});
+                        InstanceMethod<&StreamWrap::SetGain>("setGain"),
+                        InstanceMethod<&StreamWrap::SetPaused>("setPaused"), InstanceMethod<&StreamWrap::Cut>("cut"),
+                        InstanceMethod<&StreamWrap::FadeTail>("fadeTail")});
   }
 
   explicit StreamWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<StreamWrap>(info) {}
@@ -318,7 +331,32 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
   }
 
   void SetGain(const Napi::CallbackInfo& info) {
-    if (state_) state_->gain.store(info[0].As<Napi::Number>().FloatValue(), std::memory_order_relaxed);
+    if (!state_) return;
+    state_->gain.store(info[0].As<Napi::Number>().FloatValue(), std::memory_order_relaxed);
+    if (playback_ != nullptr) playback_->ProducerProgress();
+  }
+
+  // setPaused(bool): fades out and holds the stream where it is, or fades
+  // it back in from there.
+  void SetPaused(const Napi::CallbackInfo& info) {
+    if (!state_) return;
+    state_->paused.store(info[0].ToBoolean().Value(), std::memory_order_release);
+    if (playback_ != nullptr) playback_->ProducerProgress();
+  }
+
+  // cut(): stops after a fade over what the ring holds; 'done' follows with
+  // outcome "aborted". No more input is taken.
+  void Cut(const Napi::CallbackInfo&) {
+    if (playback_ == nullptr) return;
+    state_->cut.store(true, std::memory_order_release);
+    if (decoder_) decoder_->Stop();
+    playback_->ProducerProgress();
+  }
+
+  // fadeTail(): before end(), for a stream cut at a length cap: its last
+  // frames fade out instead of stopping on a click.
+  void FadeTail(const Napi::CallbackInfo&) {
+    if (state_) state_->fade_tail.store(true, std::memory_order_relaxed);  // published by end()
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -334,6 +372,11 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     out.Set("firstCommitNs", static_cast<double>(c.first_commit_ns));
     static const char* const kPhases[] = {"buffering", "playing", "finishing", "retired"};
     out.Set("phase", kPhases[static_cast<int>(c.phase)]);
+    out.Set("ducked", c.ducked);
+    out.Set("paused", c.paused);
+    out.Set("level", c.level);
+    out.Set("duckedMs", static_cast<double>(c.ducked_ns) / 1e6);
+    out.Set("pausedMs", static_cast<double>(c.paused_ns) / 1e6);
     if (decoder_) out.Set("decode", DescribeDecode(env, decoder_->Summary()));
     return out;
   }
@@ -354,6 +397,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     return DefineClass(env, "Device",
                        {InstanceAccessor<&DeviceWrap::Info>("info"),
                         InstanceMethod<&DeviceWrap::CreateStream>("createStream"),
+                        InstanceMethod<&DeviceWrap::SetMasterGain>("setMasterGain"),
                         InstanceMethod<&DeviceWrap::Stats>("stats"), InstanceMethod<&DeviceWrap::Close>("close")});
   }
 
@@ -411,6 +455,13 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
       for (auto it = streams_.begin(); it != streams_.end();) {
         StreamState* state = it->second.state.get();
         const uint32_t bits = state->events.exchange(0, std::memory_order_acq_rel);
+        if (bits & kStreamStarted) batch.Add("started", state->id, env.Undefined());
+        if (bits & kStreamLevel) {
+          Napi::Object flips = Napi::Object::New(env);
+          flips.Set("duckFlips", state->duck_flips.load(std::memory_order_relaxed));
+          flips.Set("pauseFlips", state->pause_flips.load(std::memory_order_relaxed));
+          batch.Add("level", state->id, flips);
+        }
         if (bits & kStreamUnderrun) batch.Add("underrun", state->id, Napi::Number::New(env, state->underruns.load()));
         if (bits & kStreamDrain) batch.Add("drain", state->id, env.Undefined());
         if ((bits & kStreamDone) && !it->second.wrap->ProducerGone()) {
@@ -466,6 +517,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     out.Set("underruns", state.underruns.load());
     out.Set("firstWriteNs", static_cast<double>(state.first_write_ns.load()));
     out.Set("firstCommitNs", static_cast<double>(state.first_commit_ns.load()));
+    out.Set("duckedMs", static_cast<double>(state.ducked_ns.load()) / 1e6);
+    out.Set("pausedMs", static_cast<double>(state.paused_ns.load()) / 1e6);
     return out;
   }
 
@@ -479,13 +532,22 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     Napi::Env env = info.Env();
     RequireOpen(env);
     Napi::Object options = info[0].IsObject() ? info[0].As<Napi::Object>() : Napi::Object::New(env);
-    const float gain = options.Has("gain") ? options.Get("gain").As<Napi::Number>().FloatValue() : 1.0f;
+    StreamSetup setup;
+    if (options.Has("gain")) setup.gain = options.Get("gain").As<Napi::Number>().FloatValue();
+    if (options.Has("priority")) {
+      const int priority = options.Get("priority").As<Napi::Number>().Int32Value();
+      if (priority < static_cast<int>(StreamClass::kBackground) || priority > static_cast<int>(StreamClass::kAlarm)) {
+        throw MakeTypeError(env, "E_INVALID_ARG", "priority must be 0 to 3");
+      }
+      setup.priority = static_cast<StreamClass>(priority);
+    }
+    if (options.Has("follows")) setup.follows = options.Get("follows").As<Napi::Number>().Uint32Value();
     size_t ring_frames = default_ring_frames_;
     if (options.Has("ringFrames")) ring_frames = options.Get("ringFrames").As<Napi::Number>().Int64Value();
     // A stream starts playing once a period is buffered, so the ring must
     // hold at least two.
     ring_frames = std::max(ring_frames, period_frames_ * 2);
-    auto state = std::make_shared<StreamState>(next_stream_id_++, ring_frames, frame_bytes_, gain);
+    auto state = std::make_shared<StreamState>(next_stream_id_++, ring_frames, frame_bytes_, setup);
     switch (playback_->Attach(state.get())) {
       case PlaybackThread::AttachResult::kAttached:
         break;
@@ -502,6 +564,11 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     object.Set("id", state->id);
     UpdateRef(env);
     return object;
+  }
+
+  // setMasterGain(linear): the software master volume, ramped.
+  void SetMasterGain(const Napi::CallbackInfo& info) {
+    if (playback_ != nullptr) playback_->SetMasterGain(info[0].As<Napi::Number>().FloatValue());
   }
 
   Napi::Value Stats(const Napi::CallbackInfo& info) {
@@ -639,7 +706,9 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   LoopWake* events_ = nullptr;  // frees itself once closed
   bool recheck_streams_ = false;  // a stream is done but its decode thread not yet gone
   Napi::Env::CleanupHook<std::function<void()>> cleanup_;
-  std::unordered_map<uint32_t, StreamEntry> streams_;
+  // By id, which is creation order: a batch reports streams in that order, so
+  // that a queue's next stream starts after the one before it is done.
+  std::map<uint32_t, StreamEntry> streams_;
   size_t frame_bytes_ = 0;
   size_t default_ring_frames_ = 0;
   size_t period_frames_ = 0;
@@ -763,6 +832,10 @@ Napi::Value Open(const Napi::CallbackInfo& info, bool clock_sink) {
                                                                                : UnderrunPolicy::kSilence;
   options.idle_ms = o.Get("idleMs").As<Napi::Number>().Uint32Value();
   options.realtime = o.Get("realtime").ToBoolean().Value();
+  options.duck_gain = o.Get("duckGain").As<Napi::Number>().FloatValue();
+  options.duck_ramp_ms = o.Get("duckRampMs").As<Napi::Number>().Uint32Value();
+  options.fade_ms = o.Get("fadeMs").As<Napi::Number>().Uint32Value();
+  options.master_gain = o.Get("masterGain").As<Napi::Number>().FloatValue();
   return OpenJob::Start(env, std::move(request), options, clock_sink, info[1].As<Napi::Function>());
 }
 

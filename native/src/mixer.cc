@@ -31,6 +31,28 @@ void Mixer::Add(const uint8_t* src, size_t frames, float gain, size_t at) {
   });
 }
 
+void Mixer::AddRamped(const uint8_t* src, size_t frames, const float* gains, size_t at) {
+  frames = std::min(frames, frames_ - std::min(at, frames_));
+  float* acc = accumulator_.data() + at * channels_;
+  const unsigned channels = channels_;
+  sample_codec::VisitEncoder(format_, [&](auto codec) {
+    using Codec = decltype(codec);
+    for (size_t f = 0; f < frames; ++f) {
+      const float gain = gains[f];
+      for (unsigned c = 0; c < channels; ++c) {
+        const size_t i = f * channels + c;
+        acc[i] += Codec::Decode(src + i * Codec::kBytes) * gain;
+      }
+    }
+  });
+}
+
+void Mixer::Scale(const float* gains) {
+  for (size_t f = 0; f < frames_; ++f) {
+    for (unsigned c = 0; c < channels_; ++c) accumulator_[f * channels_ + c] *= gains[f];
+  }
+}
+
 void Mixer::Finish(uint8_t* dst) const {
   sample_codec::EncodeSamples(format_, accumulator_.data(), frames_ * channels_, dst);
 }

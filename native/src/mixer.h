@@ -26,6 +26,10 @@ class Mixer {
   // Adds `frames` frames of device-format samples, scaled by gain, at frame
   // offset `at` of the chunk.
   void Add(const uint8_t* src, size_t frames, float gain, size_t at);
+  // The same with a gain per frame: gains[i] scales the i-th frame of src.
+  void AddRamped(const uint8_t* src, size_t frames, const float* gains, size_t at);
+  // Scales the chunk mixed so far, frame by frame (the master volume).
+  void Scale(const float* gains);
   // Writes the chunk, clipped, to dst in the device format.
   void Finish(uint8_t* dst) const;
 

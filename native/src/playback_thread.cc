@@ -20,6 +20,17 @@ namespace {
 // However a PCM's descriptors behave, a sleeping thread looks at the PCM's
 // state at least this often, so that a lost device is noticed without traffic.
 constexpr int kLossCheckMs = 500;
+
+size_t MsToFrames(unsigned ms, unsigned rate) { return static_cast<size_t>(ms) * rate / 1000; }
+
+LevelSettings LevelSettingsFor(const PlaybackOptions& options, unsigned rate) {
+  LevelSettings settings;
+  settings.gain_ramp_frames = MsToFrames(kGainRampMs, rate);
+  settings.duck_ramp_frames = MsToFrames(options.duck_ramp_ms, rate);
+  settings.fade_frames = MsToFrames(options.fade_ms, rate);
+  settings.duck_gain = options.duck_gain;
+  return settings;
+}
 }  // namespace
 
 int64_t MonotonicNowNs() {
@@ -33,7 +44,12 @@ PlaybackThread::PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOption
     : device_(std::move(device)),
       options_(options),
       notify_(std::move(notify)),
-      mixer_(device_->format().format, device_->format().channels, device_->format().buffer_frames) {
+      mixer_(device_->format().format, device_->format().channels, device_->format().buffer_frames),
+      level_settings_(LevelSettingsFor(options_, device_->format().rate)),
+      master_target_(options_.master_gain),
+      master_(options_.master_gain),
+      gains_(device_->format().buffer_frames),
+      master_gains_(device_->format().buffer_frames) {
   wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 }
 
@@ -186,6 +202,7 @@ bool PlaybackThread::Step() {
   const snd_pcm_sframes_t avail = snd_pcm_avail_update(pcm);
   if (avail < 0) return HandlePcmError(static_cast<int>(avail), "avail_update");
   AdvanceStreams(avail);
+  SteerStreams();
 
   // What the streams can give: a chunk may not outrun any stream still
   // producing (it would be a gap), while streams that have ended give what
@@ -195,6 +212,10 @@ bool PlaybackThread::Step() {
   bool waiting_for_buffering = false;
   size_t min_open = std::numeric_limits<size_t>::max();
   size_t max_ended = 0;
+  // The nearest end among them: a chunk stops there, so that what changes
+  // when a stream ends or finishes a fade (an unduck, a resume, the next of
+  // a queue) starts on the very next frame.
+  size_t nearest_end = std::numeric_limits<size_t>::max();
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream == nullptr) continue;
@@ -203,14 +224,23 @@ bool PlaybackThread::Step() {
     if (phase == StreamPhase::kFinishing) finishing = true;
     // The wait policy never starts the mix without a stream that is still
     // buffering, so that streams created together start together.
-    if (phase == StreamPhase::kBuffering && !ended && options_.policy == UnderrunPolicy::kWait) {
+    // A queue's next stream is not waited for while its predecessor plays.
+    if (phase == StreamPhase::kBuffering && !ended && !stream->held && options_.policy == UnderrunPolicy::kWait) {
       waiting_for_buffering = true;
     }
-    if (phase != StreamPhase::kPlaying) continue;
+    // A paused stream holds nothing back: not the device, not the others.
+    if (phase != StreamPhase::kPlaying || !stream->level.mixed()) continue;
     ++playing;
     const size_t ready = stream->ring.Readable();
-    if (ended) {
+    if (stream->level.bounded()) {
+      // Fading out to a pause or a cut: gives what its fade takes, like an
+      // ended stream, which it always has in its ring.
+      const size_t left = std::min(ready, stream->level.frames_left());
+      max_ended = std::max(max_ended, left);
+      if (left > 0) nearest_end = std::min(nearest_end, left);
+    } else if (ended) {
       max_ended = std::max(max_ended, ready);
+      if (ready > 0) nearest_end = std::min(nearest_end, ready);
     } else {
       min_open = std::min(min_open, ready);
     }
@@ -245,7 +275,7 @@ bool PlaybackThread::Step() {
   idle_since_ns_ = MonotonicNowNs();
   if (running_ && space < period) return Wait(true, -1);
   const bool dry = min_open == 0;
-  size_t chunk = std::min(space, min_open != std::numeric_limits<size_t>::max() ? min_open : max_ended);
+  size_t chunk = std::min({space, min_open != std::numeric_limits<size_t>::max() ? min_open : max_ended, nearest_end});
   if (chunk == 0 && !dry) return true;  // ended streams are empty: they finish on the next pass
   if (chunk == 0) {
     // A playing stream is dry.
@@ -254,7 +284,7 @@ bool PlaybackThread::Step() {
       // More than a period is still queued: give the producer until then.
       return Wait(false, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
     }
-    chunk = std::min(space, period);  // the dry streams contribute silence
+    chunk = std::min({space, period, nearest_end});  // the dry streams contribute silence
   }
   const int err = MixAndCommit(chunk);
   if (err < 0) return HandlePcmError(err, "mmap_commit");
@@ -274,28 +304,17 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
   for (size_t i = 0; i < kMaxStreams; ++i) {
     StreamState* stream = slots_[i].load(std::memory_order_acquire);
     if (stream == nullptr) continue;
-    if (stream->aborted.load(std::memory_order_acquire)) {
+    // A cut before the first frame (or after the fade) ends the stream now.
+    const bool cut_unplayed = stream->Phase() == StreamPhase::kBuffering && stream->cut.load(std::memory_order_acquire);
+    if (stream->aborted.load(std::memory_order_acquire) || cut_unplayed ||
+        stream->level.motion() == StreamLevel::Motion::kCut) {
       Retire(i, StreamOutcome::kAborted);
       continue;
     }
-    switch (stream->Phase()) {
-      case StreamPhase::kBuffering:
-        // Audio starts as soon as one period is buffered (or the stream is
-        // shorter than that), so that slow producers do not stutter at once.
-        if (stream->ended.load(std::memory_order_acquire) || stream->ring.Readable() >= format.period_frames) {
-          stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
-        }
-        break;
-      case StreamPhase::kPlaying:
-        if (stream->ended.load(std::memory_order_acquire) && stream->ring.Readable() == 0) {
-          stream->end_position = committed_;
-          stream->phase.store(static_cast<int>(StreamPhase::kFinishing), std::memory_order_release);
-        }
-        break;
-      case StreamPhase::kFinishing:
-        break;
-      case StreamPhase::kRetired:
-        break;
+    if (stream->Phase() == StreamPhase::kPlaying && stream->ended.load(std::memory_order_acquire) &&
+        stream->ring.Readable() == 0) {
+      stream->end_position = committed_;
+      stream->phase.store(static_cast<int>(StreamPhase::kFinishing), std::memory_order_release);
     }
     if (stream->Phase() == StreamPhase::kFinishing && played_ >= stream->end_position) {
       Retire(i, StreamOutcome::kPlayed);
@@ -315,6 +334,71 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
       }
     }
   }
+  // Buffering streams after the others: a queue's next stream sees its
+  // predecessor finish in this same pass, and starts in the very next chunk.
+  for (auto& slot : slots_) {
+    StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kBuffering) continue;
+    stream->held = stream->follows != 0 && Unfinished(stream->follows);
+    if (stream->held) continue;
+    // Audio starts as soon as one period is buffered (or the stream is
+    // shorter than that), so that slow producers do not stutter at once.
+    if (stream->ended.load(std::memory_order_acquire) || stream->ring.Readable() >= format.period_frames) {
+      stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
+    }
+  }
+}
+
+bool PlaybackThread::Unfinished(uint32_t id) const {
+  for (const auto& slot : slots_) {
+    const StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr || stream->id != id) continue;
+    const StreamPhase phase = stream->Phase();
+    return phase == StreamPhase::kBuffering || phase == StreamPhase::kPlaying;
+  }
+  return false;
+}
+
+void PlaybackThread::SteerStreams() {
+  // The highest class that plays (not paused by its client, not being cut)
+  // ducks every lower one; an alarm pauses them instead.
+  int top = -1;
+  for (const auto& slot : slots_) {
+    const StreamState* stream = slot.load(std::memory_order_acquire);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
+    if (stream->paused.load(std::memory_order_acquire) || stream->cut.load(std::memory_order_acquire)) continue;
+    top = std::max(top, static_cast<int>(stream->priority));
+  }
+  const int64_t now = MonotonicNowNs();
+  for (size_t i = 0; i < kMaxStreams; ++i) {
+    StreamState* stream = slots_[i].load(std::memory_order_acquire);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
+    const int priority = static_cast<int>(stream->priority);
+    const bool preempted = top == static_cast<int>(StreamClass::kAlarm) && priority < top;
+    LevelWants wants;
+    wants.client_gain = stream->gain.load(std::memory_order_relaxed);
+    wants.ducked = !preempted && priority < top;
+    wants.paused = preempted || stream->paused.load(std::memory_order_acquire);
+    wants.cut = stream->cut.load(std::memory_order_acquire);
+    // `ended` before the ring's fill: the producer's last frames are in it.
+    wants.fade_tail = stream->ended.load(std::memory_order_acquire) && stream->fade_tail.load(std::memory_order_acquire);
+    stream->level.Steer(wants, level_settings_, stream->ring.Readable());
+    NoteFlips(stream, wants.ducked, wants.paused, now);
+    if (stream->level.motion() == StreamLevel::Motion::kCut) Retire(i, StreamOutcome::kAborted);
+  }
+}
+
+void PlaybackThread::NoteFlips(StreamState* stream, bool ducked, bool paused, int64_t now) {
+  if (ducked == stream->ducked_now && paused == stream->paused_now) return;
+  const int64_t spent = now - stream->flip_ns;
+  if (stream->ducked_now) stream->ducked_ns.fetch_add(spent, std::memory_order_relaxed);
+  if (stream->paused_now) stream->paused_ns.fetch_add(spent, std::memory_order_relaxed);
+  if (ducked != stream->ducked_now) stream->duck_flips.fetch_add(1, std::memory_order_relaxed);
+  if (paused != stream->paused_now) stream->pause_flips.fetch_add(1, std::memory_order_relaxed);
+  stream->ducked_now = ducked;
+  stream->paused_now = paused;
+  stream->flip_ns = now;
+  RaiseStream(stream, kStreamLevel);
 }
 
 int PlaybackThread::MixAndCommit(size_t frames) {
@@ -350,13 +434,16 @@ int PlaybackThread::MixAndCommit(size_t frames) {
 
 void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
   const int64_t now = MonotonicNowNs();
+  const float master_target = master_target_.load(std::memory_order_relaxed);
+  if (master_target != master_.target()) master_.MoveTo(master_target, level_settings_.gain_ramp_frames);
+  const bool master_unity = !master_.moving() && master_.value() == 1.0f;
   StreamState* sole = nullptr;
   size_t contributors = 0;
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream == nullptr) continue;
     stream->chunk_frames = 0;
-    if (stream->Phase() != StreamPhase::kPlaying) continue;
+    if (stream->Phase() != StreamPhase::kPlaying || !stream->level.mixed()) continue;
     if (stream->ring.Readable() == 0 && stream->ended.load(std::memory_order_acquire)) continue;
     sole = stream;
     ++contributors;
@@ -367,10 +454,15 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
     if (got > 0) {
       if (stream->first_commit_ns.load(std::memory_order_relaxed) == 0) {
         stream->first_commit_ns.store(now, std::memory_order_relaxed);
+        stream->level.MarkStarted();
+        RaiseStream(stream, kStreamStarted);
       }
       stream->frames_played.fetch_add(got, std::memory_order_relaxed);
     }
-    if (got < frames && !stream->ended.load(std::memory_order_acquire)) {
+    stream->current_level.store(stream->level.level(), std::memory_order_relaxed);
+    // A fade that ends inside the chunk is not a dry ring.
+    if (got < frames && !stream->ended.load(std::memory_order_acquire) && !stream->level.bounded() &&
+        stream->level.mixed()) {
       if (!stream->dry) {
         stream->dry = true;
         stream->underruns.fetch_add(1, std::memory_order_relaxed);
@@ -382,9 +474,9 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
   };
 
   const size_t frame_bytes = device_->format().frame_bytes;
-  // The common case, one stream at unity gain with a whole chunk ready: copy.
-  if (contributors == 1 && sole->gain.load(std::memory_order_relaxed) == 1.0f &&
-      sole->ring.Readable() >= frames) {
+  // The common case, one stream at unity level with a whole chunk ready: copy.
+  if (contributors == 1 && master_unity && sole->level.motion() == StreamLevel::Motion::kPlaying &&
+      sole->level.Steady() && sole->level.level() == 1.0f && sole->ring.Readable() >= frames) {
     const StreamRing::Regions regions = sole->ring.Peek(frames);
     std::memcpy(dst, regions.first, regions.first_frames * frame_bytes);
     std::memcpy(dst + regions.first_frames * frame_bytes, regions.second, regions.second_frames * frame_bytes);
@@ -394,19 +486,39 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
   }
   if (contributors == 0) {
     mixer_.Silence(dst, frames);
+    master_.Skip(frames);
     return;
   }
   mixer_.Begin(frames);
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
-    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying) continue;
-    const size_t got = std::min(stream->ring.Readable(), frames);
-    const float gain = stream->gain.load(std::memory_order_relaxed);
+    if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying || !stream->level.mixed()) continue;
+    StreamLevel& level = stream->level;
+    const bool bounded = level.bounded();
+    size_t got = std::min(stream->ring.Readable(), frames);
+    if (bounded) got = std::min(got, level.frames_left());
+    // A fade out ends with the stream's frames; every other level moves with
+    // the mix, also over the silence of a dry ring.
+    const size_t span = bounded ? got : frames;
     const StreamRing::Regions regions = stream->ring.Peek(got);
-    mixer_.Add(regions.first, regions.first_frames, gain, 0);
-    mixer_.Add(regions.second, regions.second_frames, gain, regions.first_frames);
+    if (level.Steady()) {
+      const float gain = level.level();
+      mixer_.Add(regions.first, regions.first_frames, gain, 0);
+      mixer_.Add(regions.second, regions.second_frames, gain, regions.first_frames);
+      level.Advance(span);
+    } else {
+      level.Fill(gains_.data(), span);
+      mixer_.AddRamped(regions.first, regions.first_frames, gains_.data(), 0);
+      mixer_.AddRamped(regions.second, regions.second_frames, gains_.data() + regions.first_frames,
+                       regions.first_frames);
+    }
     stream->ring.Consume(got);
     account(stream, got);
+  }
+  if (!master_unity) {
+    std::fill_n(master_gains_.begin(), frames, 1.0f);
+    master_.Apply(master_gains_.data(), frames);
+    mixer_.Scale(master_gains_.data());
   }
   mixer_.Finish(dst);
 }
@@ -474,6 +586,10 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
 void PlaybackThread::Retire(size_t slot, StreamOutcome outcome) {
   StreamState* stream = slots_[slot].exchange(nullptr, std::memory_order_seq_cst);
   if (stream == nullptr) return;
+  // The time ducked or paused up to now counts; the flags stay as they were.
+  const int64_t spent = MonotonicNowNs() - stream->flip_ns;
+  if (stream->ducked_now) stream->ducked_ns.fetch_add(spent, std::memory_order_relaxed);
+  if (stream->paused_now) stream->paused_ns.fetch_add(spent, std::memory_order_relaxed);
   stream->outcome.store(static_cast<int>(outcome), std::memory_order_relaxed);
   stream->phase.store(static_cast<int>(StreamPhase::kRetired), std::memory_order_relaxed);
   // The last touch of the stream: once JS sees the done bit it may free it.

@@ -17,6 +17,7 @@
 #include <poll.h>
 
 #include "device_error.h"
+#include "gain_ramp.h"
 #include "mixer.h"
 #include "pcm_device.h"
 #include "stream_state.h"
@@ -33,7 +34,15 @@ struct PlaybackOptions {
   UnderrunPolicy policy = UnderrunPolicy::kSilence;
   unsigned idle_ms = 5000;  // silence policy: how long an idle device keeps running
   bool realtime = true;     // try SCHED_FIFO
+  // Playback control (design §2b).
+  float duck_gain = 0.1f;    // what a higher class playing leaves of a lower one, linear
+  unsigned duck_ramp_ms = 50;
+  unsigned fade_ms = 20;     // pause, resume and cuts
+  float master_gain = 1.0f;  // the software master volume at open, linear
 };
+
+// How long a client's change of gain, and of the master volume, ramps.
+constexpr unsigned kGainRampMs = 20;
 
 // Bits for PlaybackThread::TakeDeviceEvents().
 enum DeviceEvent : uint32_t {
@@ -45,7 +54,9 @@ enum DeviceEvent : uint32_t {
 
 class PlaybackThread {
  public:
-  static constexpr size_t kMaxStreams = 64;
+  // MAX_STREAMS (at most 64) playing, and as many queue followers waiting
+  // for their predecessors to finish.
+  static constexpr size_t kMaxStreams = 128;
 
   PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOptions options, std::function<void()> notify);
   ~PlaybackThread();
@@ -73,6 +84,8 @@ class PlaybackThread {
   // A stream's producer thread (a decode thread): tells JS of a stream event
   // ('drain' of its input) through the device's one event channel.
   void RaiseFromProducer(StreamState* stream, uint32_t stream_event);
+  // Any thread: the software master volume, linear; it ramps over kGainRampMs.
+  void SetMasterGain(float gain) { master_target_.store(gain, std::memory_order_relaxed); }
 
   const PcmDevice& device() const { return *device_; }
   uint32_t TakeDeviceEvents() { return device_events_.exchange(0, std::memory_order_acq_rel); }
@@ -95,6 +108,13 @@ class PlaybackThread {
   // One pass of the loop; false when the thread must exit.
   bool Step();
   void AdvanceStreams(snd_pcm_sframes_t avail);
+  // Whether the stream with this id is still buffering or playing.
+  bool Unfinished(uint32_t id) const;
+  // Decides each playing stream's level for the next chunk: the client's
+  // gain and pause, the duck or pre-emption by a higher class, a cut.
+  void SteerStreams();
+  // Publishes a stream's duck and pause as they flip, with the time spent in each.
+  void NoteFlips(StreamState* stream, bool ducked, bool paused, int64_t now);
   int MixAndCommit(size_t frames);
   void MixInto(uint8_t* dst, size_t frames);
   bool StartPcm();
@@ -121,6 +141,8 @@ class PlaybackThread {
   const PlaybackOptions options_;
   const std::function<void()> notify_;
   Mixer mixer_;
+  const LevelSettings level_settings_;
+  std::atomic<float> master_target_;
   std::thread thread_;
   int wake_fd_ = -1;
 
@@ -147,6 +169,9 @@ class PlaybackThread {
   DeviceError fatal_;
 
   // Playback thread only.
+  GainRamp master_;
+  std::vector<float> gains_;         // a stream's level per frame of a chunk
+  std::vector<float> master_gains_;  // the master volume's, while it moves
   uint64_t committed_ = 0;  // frames committed since open
   uint64_t played_ = 0;     // frames the device has consumed, as far as known
   bool running_ = false;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "stream_level.h"
 #include "stream_ring.h"
 
 namespace speakerd {
@@ -19,25 +20,55 @@ enum class StreamPhase : int {
 
 enum class StreamOutcome : int { kNone, kPlayed, kAborted, kDeviceLost, kClosed };
 
+// Priority classes (design §2b), lowest first: while a stream of a higher
+// class plays, lower ones are ducked, or paused under an alarm.
+enum class StreamClass : int { kBackground, kNormal, kAnnouncement, kAlarm };
+
 // Bits in StreamState::events, collected by the JS side.
 enum StreamEvent : uint32_t {
   kStreamDrain = 1u << 0,     // the ring has room again after a partial write
   kStreamUnderrun = 1u << 1,  // the ring ran dry while playing; silence was mixed in
   kStreamDone = 1u << 2,      // retired; see outcome. The playback thread's last touch of the stream
+  kStreamStarted = 1u << 3,   // its first frame was committed
+  kStreamLevel = 1u << 4,     // ducked, unducked, paused or resumed (see the counters)
+};
+
+// How a stream is created: fixed before it is attached.
+struct StreamSetup {
+  float gain = 1.0f;
+  StreamClass priority = StreamClass::kNormal;
+  // The stream this one follows in its queue (its id; 0: none): it is not
+  // mixed while that one is still buffering or playing, and then starts in
+  // the very chunk after its last frame.
+  uint32_t follows = 0;
 };
 
 struct StreamState {
-  StreamState(uint32_t stream_id, size_t ring_frames, size_t frame_bytes, float initial_gain)
-      : id(stream_id), ring(ring_frames, frame_bytes), gain(initial_gain) {}
+  StreamState(uint32_t stream_id, size_t ring_frames, size_t frame_bytes, const StreamSetup& setup)
+      : id(stream_id),
+        priority(setup.priority),
+        follows(setup.follows),
+        ring(ring_frames, frame_bytes),
+        gain(setup.gain),
+        level(setup.gain) {}
+  StreamState(uint32_t stream_id, size_t ring_frames, size_t frame_bytes, float gain)
+      : StreamState(stream_id, ring_frames, frame_bytes, StreamSetup{gain}) {}
 
   const uint32_t id;
+  const StreamClass priority;
+  const uint32_t follows;
   StreamRing ring;
-  std::atomic<float> gain;
+  std::atomic<float> gain;  // the client's, linear; a change ramps (JS writes it)
 
   // Written by the JS thread.
   std::atomic<bool> ended{false};        // no more frames will come
   std::atomic<bool> aborted{false};      // stop now, drop what is buffered
   std::atomic<bool> wants_drain{false};  // a write came back short
+  std::atomic<bool> paused{false};       // by its client (PATCH)
+  std::atomic<bool> cut{false};          // stop after a fade (DELETE, shutdown, client gone)
+  // Its producer ended it at a length cap: the last frames fade out. Set
+  // before `ended`.
+  std::atomic<bool> fade_tail{false};
   std::atomic<int64_t> first_write_ns{0};
   // A compressed stream's decode thread (decode_thread.h) produces instead
   // of JS: room after a short write wakes this eventfd, not a 'drain'.
@@ -50,8 +81,21 @@ struct StreamState {
   std::atomic<uint64_t> frames_played{0};  // committed to the device from this stream
   std::atomic<uint32_t> underruns{0};
   std::atomic<int64_t> first_commit_ns{0};
+  // Each flip of the duck or the pause is counted: JS, which may see
+  // several at once, tells them apart by parity (odd: ducked, paused).
+  std::atomic<uint32_t> duck_flips{0};
+  std::atomic<uint32_t> pause_flips{0};
+  std::atomic<float> current_level{1.0f};  // the level of the last frame mixed, linear
+  // Time spent ducked and paused, CLOCK_MONOTONIC ns, up to the last flip.
+  std::atomic<int64_t> ducked_ns{0};
+  std::atomic<int64_t> paused_ns{0};
 
   // Playback thread only.
+  StreamLevel level;
+  bool held = false;  // follows a stream that has not finished yet
+  bool ducked_now = false;
+  bool paused_now = false;
+  int64_t flip_ns = 0;  // when the duck or pause last flipped
   bool dry = false;
   uint64_t chunk_frames = 0;  // what the chunk being committed took from this stream
   uint64_t end_position = 0;  // device position after this stream's last frame

@@ -26,6 +26,14 @@ export interface PlaybackFormat {
   idleMs?: number;
   /** Try SCHED_FIFO for the playback thread. */
   realtime?: boolean;
+  /** What a higher class playing leaves of a lower one's level, linear (design §2b). */
+  duckGain?: number;
+  /** How long a duck ramps down and back up, in ms. */
+  duckRampMs?: number;
+  /** How long a pause, a resume and a cut fade, in ms. */
+  fadeMs?: number;
+  /** The software master volume at open, linear. */
+  masterGain?: number;
 }
 
 export interface DeviceOptions extends PlaybackFormat {
@@ -91,6 +99,9 @@ export interface StreamResult {
   /** CLOCK_MONOTONIC (as process.hrtime) of the first write and first commit to ALSA, 0 if none. */
   firstWriteNs: number;
   firstCommitNs: number;
+  /** Time spent ducked and paused. */
+  duckedMs: number;
+  pausedMs: number;
 }
 
 export interface StreamStats {
@@ -102,12 +113,27 @@ export interface StreamStats {
   firstWriteNs: number;
   firstCommitNs: number;
   phase: 'buffering' | 'playing' | 'finishing' | 'retired';
+  /** Ducked by a higher class; paused by its client or an alarm (as the playback thread last decided). */
+  ducked: boolean;
+  paused: boolean;
+  /** The level of the last frame mixed, linear: gain × duck × fade. */
+  level: number;
+  duckedMs: number;
+  pausedMs: number;
   decode?: DecodeSummary;
 }
+
+/** Priority classes, lowest first (design §2b). */
+export const PRIORITIES = ['background', 'normal', 'announcement', 'alarm'] as const;
+export type Priority = (typeof PRIORITIES)[number];
 
 export interface StreamOptions {
   /** Linear gain, 1 = unchanged. */
   gain?: number;
+  /** Its class: while a higher one plays, it is ducked (paused under an alarm). Default normal. */
+  priority?: Priority;
+  /** The stream this one follows in a queue: it starts right after that one's last frame. */
+  follows?: Stream;
   /** Ring capacity in frames, rounded up to a power of two. */
   ringFrames?: number;
 }
@@ -131,12 +157,23 @@ interface NativeStream {
   end(): boolean;
   abort(): void;
   setGain(gain: number): void;
+  setPaused(paused: boolean): void;
+  cut(): void;
+  fadeTail(): void;
   stats(): StreamStats;
+}
+
+interface NativeStreamOptions {
+  gain: number;
+  priority?: number;
+  follows?: number;
+  ringFrames?: number;
 }
 
 interface NativeDevice {
   readonly info: DeviceInfo;
-  createStream(options: StreamOptions): NativeStream;
+  createStream(options: NativeStreamOptions): NativeStream;
+  setMasterGain(gain: number): void;
   stats(): DeviceStats;
   close(): Promise<void>;
 }
@@ -166,6 +203,13 @@ export function freeBuffer(bytes: Uint8Array): boolean {
   return native.freeBuffer(bytes);
 }
 
+function checkGain(name: string, gain: unknown): number {
+  if (typeof gain !== 'number' || !Number.isFinite(gain) || gain < 0) {
+    throw argumentError(`${name} must be a finite number >= 0; got ${String(gain)}`);
+  }
+  return gain;
+}
+
 function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
   const format = options.format ?? 'S16_LE';
   if (!SAMPLE_FORMATS.includes(format)) {
@@ -187,6 +231,10 @@ function checkFormat(options: PlaybackFormat): Required<PlaybackFormat> {
     underrun,
     idleMs: checkInteger('idleMs', options.idleMs ?? 5000, 0, 2 ** 31 - 1),
     realtime: options.realtime ?? true,
+    duckGain: checkGain('duckGain', options.duckGain ?? 0.1),
+    duckRampMs: checkInteger('duckRampMs', options.duckRampMs ?? 50, 0, 10_000),
+    fadeMs: checkInteger('fadeMs', options.fadeMs ?? 20, 0, 10_000),
+    masterGain: checkGain('masterGain', options.masterGain ?? 1),
   };
 }
 
@@ -279,11 +327,25 @@ export class Stream extends EventEmitter {
     this.#native.abort();
   }
 
+  /** Stops after a fade (the device's fadeMs) over what the ring holds; takes no more input. Done follows with outcome "aborted". */
+  cut(): void {
+    this.#native.cut();
+  }
+
+  /** Before end(), for a stream cut at a length cap: its last frames fade out. */
+  fadeTail(): void {
+    this.#native.fadeTail();
+  }
+
+  /** Sets the client's gain (linear); a playing stream ramps to it over 20 ms. */
   setGain(gain: number): void {
-    if (typeof gain !== 'number' || !Number.isFinite(gain) || gain < 0) {
-      throw argumentError(`gain must be a finite number >= 0; got ${String(gain)}`);
-    }
-    this.#native.setGain(gain);
+    this.#native.setGain(checkGain('gain', gain));
+  }
+
+  /** Pauses (a fade out, then held where it is, its producer held by backpressure) or resumes (a fade in from there). */
+  setPaused(paused: boolean): void {
+    if (typeof paused !== 'boolean') throw argumentError(`paused must be a boolean; got ${String(paused)}`);
+    this.#native.setPaused(paused);
   }
 
   stats(): StreamStats {
@@ -302,11 +364,21 @@ export class Stream extends EventEmitter {
     return result;
   }
 
+  #duckFlips = 0;
+  #pauseFlips = 0;
+
   /** @internal */
   deliver(type: string, detail: unknown): void {
     if (type === 'done') this.#result = detail as StreamResult;
     if (type === 'drain' && this.#ending) this.end();
-    if (type === 'done' || type === 'drain' || type === 'underrun') this.emit(type, detail);
+    if (type === 'level') {
+      // Every flip since the last batch, in turn: odd counts are ducked, paused.
+      const { duckFlips, pauseFlips } = detail as { duckFlips: number; pauseFlips: number };
+      while (this.#duckFlips < duckFlips) this.emit(++this.#duckFlips % 2 === 1 ? 'ducked' : 'unducked');
+      while (this.#pauseFlips < pauseFlips) this.emit(++this.#pauseFlips % 2 === 1 ? 'paused' : 'resumed');
+      return;
+    }
+    if (type === 'done' || type === 'drain' || type === 'underrun' || type === 'started') this.emit(type, detail);
   }
 }
 
@@ -323,15 +395,24 @@ export class Device extends EventEmitter {
   }
 
   createStream(options: StreamOptions = {}): Stream {
-    const gain = options.gain ?? 1;
-    if (typeof gain !== 'number' || !Number.isFinite(gain) || gain < 0) {
-      throw argumentError(`gain must be a finite number >= 0; got ${String(gain)}`);
-    }
-    const native: StreamOptions = { gain };
+    const native: NativeStreamOptions = { gain: checkGain('gain', options.gain ?? 1) };
     if (options.ringFrames !== undefined) native.ringFrames = checkInteger('ringFrames', options.ringFrames, 1, 1 << 26);
+    if (options.priority !== undefined) {
+      native.priority = PRIORITIES.indexOf(options.priority);
+      if (native.priority < 0) throw argumentError(`priority must be one of ${PRIORITIES.join(', ')}; got ${String(options.priority)}`);
+    }
+    if (options.follows !== undefined) {
+      if (!(options.follows instanceof Stream)) throw argumentError('follows must be a Stream of this device');
+      native.follows = options.follows.id;
+    }
     const stream = new Stream(this.#native.createStream(native), this.info.frameBytes);
     this.#streams.set(stream.id, stream);
     return stream;
+  }
+
+  /** The software master volume, linear: every frame mixed is scaled by it, ramped over 20 ms. */
+  setMasterGain(gain: number): void {
+    this.#native.setMasterGain(checkGain('gain', gain));
   }
 
   stats(): DeviceStats {
