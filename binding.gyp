@@ -21,6 +21,8 @@
         "native/src/fault_pcm.cc",
         "native/src/flac_decoder.cc",
         "native/src/free_buffer.cc",
+        "native/src/hardware_volume.cc",
+        "native/src/hardware_volume_wrap.cc",
         "native/src/js_audio_format.cc",
         "native/src/loop_wake.cc",
         "native/src/ioplug_params.cc",

@@ -12,6 +12,7 @@
 #include "converter_wrap.h"
 #include "device_wrap.h"
 #include "free_buffer.h"
+#include "hardware_volume_wrap.h"
 #include "realtime.h"
 
 namespace {
@@ -54,6 +55,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InitConverterWrap(env, exports);
   speakerd::InitAlsaConfigWrap(env, exports);
   speakerd::InitFreeBuffer(env, exports);
+  speakerd::InitHardwareVolumeWrap(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
   // The diagnostics describe the playback thread's scheduling with these.

@@ -506,6 +506,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     out.Set("bufferFrames", static_cast<double>(f.buffer_frames));
     out.Set("frameBytes", static_cast<double>(f.frame_bytes));
     out.Set("access", "mmap");
+    out.Set("card", device.card() < 0 ? env.Null() : Napi::Number::New(env, device.card()));
     return out;
   }
 

@@ -37,6 +37,9 @@ std::unique_ptr<PcmDevice> PcmDevice::Open(const PcmRequest& request, DeviceErro
     return nullptr;
   }
   std::unique_ptr<PcmDevice> device(new PcmDevice(pcm, request.pcm));
+  snd_pcm_info_t* info;
+  snd_pcm_info_alloca(&info);
+  if (snd_pcm_info(pcm, info) == 0) device->card_ = snd_pcm_info_get_card(info);
   if (!device->Configure(request, error)) return nullptr;
   return device;
 }

@@ -47,6 +47,8 @@ class PcmDevice {
   snd_pcm_t* handle() const { return pcm_; }
   const PcmFormat& format() const { return format_; }
   const std::string& name() const { return name_; }
+  // The sound card the PCM plays on (snd_pcm_info), or -1 for a PCM on none: ioplug, file, null.
+  int card() const { return card_; }
 
   // The one recovery path for a failed PCM call: EPIPE (xrun) and ESTRPIPE
   // (suspend) leave the PCM prepared, to be started again by the caller, and
@@ -63,6 +65,7 @@ class PcmDevice {
 
   snd_pcm_t* pcm_;
   std::string name_;
+  int card_ = -1;
   PcmFormat format_{};
 };
 

@@ -52,6 +52,8 @@ export interface DeviceInfo {
   bufferFrames: number;
   frameBytes: number;
   access: 'mmap';
+  /** The sound card the PCM plays on (its mixer is hardware-volume.ts's), or null for a PCM on none: file, null, the clock sink. */
+  card: number | null;
 }
 
 export interface DeviceStats {

@@ -11,7 +11,7 @@ export class FakeDevice extends EventEmitter {
 
   constructor(pcm: string) {
     super();
-    this.info = { pcm, format: 'S16_LE', rate: 48000, channels: 2, periodFrames: 1024, bufferFrames: 4096, frameBytes: 4, access: 'mmap' };
+    this.info = { pcm, format: 'S16_LE', rate: 48000, channels: 2, periodFrames: 1024, bufferFrames: 4096, frameBytes: 4, access: 'mmap', card: null };
   }
 
   stats(): { streams: number } {

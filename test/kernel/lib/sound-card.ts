@@ -16,6 +16,7 @@ export interface BoundDevice {
 }
 
 export const LOOPBACK: BoundDevice = { driver: 'snd_aloop', device: 'snd_aloop.0' };
+export const DUMMY: BoundDevice = { driver: 'snd_dummy', device: 'snd_dummy.0' };
 
 /**
  * Unbinds the driver: the card is unplugged as a USB card is. The kernel's
