@@ -15,6 +15,8 @@ import { PROBE_ROUTES, ProbeListener } from './http/probe-listener';
 import audioPlugin from './plugins/audio';
 import { requireBearerToken } from './plugins/auth';
 import deviceRoutes from './routes/device';
+import controlRoutes from './routes/control';
+import eventRoutes from './routes/events';
 import healthRoutes from './routes/health';
 import metricsRoutes from './routes/metrics';
 import streamRoutes from './routes/streams';
@@ -125,6 +127,8 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     const playback = new Playback(engine, { idleTimeoutMs: config.streamIdleTimeoutMs, maxSeconds: config.maxStreamSeconds, maxWallSeconds: config.maxStreamWallSeconds });
     playback.observe(streamTelemetry(new ServiceMetrics(engine)));
     await api.register(streamRoutes, { playback });
+    await api.register(controlRoutes, { playback, engine });
+    await api.register(eventRoutes);
   });
   return app;
 }

@@ -17,6 +17,8 @@ export interface Config {
   logLevel: LogLevel;
   audio: AudioSettings;
   maxStreams: number;
+  /** Streams waiting in queues at most (?queue=). */
+  maxQueued: number;
   maxStreamSeconds: number;
   /** Wall-clock time a stream may take, however its audio advances. */
   maxStreamWallSeconds: number;
@@ -64,6 +66,22 @@ function integer(env: Env, name: string, fallback: number, min: number, max: num
     throw new ConfigError(name, value, `must be a whole number from ${min} to ${max}`);
   }
   return Number(value);
+}
+
+// A decimal number such as -20 or 3.5, within [min, max].
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const number = /^\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(number) || number < min || number > max) {
+    throw new ConfigError(name, value, `must be a decimal number from ${min} to ${max}`);
+  }
+  return number;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value;
 }
 
 function optionalPort(env: Env, name: string): number | undefined {
@@ -169,8 +187,14 @@ export function loadConfig(env: Env = process.env): Config {
       reopenMinMs: integer(env, 'AUDIO_REOPEN_MIN_MS', 500, 10, 600_000),
       reopenMaxMs: integer(env, 'AUDIO_REOPEN_MAX_MS', 30_000, 10, 3_600_000),
       lostRestartS: integer(env, 'AUDIO_LOST_RESTART_S', 60, 0, 86_400),
+      duckDb: decimal(env, 'AUDIO_DUCK_DB', -20, -120, 0),
+      duckRampMs: integer(env, 'AUDIO_DUCK_RAMP_MS', 50, 0, 10_000),
+      fadeMs: integer(env, 'AUDIO_FADE_MS', 20, 0, 10_000),
+      mixerElement: optional(env, 'AUDIO_MIXER_ELEMENT'),
+      volumeDb: decimal(env, 'AUDIO_VOLUME_DB', 0, -120, 0),
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
+    maxQueued: integer(env, 'MAX_QUEUED', 32, 0, 64),
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),
     maxStreamWallSeconds: 0,
     streamIdleTimeoutMs: integer(env, 'STREAM_IDLE_TIMEOUT_MS', 10_000, 100, 3_600_000),

@@ -97,6 +97,30 @@ export const ERRORS = {
     message: ({ value, min, max }) => `gain must be a decimal number of dB from ${min} to ${max}; got ${JSON.stringify(value)}`,
     hint: 'send ?gain= as a plain decimal such as -6 or 3.5',
   }),
+  INVALID_PRIORITY: situation<{ value: string; allowed: readonly string[] }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ value, allowed }) => `priority must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`,
+    hint: 'send ?priority=announcement for announcements, alarm for what must interrupt everything, background for music under them',
+  }),
+  INVALID_QUEUE: situation<{ value: string }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ value }) => `queue must be 1 to 64 letters, digits, '.', '_' or '-'; got ${JSON.stringify(value)}`,
+    hint: 'name the queue as the client knows it, such as ?queue=tts',
+  }),
+  INVALID_CONTROL: situation<{ reason: string }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ reason }) => reason,
+    hint: 'send JSON such as {"gainDb": -6} or {"paused": true}',
+  }),
+  INVALID_VOLUME: situation<{ reason: string }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ reason }) => reason,
+    hint: 'send JSON such as {"db": -12} or {"muted": true}; GET /v1/volume gives the range',
+  }),
   NOT_FOUND: situation<{ method: string; url: string }>({
     code: 'E_NOT_FOUND',
     status: 404,
@@ -210,11 +234,24 @@ export const ERRORS = {
     hint: 'retry after the number of seconds in Retry-After, or raise MAX_STREAMS',
     retryAfterSeconds: () => 1,
   }),
+  STREAM_QUEUED: situation<{ id: string }>({
+    code: 'E_STREAM_QUEUED',
+    status: 409,
+    message: ({ id }) => `stream ${id} is still waiting in its queue: only a stream that plays can be paused or have its gain changed`,
+    hint: 'wait for its "admitted" event on GET /v1/events, or DELETE it to take it out of the queue',
+  }),
+  TOO_MANY_QUEUED: situation<{ queued: number; maxQueued: number }>({
+    code: 'E_TOO_MANY_QUEUED',
+    status: 429,
+    message: ({ queued, maxQueued }) => `${queued} streams already wait in queues, the most this instance holds (MAX_QUEUED=${maxQueued})`,
+    hint: 'retry after the number of seconds in Retry-After, or raise MAX_QUEUED',
+    retryAfterSeconds: () => 1,
+  }),
   STREAM_NOT_FOUND: situation<{ id: string }>({
     code: 'E_STREAM_NOT_FOUND',
     status: 404,
-    message: ({ id }) => `no stream ${id} is playing`,
-    hint: 'GET /v1/streams lists the streams that are playing',
+    message: ({ id }) => `no stream ${id} is playing or queued`,
+    hint: 'GET /v1/streams lists the streams that are playing or queued',
   }),
 
   // A stream that ends early; `played` says how far it got.

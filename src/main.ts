@@ -44,7 +44,7 @@ export async function serve(env: NodeJS.ProcessEnv = process.env, telemetry?: Te
     process.exit(2);
   }
   const logger = pino({ level: config.logLevel, base: { service: 'speakerd', pid: process.pid }, mixin: traceIds });
-  const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
+  const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams, maxQueued: config.maxQueued }, logger);
   const app = await buildApp(config, engine, logger, telemetry);
   const listenOrExit = async (listen: () => Promise<unknown>, port: number, portName: string) => {
     try {

@@ -29,4 +29,12 @@ export interface AudioSettings {
   reopenMaxMs: number;
   /** A device lost this long without a reopen fails /livez, so that a restart brings the node's current device nodes; 0: never. */
   lostRestartS: number;
+  /** Playback control (design §2b): the duck, in dB below the stream's level; its ramp and the fades, in ms. */
+  duckDb: number;
+  duckRampMs: number;
+  fadeMs: number;
+  /** The card's simple-mixer element for the master volume; undefined: the first of Master, PCM, Speaker. */
+  mixerElement: string | undefined;
+  /** The master volume at start, in dB. */
+  volumeDb: number;
 }

@@ -46,8 +46,11 @@ export interface DeviceLoss {
 
 /** The options that open the configured PCM: the engine and the doctor open it the same way. */
 export function configuredDeviceOptions(audio: AudioSettings): DeviceOptions {
-  const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs } = audio;
-  return { pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs };
+  const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs, duckDb, duckRampMs, fadeMs, volumeDb } = audio;
+  return {
+    pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs,
+    duckGain: 10 ** (duckDb / 20), duckRampMs, fadeMs, masterGain: 10 ** (volumeDb / 20),
+  };
 }
 
 function summarize(error: unknown): ErrorSummary {
@@ -93,6 +96,8 @@ export interface DeviceSupervisorEvents {
   'open-failed': [error: ErrorSummary, attempt: number, retryInMs: number];
   /** A device is open and plays: after a loss, or headless → device. */
   restored: [info: DeviceInfo, mode: DeviceMode];
+  /** A device was opened and is used from now on (headless or not, first or again). */
+  opened: [device: Device, mode: DeviceMode];
   /** The device in use had an xrun; `count` is its own count since it opened. */
   xrun: [count: number];
   /** Lost for AUDIO_LOST_RESTART_S without a reopen: /livez now fails. */
@@ -135,6 +140,8 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   #attempting = false;
   #watcher: NodeWatch | undefined;
   #xruns = 0;
+  /** The software master volume (linear) a device opens with: the master volume's to set (master-volume.ts). */
+  masterGain: number;
   readonly #opener: DeviceOpener;
   readonly #audio: AudioSettings;
   readonly #log: Logger;
@@ -147,6 +154,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   constructor(audio: AudioSettings, log: Logger, collaborators: SupervisorCollaborators = {}) {
     super();
     this.#audio = audio;
+    this.masterGain = 10 ** (audio.volumeDb / 20);
     this.#log = log;
     this.#clock = collaborators.clock ?? systemClock;
     this.#random = collaborators.random ?? Math.random;
@@ -245,7 +253,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
 
   async #openConfigured(): Promise<Device> {
     try {
-      const device = await this.#opener.open(configuredDeviceOptions(this.#audio));
+      const device = await this.#opener.open({ ...configuredDeviceOptions(this.#audio), masterGain: this.masterGain });
       this.#openAttempt = { pcm: this.#audio.device, attempted: true, opened: true, error: null, info: device.info };
       return device;
     } catch (error) {
@@ -257,7 +265,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   async #playHeadless(reason: string): Promise<void> {
     // The same format and gap policy as the card would have had.
     const { pcm: _pcm, alsaConfig: _alsaConfig, ...format } = configuredDeviceOptions(this.#audio);
-    const device = await this.#openClockSink(format);
+    const device = await this.#openClockSink({ ...format, masterGain: this.masterGain });
     this.#headlessReason = reason;
     this.#use(device, 'headless');
     this.#log.warn({ mode: 'headless', reason, device: device.info }, `playing headless: ${reason}`);
@@ -282,6 +290,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
       this.emit('xrun', count);
     });
     device.on('error', (error: NativeError) => this.#onDeviceError(device, error));
+    this.emit('opened', device, mode);
   }
 
   #onDeviceError(device: Device, error: NativeError): void {

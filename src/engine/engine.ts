@@ -9,9 +9,18 @@ import { failure } from '../error-table';
 import type { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { DeviceSupervisor, type DeviceLoss, type DeviceMode } from './device-supervisor';
-import type { Device, DeviceInfo, NativeError, Stream, StreamResult } from './native';
+import { EventLog } from './event-log';
+import { MasterVolume } from './master-volume';
+import type { Device, DeviceInfo, NativeError, Priority, Stream, StreamResult } from './native';
+import { StreamQueues, type QueuedStream } from './stream-queues';
 
 export { configuredDeviceOptions, failedOpenAttempt, DeviceOpenError, type DeviceMode } from './device-supervisor';
+export type { QueuedStream, Priority };
+export type { VolumeState, VolumeChange } from './master-volume';
+export type { ServiceEvent, Replay } from './event-log';
+
+/** Events kept for GET /v1/events' Last-Event-ID replay. */
+const EVENT_LOG_CAPACITY = 1024;
 
 export type EngineState = 'starting' | 'ready' | 'lost' | 'closed';
 
@@ -19,6 +28,12 @@ export type EngineState = 'starting' | 'ready' | 'lost' | 'closed';
 export interface StreamRecord {
   readonly id: string;
   readonly name: string | undefined;
+  readonly priority: Priority;
+  readonly queue: string | undefined;
+  /** The client's gain in dB, as last set (?gain=, PATCH). */
+  gainDb: number;
+  /** When it was admitted: earlier than `started` when it waited in its queue. */
+  readonly admitted: Date;
   readonly started: Date;
   format: AudioFormat | undefined;
   readonly native: Stream;
@@ -34,6 +49,17 @@ export interface StreamRecord {
 function deviceLostError(loss: DeviceLoss): SpeakerdError {
   return failure('DEVICE_LOST', { since: loss.since, cause: loss.error, attempts: loss.attempts, nextAttemptAt: loss.nextAttemptAt, now: Date.now() });
 }
+
+/** What a POST asks for: its label, level, class and queue. */
+export interface AdmitRequest {
+  name: string | undefined;
+  gainDb: number;
+  priority: Priority;
+  queue: string | undefined;
+}
+
+/** An admitted stream: attached now, or waiting in its queue until `turn` gives it its record. */
+export type Admission = { record: StreamRecord; turn?: undefined; id: string } | { record?: undefined; turn: Promise<StreamRecord>; id: string };
 
 /** Frames and underruns of every stream so far, the playing ones included. */
 export interface PlayedTotals {
@@ -53,11 +79,29 @@ export class AudioEngine {
   readonly #finished: PlayedTotals = { frames: 0, underruns: 0 };
   readonly streams = new Map<string, StreamRecord>();
   readonly supervisor: DeviceSupervisor;
+  /** What happened, for GET /v1/events. */
+  readonly events = new EventLog(EVENT_LOG_CAPACITY);
+  readonly #queues: StreamQueues<StreamRecord>;
   readonly #maxStreams: number;
 
-  constructor(options: { audio: AudioSettings; maxStreams: number }, log: Logger) {
+  constructor(options: { audio: AudioSettings; maxStreams: number; maxQueued: number }, log: Logger) {
     this.#maxStreams = options.maxStreams;
+    this.#queues = new StreamQueues(options.maxQueued);
     this.supervisor = new DeviceSupervisor(options.audio, log);
+    this.volume = new MasterVolume(this.supervisor, options.audio, this.events, log);
+    this.#publishDeviceEvents();
+  }
+
+  /** The master volume: the card's mixer element, or the software mixer. */
+  readonly volume: MasterVolume;
+
+  // The device's changes of state, for GET /v1/events.
+  #publishDeviceEvents(): void {
+    const supervisor = this.supervisor;
+    supervisor.on('opened', (device, mode) => this.events.publish('device', { state: 'ready', mode, pcm: device.info.pcm, reason: supervisor.headlessReason ?? null }));
+    supervisor.on('lost', (error) => this.events.publish('device', { state: 'lost', error }));
+    supervisor.on('open-failed', (error, attempt, retryInMs) => this.events.publish('device', { state: 'lost', error, attempt, retryInMs }));
+    supervisor.on('lost-for-good', (loss) => this.events.publish('device', { state: 'lost', forGood: true, since: loss.since.toISOString() }));
   }
 
   get state(): EngineState {
@@ -104,11 +148,37 @@ export class AudioEngine {
   }
 
   /**
-   * Takes a place in the stream table and attaches a stream to the device,
-   * or refuses with 429/503. Attaching at once, before the body's first
-   * byte, lets the wait policy start streams that arrive together together.
+   * Admits a stream, or refuses it with 429/503. A stream attaches to the
+   * device at once, before its body's first byte, so that the wait policy
+   * starts streams that arrive together together. A stream of a queue that
+   * is busy waits its turn instead (`turn`), holding a place among
+   * MAX_QUEUED rather than MAX_STREAMS.
    */
-  admit(name: string | undefined, gain: number): StreamRecord {
+  admit(request: AdmitRequest): Admission {
+    const device = this.#usableDevice();
+    const id = randomUUID();
+    const admitted = new Date();
+    if (request.queue !== undefined && this.#queues.mustWait(request.queue)) {
+      const queue = request.queue;
+      const turn = this.#queues.wait({ id, name: request.name, priority: request.priority, queue, gainDb: request.gainDb, admitted });
+      this.events.publish('queued', { id, name: request.name ?? null, queue, position: this.#queues.waitingIn(queue).length });
+      return { id, turn };
+    }
+    // A queue holds one place, whichever of its streams plays.
+    if (request.queue === undefined || !this.#queues.holdsPlace(request.queue)) {
+      const places = this.#placesTaken();
+      if (places >= this.#maxStreams) throw failure('TOO_MANY_STREAMS', { playing: places, maxStreams: this.#maxStreams });
+    }
+    const record = this.#attach(device, id, admitted, request);
+    return { id, record };
+  }
+
+  /** The stream's body has ended: the next of its queue may read its own. */
+  bodyEnded(record: StreamRecord): void {
+    if (record.queue !== undefined) this.#passTurn(record);
+  }
+
+  #usableDevice(): Device {
     if (this.#draining || this.#closed) {
       throw failure('SHUTTING_DOWN');
     }
@@ -116,12 +186,26 @@ export class AudioEngine {
     if (loss) throw deviceLostError(loss);
     const device = this.supervisor.device;
     if (!device) throw failure('NOT_READY');
-    if (this.streams.size >= this.#maxStreams) {
-      throw failure('TOO_MANY_STREAMS', { playing: this.streams.size, maxStreams: this.#maxStreams });
+    return device;
+  }
+
+  // Places taken: a stream out of a queue takes one, a queue takes one
+  // while any of its streams is in the table.
+  #placesTaken(): number {
+    const queues = new Set<string>();
+    let places = 0;
+    for (const record of this.streams.values()) {
+      if (record.queue === undefined) places++;
+      else queues.add(record.queue);
     }
+    return places + queues.size;
+  }
+
+  #attach(device: Device, id: string, admitted: Date, request: { name: string | undefined; gainDb: number; priority: Priority; queue: string | undefined }): StreamRecord {
+    const follows = request.queue === undefined ? undefined : this.#queues.tail(request.queue);
     let native: Stream;
     try {
-      native = device.createStream({ gain });
+      native = device.createStream({ gain: 10 ** (request.gainDb / 20), priority: request.priority, ...(follows ? { follows } : {}) });
     } catch (error) {
       // The playback thread failed a moment ago and its event is on the way.
       const cause = error as NativeError;
@@ -133,11 +217,28 @@ export class AudioEngine {
       this.#unfinished.delete(native);
       this.#finished.frames += result.frames;
       this.#finished.underruns += result.underruns;
+      if (request.queue !== undefined) this.#queues.finished(request.queue);
     });
     const mode = this.supervisor.mode ?? 'headless';
-    const record: StreamRecord = { id: randomUUID(), name, started: new Date(), format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0 };
+    const record: StreamRecord = {
+      id, name: request.name, priority: request.priority, queue: request.queue, gainDb: request.gainDb, admitted, started: new Date(),
+      format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0,
+    };
     this.streams.set(record.id, record);
+    if (request.queue !== undefined) this.#queues.started(request.queue, id, native);
     return record;
+  }
+
+  #passTurn(record: StreamRecord): void {
+    this.#queues.passTurn(record.queue!, record.id, (next) => {
+      const value = this.#attach(this.#usableDevice(), next.id, next.admitted, next);
+      return { value, stream: value.native };
+    });
+  }
+
+  /** Streams waiting in their queues. */
+  queued(): QueuedStream[] {
+    return this.#queues.waiting();
   }
 
   /** Read from the native counters on each call: nothing is added to the playback path. */
@@ -173,15 +274,21 @@ export class AudioEngine {
   release(record: StreamRecord): void {
     record.native.abort();
     this.streams.delete(record.id);
+    if (record.queue !== undefined) this.#passTurn(record);
   }
 
-  /** Stops one stream (DELETE): its POST answers 409. */
+  /** Stops one stream (DELETE), after a fade: its POST answers 409. A queued one leaves its queue. */
   stop(id: string): boolean {
     const record = this.streams.get(id);
-    if (!record) return false;
+    if (!record) return this.#queues.remove(id, failure('STREAM_STOPPED', { id, played: 'nothing played' }));
     record.stopped = true;
-    record.native.abort();
+    record.native.cut();
     return true;
+  }
+
+  /** A queued stream whose client went away leaves its queue. */
+  leaveQueue(id: string, error: SpeakerdError): void {
+    this.#queues.remove(id, error);
   }
 
   /** Shutdown, first step: refuse new streams, let the running ones go on. */
@@ -189,9 +296,10 @@ export class AudioEngine {
     this.#draining = true;
   }
 
-  /** Cuts every stream still playing (the grace period is over). */
+  /** Cuts every stream still playing, after a fade, and every one still queued (the grace period is over). */
   cutAll(): void {
-    for (const record of this.streams.values()) record.native.abort();
+    this.#queues.removeAll(failure('CUT_BY_SHUTDOWN', { played: 'nothing played' }));
+    for (const record of this.streams.values()) record.native.cut();
   }
 
   async close(): Promise<void> {

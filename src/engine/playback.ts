@@ -12,8 +12,9 @@ import { failure } from '../error-table';
 import { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
 import { decoderFor } from '../formats/detect';
-import type { AudioEngine, DeviceMode, StreamRecord } from './engine';
-import type { DeviceInfo } from './native';
+import type { QueuedStream } from './stream-queues';
+import type { Admission, AudioEngine, DeviceMode, StreamRecord } from './engine';
+import { PRIORITIES, type DeviceInfo, type Priority } from './native';
 import { outcomeOf, type StreamEnd } from './play-outcome';
 import { decodedFormat, firstFrameLatencyMs, StreamSink, type PlayResult, type SinkOptions } from './stream-sink';
 
@@ -31,6 +32,10 @@ export interface PlayRequest {
   name: string | undefined;
   /** The ?gain= text, in dB; undefined: 0 dB. */
   gainDb: string | undefined;
+  /** The ?priority= text; undefined: normal. */
+  priority: string | undefined;
+  /** The ?queue= text; undefined: none. */
+  queue: string | undefined;
   /** The request's logger: the stream's lines carry its request id. */
   log: StreamLog;
 }
@@ -63,15 +68,32 @@ export interface PlaybackObserver {
   admitted(stream: AdmittedStream): StreamWatch;
 }
 
+export type StreamState = 'queued' | 'playing' | 'ducked' | 'paused';
+
 /** A stream as GET /v1/streams lists it. */
 export interface StreamListing {
   id: string;
   name: string | null;
+  priority: Priority;
+  queue: string | null;
+  state: StreamState;
+  /** The client's gain, dB. */
+  gainDb: number;
+  /** The level of its last frame mixed (gain, duck and fades), dB; null before its first frame or when silent. */
+  levelDb: number | null;
   format: AudioFormat | null;
   framesPlayed: number;
   bufferedFrames: number;
   underruns: number;
-  started: string;
+  admitted: string;
+  /** When it was attached to the device (after its wait in a queue); null while queued. */
+  started: string | null;
+}
+
+/** What PATCH /v1/streams/:id may change. */
+export interface StreamControl {
+  gainDb?: unknown;
+  paused?: unknown;
 }
 
 const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
@@ -88,16 +110,60 @@ export function gainDb(value: string | undefined): number {
   return db;
 }
 
+/** The ?priority= class: one of PRIORITIES, else 400. */
+export function priorityOf(value: string | undefined): Priority {
+  if (value === undefined) return 'normal';
+  if (!(PRIORITIES as readonly string[]).includes(value)) throw failure('INVALID_PRIORITY', { value, allowed: PRIORITIES });
+  return value as Priority;
+}
+
+const QUEUE_NAME = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The ?queue= name, else 400. */
+export function queueName(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  if (!QUEUE_NAME.test(value)) throw failure('INVALID_QUEUE', { value });
+  return value;
+}
+
 function listing(record: StreamRecord): StreamListing {
   const stats = record.native.stats();
+  const state: StreamState = stats.paused ? 'paused' : stats.ducked ? 'ducked' : 'playing';
   return {
     id: record.id,
     name: record.name ?? null,
+    priority: record.priority,
+    queue: record.queue ?? null,
+    state,
+    gainDb: record.gainDb,
+    levelDb: stats.framesPlayed > 0 && stats.level > 0 ? Number((20 * Math.log10(stats.level)).toFixed(2)) : null,
     format: record.format ?? (stats.decode && decodedFormat(stats.decode)) ?? null,
     framesPlayed: stats.framesPlayed,
     bufferedFrames: stats.bufferedFrames,
     underruns: stats.underruns,
+    admitted: record.admitted.toISOString(),
     started: record.started.toISOString(),
+  };
+}
+
+// A PATCH body: { gainDb?: number, paused?: boolean }, at least one, nothing else.
+function checkedControl(change: StreamControl): { gainDb?: number; paused?: boolean } {
+  if (typeof change !== 'object' || change === null || Array.isArray(change)) throw failure('INVALID_CONTROL', { reason: 'the body must be a JSON object' });
+  const unknown = Object.keys(change).filter((key) => key !== 'gainDb' && key !== 'paused');
+  if (unknown.length > 0) throw failure('INVALID_CONTROL', { reason: `unknown field ${JSON.stringify(unknown[0])}: a stream takes gainDb and paused` });
+  const { gainDb: gain, paused } = change;
+  if (gain === undefined && paused === undefined) throw failure('INVALID_CONTROL', { reason: 'the body asks for no change: send gainDb, paused or both' });
+  if (gain !== undefined && (typeof gain !== 'number' || !Number.isFinite(gain) || gain < GAIN_DB_MIN || gain > GAIN_DB_MAX)) {
+    throw failure('INVALID_CONTROL', { reason: `gainDb must be a number of dB from ${GAIN_DB_MIN} to ${GAIN_DB_MAX}; got ${JSON.stringify(gain)}` });
+  }
+  if (paused !== undefined && typeof paused !== 'boolean') throw failure('INVALID_CONTROL', { reason: `paused must be true or false; got ${JSON.stringify(paused)}` });
+  return { ...(gain !== undefined ? { gainDb: gain as number } : {}), ...(paused !== undefined ? { paused: paused as boolean } : {}) };
+}
+
+function queuedListing(queued: QueuedStream): StreamListing {
+  return {
+    id: queued.id, name: queued.name ?? null, priority: queued.priority, queue: queued.queue, state: 'queued', gainDb: queued.gainDb, levelDb: null,
+    format: null, framesPlayed: 0, bufferedFrames: 0, underruns: 0, admitted: queued.admitted.toISOString(), started: null,
   };
 }
 
@@ -121,25 +187,30 @@ export class Playback {
 
   /** Plays one body to its end; rejects with the SpeakerdError that says why it did not. */
   async play(request: PlayRequest): Promise<PlayResult> {
-    let record: StreamRecord;
-    let sink: StreamSink;
+    let admission: Admission;
+    let decoder: ReturnType<typeof decoderFor>;
     let gain: number;
     try {
       gain = gainDb(request.gainDb);
-      const decoder = decoderFor(request.contentType);
-      record = this.#engine.admit(request.name, 10 ** (gain / 20));
-      sink = new StreamSink(record, decoder, this.#limits);
+      const priority = priorityOf(request.priority);
+      const queue = queueName(request.queue);
+      decoder = decoderFor(request.contentType);
+      admission = this.#engine.admit({ name: request.name, gainDb: gain, priority, queue });
     } catch (error) {
       this.#observer?.rejected((error as SpeakerdError).code);
       throw error;
     }
-    const log = request.log.child({ streamId: record.id, streamName: record.name });
-    log.info({ contentType: request.contentType, gainDb: gain }, 'stream admitted');
+    const log = request.log.child({ streamId: admission.id, streamName: request.name });
+    const record = admission.record ?? (await this.#waitForTurn(admission, request, log));
+    const sink = new StreamSink(record, decoder, this.#limits, () => this.#engine.bodyEnded(record));
+    log.info({ contentType: request.contentType, gainDb: gain, priority: record.priority, queue: record.queue }, 'stream admitted');
+    this.#publish('admitted', record, { priority: record.priority, queue: record.queue ?? null, gainDb: record.gainDb, waitedMs: record.started.getTime() - record.admitted.getTime() });
     const watch = this.#observer?.admitted(this.#admitted(record, request.contentType)) ?? NO_WATCH;
     const end = (error: SpeakerdError | undefined, truncated?: boolean) => {
       const result = sink.result;
       const streamEnd: StreamEnd = { outcome: outcomeOf(error?.code), result, firstFrameMs: result && firstFrameLatencyMs(record, result), truncated, error };
       watch.ended(streamEnd);
+      this.#publish('ended', record, { outcome: streamEnd.outcome, ...(error ? { error: error.toBody().error } : {}), frames: result?.frames ?? 0, duckedMs: result?.duckedMs ?? 0, pausedMs: result?.pausedMs ?? 0 });
       return streamEnd.firstFrameMs;
     };
     try {
@@ -155,15 +226,63 @@ export class Playback {
     }
   }
 
-  /** Every stream in the table. */
+  // A queued stream waits, its body unread, until its queue gives it its
+  // record. A client that goes away meanwhile leaves the queue.
+  async #waitForTurn(admission: Admission, request: PlayRequest, log: StreamLog): Promise<StreamRecord> {
+    log.info({ contentType: request.contentType }, 'stream queued');
+    const body = request.body;
+    const gone = () => this.#engine.leaveQueue(admission.id, failure('CLIENT_GONE', { played: 'nothing played' }));
+    body.once('close', gone);
+    body.once('error', gone);
+    try {
+      return await admission.turn!;
+    } catch (error) {
+      this.#observer?.rejected((error as SpeakerdError).code);
+      this.#engine.events.publish('ended', { id: admission.id, outcome: outcomeOf((error as SpeakerdError).code), error: error instanceof SpeakerdError ? error.toBody().error : undefined, frames: 0 });
+      throw error;
+    } finally {
+      body.off('close', gone);
+      body.off('error', gone);
+    }
+  }
+
+  #publish(type: string, record: StreamRecord, data: Record<string, unknown> = {}): void {
+    this.#engine.events.publish(type, { id: record.id, name: record.name ?? null, ...data });
+  }
+
+  /**
+   * PATCH /v1/streams/:id: a new gain (ramped over 20 ms) and/or a pause or
+   * resume (faded). Undefined when no stream has that id; 400 for a body
+   * that asks for nothing or for something out of range; 409 for a stream
+   * still waiting in its queue.
+   */
+  control(id: string, change: StreamControl): StreamListing | undefined {
+    const record = this.#engine.streams.get(id);
+    if (!record) {
+      if (this.#engine.queued().some((queued) => queued.id === id)) throw failure('STREAM_QUEUED', { id });
+      return undefined;
+    }
+    const { gainDb: gainChange, paused } = checkedControl(change);
+    if (gainChange !== undefined) {
+      record.gainDb = gainChange;
+      record.native.setGain(10 ** (gainChange / 20));
+    }
+    if (paused !== undefined) record.native.setPaused(paused);
+    this.#publish('changed', record, { ...(gainChange !== undefined ? { gainDb: gainChange } : {}), ...(paused !== undefined ? { paused } : {}) });
+    return listing(record);
+  }
+
+  /** Every stream in the table, then every one waiting in a queue. */
   list(): StreamListing[] {
-    return [...this.#engine.streams.values()].map(listing);
+    return [...[...this.#engine.streams.values()].map(listing), ...this.#engine.queued().map(queuedListing)];
   }
 
   /** One stream, or undefined when none has that id. */
   describe(id: string): StreamListing | undefined {
     const record = this.#engine.streams.get(id);
-    return record && listing(record);
+    if (record) return listing(record);
+    const queued = this.#engine.queued().find((candidate) => candidate.id === id);
+    return queued && queuedListing(queued);
   }
 
   /** Stops one stream (DELETE): its POST answers 409. False when none has that id. */
@@ -178,6 +297,12 @@ export class Playback {
     const detachers: (() => void)[] = [];
     this.#detachers.set(record.id, detachers);
     const supervisor = this.#engine.supervisor;
+    // Its events for GET /v1/events, in the order the playback thread saw them.
+    for (const type of ['started', 'ducked', 'unducked', 'paused', 'resumed'] as const) {
+      const listener = () => this.#publish(type, record);
+      record.native.on(type, listener);
+      detachers.push(() => record.native.off(type, listener));
+    }
     return {
       id: record.id,
       name: record.name,

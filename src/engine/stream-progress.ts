@@ -12,14 +12,17 @@ export class StreamProgress {
   readonly #idleTimeoutMs: number;
   readonly #deadline: number;
   readonly #now: () => number;
+  readonly #pausedMs: () => number;
   #framesPerStep: number;
   #framesSinceStep = 0;
   #waitedMs = 0;
   /** Which limit bounded the last wait budget: what a wait that used it all ran into. */
   #nearerLimit: Stall = 'idle';
 
-  constructor(options: { idleTimeoutMs: number; wallMs: number; framesPerStep: number; now?: () => number }) {
+  /** `pausedMs`: time the stream has spent paused so far, which the wall-clock cap does not count. */
+  constructor(options: { idleTimeoutMs: number; wallMs: number; framesPerStep: number; now?: () => number; pausedMs?: () => number }) {
     this.#now = options.now ?? Date.now;
+    this.#pausedMs = options.pausedMs ?? (() => 0);
     this.#idleTimeoutMs = options.idleTimeoutMs;
     this.#deadline = this.#now() + options.wallMs;
     this.#framesPerStep = options.framesPerStep;
@@ -33,7 +36,7 @@ export class StreamProgress {
   /** How long the next wait for the client may last. */
   waitBudgetMs(): number {
     const idleLeft = this.#idleTimeoutMs - this.#waitedMs;
-    const wallLeft = this.#deadline - this.#now();
+    const wallLeft = this.#deadline + this.#pausedMs() - this.#now();
     this.#nearerLimit = wallLeft <= idleLeft ? 'too_slow' : 'idle';
     return Math.max(0, Math.min(idleLeft, wallLeft));
   }

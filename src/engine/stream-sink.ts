@@ -51,15 +51,20 @@ export class StreamSink {
   #bytesPerFrame = 1;
   #result: StreamResult | undefined;
   readonly #progress: StreamProgress;
+  readonly #bodyEnded: () => void;
 
-  constructor(record: StreamRecord, decoder: BodyDecoder, options: SinkOptions) {
+  /** `bodyEnded` is called once the body has been read to its end (not when it was cut short): a queue's next stream may then read its own. */
+  constructor(record: StreamRecord, decoder: BodyDecoder, options: SinkOptions, bodyEnded: () => void = () => undefined) {
     this.#record = record;
     this.#decoder = decoder;
     this.#options = options;
+    this.#bodyEnded = bodyEnded;
     this.#progress = new StreamProgress({
       idleTimeoutMs: options.idleTimeoutMs,
       wallMs: options.maxWallSeconds * 1000,
       framesPerStep: record.device.periodFrames,
+      // Paused time (by its client or an alarm) is not the stream's.
+      pausedMs: () => record.native.stats().pausedMs,
     });
   }
 
@@ -69,9 +74,13 @@ export class StreamSink {
     try {
       cut = await this.#pump(body);
       if (cut?.kind === 'client_gone') {
-        this.#record.native.abort();
+        // Stops at once, but without a click: a fade over what is buffered.
+        this.#record.native.cut();
       } else if (cut === undefined) {
         truncated = this.#decoder.end().truncated;
+        this.#bodyEnded();
+      } else if (cut.kind === 'too_long') {
+        this.#record.native.fadeTail();
       }
     } catch (error) {
       this.#record.native.abort();

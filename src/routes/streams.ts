@@ -17,6 +17,9 @@ const playQuery = {
     // 1e309 and 0x10 through its own minimum and maximum.
     gain: { type: 'string', maxLength: 32, description: 'gain in dB, a decimal number from -120 to 24' },
     name: { type: 'string', minLength: 1, maxLength: 128, description: 'a label for listings and logs' },
+    // Strings checked by the engine, which words the error (priorityOf, queueName).
+    priority: { type: 'string', maxLength: 32, description: 'background, normal (default), announcement or alarm' },
+    queue: { type: 'string', maxLength: 128, description: 'streams of one queue play one after another' },
   },
 } as const;
 
@@ -50,11 +53,14 @@ export default async function streamRoutes(app: FastifyInstance, { playback }: S
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  app.post<{ Querystring: { gain?: string; name?: string } }>(
+  app.post<{ Querystring: { gain?: string; name?: string; priority?: string; queue?: string } }>(
     '/v1/streams',
     { schema: { querystring: playQuery, response: { 200: playResult } } },
     async (request) =>
-      playback.play({ body: request.raw, contentType: request.headers['content-type'], name: request.query.name, gainDb: request.query.gain, log: request.log }),
+      playback.play({
+        body: request.raw, contentType: request.headers['content-type'], name: request.query.name, gainDb: request.query.gain,
+        priority: request.query.priority, queue: request.query.queue, log: request.log,
+      }),
   );
 
   app.get('/v1/streams', async () => ({ streams: playback.list() }));
