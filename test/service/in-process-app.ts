@@ -15,7 +15,7 @@ interface Teardown {
 export async function startInProcessApp(t: Teardown, env: Env): Promise<{ app: FastifyInstance; engine: AudioEngine; port: number; url: string }> {
   const config = loadConfig({ AUDIO_MODE: 'headless', ...env });
   const logger = pino({ level: 'silent' });
-  const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams }, logger);
+  const engine = new AudioEngine({ audio: config.audio, maxStreams: config.maxStreams, maxQueued: config.maxQueued }, logger);
   await engine.start();
   const app = await buildApp(config, engine, logger);
   await app.listen({ port: 0, host: '127.0.0.1' });
