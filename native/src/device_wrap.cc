@@ -353,8 +353,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     playback_->ProducerProgress();
   }
 
-  // fadeTail(): before end(), for a stream cut at a length cap: its last
-  // frames fade out instead of stopping on a click.
+  // fadeTail(): for a stream to be cut at a length cap, before its last
+  // frames are written: they fade out at end() instead of stopping on a click.
   void FadeTail(const Napi::CallbackInfo&) {
     if (state_) state_->fade_tail.store(true, std::memory_order_relaxed);  // published by end()
   }

@@ -231,7 +231,7 @@ bool PlaybackThread::Step() {
     // A paused stream holds nothing back: not the device, not the others.
     if (phase != StreamPhase::kPlaying || !stream->level.mixed()) continue;
     ++playing;
-    const size_t ready = stream->ring.Readable();
+    const size_t ready = Mixable(stream);
     if (stream->level.bounded()) {
       // Fading out to a pause or a cut: gives what its fade takes, like an
       // ended stream, which it always has in its ring.
@@ -347,6 +347,14 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
       stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
     }
   }
+}
+
+size_t PlaybackThread::Mixable(StreamState* stream) const {
+  const size_t readable = stream->ring.Readable();
+  // A stream to end with a fade keeps its last fade's worth until it has
+  // ended: only then is it known which frames are the last.
+  if (!stream->fade_tail.load(std::memory_order_acquire) || stream->ended.load(std::memory_order_acquire)) return readable;
+  return readable - std::min(readable, level_settings_.fade_frames);
 }
 
 bool PlaybackThread::Unfinished(uint32_t id) const {
@@ -476,7 +484,7 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
   const size_t frame_bytes = device_->format().frame_bytes;
   // The common case, one stream at unity level with a whole chunk ready: copy.
   if (contributors == 1 && master_unity && sole->level.motion() == StreamLevel::Motion::kPlaying &&
-      sole->level.Steady() && sole->level.level() == 1.0f && sole->ring.Readable() >= frames) {
+      sole->level.Steady() && sole->level.level() == 1.0f && Mixable(sole) >= frames) {
     const StreamRing::Regions regions = sole->ring.Peek(frames);
     std::memcpy(dst, regions.first, regions.first_frames * frame_bytes);
     std::memcpy(dst + regions.first_frames * frame_bytes, regions.second, regions.second_frames * frame_bytes);
@@ -495,7 +503,7 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
     if (stream == nullptr || stream->Phase() != StreamPhase::kPlaying || !stream->level.mixed()) continue;
     StreamLevel& level = stream->level;
     const bool bounded = level.bounded();
-    size_t got = std::min(stream->ring.Readable(), frames);
+    size_t got = std::min(Mixable(stream), frames);
     if (bounded) got = std::min(got, level.frames_left());
     // A fade out ends with the stream's frames; every other level moves with
     // the mix, also over the silence of a dry ring.

@@ -108,6 +108,8 @@ class PlaybackThread {
   // One pass of the loop; false when the thread must exit.
   bool Step();
   void AdvanceStreams(snd_pcm_sframes_t avail);
+  // The frames of a stream that may be mixed now.
+  size_t Mixable(StreamState* stream) const;
   // Whether the stream with this id is still buffering or playing.
   bool Unfinished(uint32_t id) const;
   // Decides each playing stream's level for the next chunk: the client's

@@ -66,8 +66,9 @@ struct StreamState {
   std::atomic<bool> wants_drain{false};  // a write came back short
   std::atomic<bool> paused{false};       // by its client (PATCH)
   std::atomic<bool> cut{false};          // stop after a fade (DELETE, shutdown, client gone)
-  // Its producer ended it at a length cap: the last frames fade out. Set
-  // before `ended`.
+  // Its producer will end it at a length cap: the last frames fade out.
+  // Set before the last frames are written; until `ended`, the thread keeps
+  // a fade's worth of frames back.
   std::atomic<bool> fade_tail{false};
   std::atomic<int64_t> first_write_ns{0};
   // A compressed stream's decode thread (decode_thread.h) produces instead

@@ -334,7 +334,7 @@ export class Stream extends EventEmitter {
     this.#native.cut();
   }
 
-  /** Before end(), for a stream cut at a length cap: its last frames fade out. */
+  /** For a stream to be cut at a length cap, before its last frames are written: they fade out at end(). */
   fadeTail(): void {
     this.#native.fadeTail();
   }

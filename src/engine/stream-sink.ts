@@ -79,8 +79,6 @@ export class StreamSink {
       } else if (cut === undefined) {
         truncated = this.#decoder.end().truncated;
         this.#bodyEnded();
-      } else if (cut.kind === 'too_long') {
-        this.#record.native.fadeTail();
       }
     } catch (error) {
       this.#record.native.abort();
@@ -164,7 +162,11 @@ export class StreamSink {
     const bytesPerFrame = this.#bytesPerFrame;
     const room = this.#maxInputFrames - this.#inputFrames;
     const count = frames.length / bytesPerFrame;
-    if (count > room) frames = frames.subarray(0, room * bytesPerFrame);
+    if (count > room) {
+      frames = frames.subarray(0, room * bytesPerFrame);
+      // The last frames before the cap fade out (said before they are written).
+      stream.fadeTail();
+    }
     this.#inputFrames += Math.min(count, room);
     if (stream.result) return false;
     const written = frames.length === 0 ? 0 : stream.write(frames) * bytesPerFrame;

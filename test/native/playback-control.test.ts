@@ -255,8 +255,9 @@ t.test('a cut with less than a fade in the ring fades over what it holds; one no
 t.test('a stream ended at a length cap fades its last frames', async (t) => {
   const { device, recorded } = await recorder(t);
   const stream = device.createStream();
-  await stream.writeAll(s16Stereo(48_000, level, zero));
+  // Said before the last frames are written: the thread keeps a fade's worth back until the end.
   stream.fadeTail();
+  await stream.writeAll(s16Stereo(48_000, level, zero));
   stream.end();
   t.equal((await stream.finished()).frames, 48_000);
   const [left] = await recorded();
