@@ -54,12 +54,14 @@ COPY src src
 # The addon's static symbol table goes too (strip --strip-unneeded: the
 # dynamic symbols N-API needs stay): 0.5 MB of the codecs' local names. So
 # does tsc's per-module output beside the bundle, which only the package's
-# library entry and the tests load, never the image.
+# library entry and the tests load, never the image, and node-addon-api
+# (0.4 MB of C++ headers the addon was compiled with, nothing run).
 RUN npx node-gyp rebuild -j max --nodedir=/usr/local \
  && strip --strip-unneeded build/Release/speakerd.node \
  && npm run build \
  && find dist -type f -name '*.js' ! -name cli.js -delete \
  && npm prune --omit=dev --no-audit --no-fund \
+ && rm -rf node_modules/node-addon-api \
  && find node_modules -path '*/build/*' -type d \( -name esm -o -name esnext \) -prune -exec rm -rf {} + \
  && find node_modules dist -type f \( -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' -o -name '*.map' \) -delete
 

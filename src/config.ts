@@ -191,7 +191,7 @@ export function loadConfig(env: Env = process.env): Config {
       duckRampMs: integer(env, 'AUDIO_DUCK_RAMP_MS', 50, 0, 10_000),
       fadeMs: integer(env, 'AUDIO_FADE_MS', 20, 0, 10_000),
       mixerElement: optional(env, 'AUDIO_MIXER_ELEMENT'),
-      volumeDb: decimal(env, 'AUDIO_VOLUME_DB', 0, -120, 0),
+      volumeDb: optional(env, 'AUDIO_VOLUME_DB') === undefined ? undefined : decimal(env, 'AUDIO_VOLUME_DB', 0, -120, 0),
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxQueued: integer(env, 'MAX_QUEUED', 32, 0, 64),

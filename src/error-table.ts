@@ -240,6 +240,13 @@ export const ERRORS = {
     message: ({ id }) => `stream ${id} is still waiting in its queue: only a stream that plays can be paused or have its gain changed`,
     hint: 'wait for its "admitted" event on GET /v1/events, or DELETE it to take it out of the queue',
   }),
+  VOLUME_NOT_APPLIED: situation<{ cause: string }>({
+    code: 'E_VOLUME_NOT_APPLIED',
+    status: 503,
+    message: ({ cause }) => `the card's mixer could not be set: ${cause}`,
+    hint: 'the level is kept and given to the card when it is back; GET /v1/device says what happened to it',
+    retryAfterSeconds: () => 1,
+  }),
   TOO_MANY_QUEUED: situation<{ queued: number; maxQueued: number }>({
     code: 'E_TOO_MANY_QUEUED',
     status: 429,

@@ -44,11 +44,12 @@ export async function shutDown(parts: { app: FastifyInstance; engine: AudioEngin
   const deadline = started + graceMs + AFTER_GRACE_MS - EXIT_MARGIN_MS;
   engine.drain();
   const closed = app.connections.closeIdle();
-  logger.info({ signal, streams: engine.streams.size, graceMs, idleConnectionsClosed: closed }, 'shutting down: no new streams');
-  if (!(await waitUntil(() => engine.streams.size === 0, graceMs))) {
-    logger.warn({ streams: engine.streams.size }, 'grace period over: cutting the streams still playing');
+  logger.info({ signal, streams: engine.pending, graceMs, idleConnectionsClosed: closed }, 'shutting down: no new streams');
+  // Queued streams were admitted: they play in their turn within the grace period too.
+  if (!(await waitUntil(() => engine.pending === 0, graceMs))) {
+    logger.warn({ streams: engine.pending }, 'grace period over: cutting the streams still playing');
     engine.cutAll();
-    await waitUntil(() => engine.streams.size === 0, ANSWERS_MS);
+    await waitUntil(() => engine.pending === 0, ANSWERS_MS);
   }
   // Closes the listeners and every connection left, then the device.
   await atMost(Promise.all([app.close(), app.probes.close()]), deadline - Date.now());

@@ -7,15 +7,16 @@ import { wavReadable } from './wav.mjs';
 export const STREAM_FORMAT = { rate: 48000, channels: 2 };
 
 /**
- * POSTs `count` bodies of `seconds` each, concurrently; resolves with their
+ * POSTs `count` bodies of `seconds` each, concurrently (`query(i)`: the i-th
+ * POST's query string); resolves with their
  * answers once all have played, or rejects on the first that did not play
  * whole.
  */
-export async function playConcurrently(url, { count, seconds }) {
+export async function playConcurrently(url, { count, seconds, query = (i) => `?name=bench-${i + 1}` }) {
   const frames = Math.round(seconds * STREAM_FORMAT.rate);
   const answers = await Promise.all(
     Array.from({ length: count }, (_, i) =>
-      postAudio(url, { contentType: 'audio/wav', body: wavReadable({ ...STREAM_FORMAT, seconds }), query: `?name=bench-${i + 1}` }),
+      postAudio(url, { contentType: 'audio/wav', body: wavReadable({ ...STREAM_FORMAT, seconds }), query: query(i) }),
     ),
   );
   for (const answer of answers) {

@@ -35,6 +35,6 @@ export interface AudioSettings {
   fadeMs: number;
   /** The card's simple-mixer element for the master volume; undefined: the first of Master, PCM, Speaker. */
   mixerElement: string | undefined;
-  /** The master volume at start, in dB. */
-  volumeDb: number;
+  /** The master volume at start, in dB; undefined: a card's element keeps its own level (the software mixer: 0 dB). */
+  volumeDb: number | undefined;
 }

@@ -49,7 +49,7 @@ export function configuredDeviceOptions(audio: AudioSettings): DeviceOptions {
   const { device, alsaConfig, format, rate, channels, periodFrames, periods, underrun, idleMs, duckDb, duckRampMs, fadeMs, volumeDb } = audio;
   return {
     pcm: device, ...(alsaConfig !== undefined ? { alsaConfig } : {}), format, rate, channels, periodFrames, periods, underrun, idleMs,
-    duckGain: 10 ** (duckDb / 20), duckRampMs, fadeMs, masterGain: 10 ** (volumeDb / 20),
+    duckGain: 10 ** (duckDb / 20), duckRampMs, fadeMs, masterGain: 10 ** ((volumeDb ?? 0) / 20),
   };
 }
 
@@ -154,7 +154,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   constructor(audio: AudioSettings, log: Logger, collaborators: SupervisorCollaborators = {}) {
     super();
     this.#audio = audio;
-    this.masterGain = 10 ** (audio.volumeDb / 20);
+    this.masterGain = 10 ** ((audio.volumeDb ?? 0) / 20);
     this.#log = log;
     this.#clock = collaborators.clock ?? systemClock;
     this.#random = collaborators.random ?? Math.random;

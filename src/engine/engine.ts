@@ -182,6 +182,13 @@ export class AudioEngine {
     if (this.#draining || this.#closed) {
       throw failure('SHUTTING_DOWN');
     }
+    return this.#playingDevice();
+  }
+
+  // The device a stream can attach to now. While draining too: a queued
+  // stream was admitted before, and plays in its turn within the grace period.
+  #playingDevice(): Device {
+    if (this.#closed) throw failure('SHUTTING_DOWN');
     const loss = this.supervisor.loss;
     if (loss) throw deviceLostError(loss);
     const device = this.supervisor.device;
@@ -231,9 +238,14 @@ export class AudioEngine {
 
   #passTurn(record: StreamRecord): void {
     this.#queues.passTurn(record.queue!, record.id, (next) => {
-      const value = this.#attach(this.#usableDevice(), next.id, next.admitted, next);
+      const value = this.#attach(this.#playingDevice(), next.id, next.admitted, next);
       return { value, stream: value.native };
     });
+  }
+
+  /** Streams admitted and not yet answered: in the table, or waiting in a queue. */
+  get pending(): number {
+    return this.streams.size + this.#queues.waitingCount;
   }
 
   /** Streams waiting in their queues. */

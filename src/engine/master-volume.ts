@@ -5,7 +5,9 @@
 // without dB figures) it is the playback thread's software master gain. A
 // mute on an element without a switch is the software gain at zero, the
 // element's level kept. The level survives device reopens: each device
-// opened is given it.
+// opened is given it. Until a level is asked for (AUDIO_VOLUME_DB, or a
+// PUT), a card's element keeps the level it has: speakerd starting must not
+// turn the node's speakers up to full.
 import type { Logger } from 'pino';
 import { failure } from '../error-table';
 import type { DeviceSupervisor } from './device-supervisor';
@@ -42,6 +44,8 @@ export class MasterVolume {
   readonly #events: EventLog;
   readonly #log: Logger;
   #db: number;
+  /** No level was asked for yet: a card's element keeps its own. */
+  #adoptCardLevel: boolean;
   #muted = false;
   #device: Device | undefined;
   #hardware: { volume: HardwareVolume; minDb: number; maxDb: number; hasSwitch: boolean } | undefined;
@@ -49,10 +53,11 @@ export class MasterVolume {
   /** Settles once the device last opened has its volume: what a PUT waits for before it applies. */
   #ready: Promise<void> = Promise.resolve();
 
-  constructor(supervisor: DeviceSupervisor, settings: { volumeDb: number; mixerElement: string | undefined }, events: EventLog, log: Logger) {
+  constructor(supervisor: DeviceSupervisor, settings: { volumeDb: number | undefined; mixerElement: string | undefined }, events: EventLog, log: Logger) {
     this.#supervisor = supervisor;
     this.#element = settings.mixerElement;
-    this.#db = settings.volumeDb;
+    this.#db = settings.volumeDb ?? 0;
+    this.#adoptCardLevel = settings.volumeDb === undefined;
     this.#events = events;
     this.#log = log;
     supervisor.on('opened', (device) => {
@@ -80,7 +85,15 @@ export class MasterVolume {
     await this.#ready;
     if (db !== undefined) this.#db = db;
     if (muted !== undefined) this.#muted = muted;
-    await this.#apply();
+    // From here the level is speakerd's, given to every device opened.
+    this.#adoptCardLevel = false;
+    try {
+      await this.#apply();
+    } catch (error) {
+      // The card went away (or its driver refused): the next device opened gets the level.
+      const cause = error as NativeError;
+      throw failure('VOLUME_NOT_APPLIED', { cause: `${cause.message} (${cause.code})` });
+    }
     const state = this.state();
     this.#events.publish('volume', { db: state.db, muted: state.muted, control: state.control });
     return state;
@@ -117,6 +130,10 @@ export class MasterVolume {
         const volume = await openHardwareVolume(card, this.#element);
         const state = await volume.state();
         this.#hardware = { volume, minDb: state.minDb, maxDb: state.maxDb, hasSwitch: state.hasSwitch };
+        if (this.#adoptCardLevel && state.db !== null) {
+          this.#db = state.db;
+          if (state.hasSwitch) this.#muted = state.muted;
+        }
         // A level the element cannot take (set before, on another card) is brought into its range.
         this.#db = Math.min(state.maxDb, Math.max(state.minDb, this.#db));
       } catch (error) {
@@ -137,8 +154,11 @@ export class MasterVolume {
     let softwareGain: number;
     if (hardware) {
       const muteBySwitch = hardware.hasSwitch;
-      const applied = await hardware.volume.set({ db: this.#db, ...(muteBySwitch ? { muted: this.#muted } : {}) });
-      if (applied.db !== null) this.#db = applied.db;
+      // Nothing asked yet: the card's level stays as it is, untouched.
+      if (!this.#adoptCardLevel) {
+        const applied = await hardware.volume.set({ db: this.#db, ...(muteBySwitch ? { muted: this.#muted } : {}) });
+        if (applied.db !== null) this.#db = applied.db;
+      }
       softwareGain = this.#muted && !muteBySwitch ? 0 : 1;
     } else {
       softwareGain = this.#muted ? 0 : 10 ** (this.#db / 20);

@@ -47,13 +47,21 @@ export interface AdmittedStream {
   readonly contentType: string | undefined;
   readonly mode: DeviceMode;
   readonly device: DeviceInfo;
+  readonly priority: Priority;
+  readonly queue: string | undefined;
+  /** Time it waited in its queue before it was attached. */
+  readonly queuedMs: number;
   /** The body's format, once its header has been read. */
   readonly format: AudioFormat | undefined;
   /** Each underrun of this stream (the running count) while it plays. */
   onUnderrun(listener: (count: number) => void): void;
   /** Each device xrun (the running count) while this stream plays. */
   onXrun(listener: (count: number) => void): void;
+  /** Each duck, unduck, pause and resume of this stream, as the playback thread decided them. */
+  onControl(listener: (change: ControlChange) => void): void;
 }
+
+export type ControlChange = 'ducked' | 'unducked' | 'paused' | 'resumed';
 
 /** An observer's part in one stream. */
 export interface StreamWatch {
@@ -297,9 +305,13 @@ export class Playback {
     const detachers: (() => void)[] = [];
     this.#detachers.set(record.id, detachers);
     const supervisor = this.#engine.supervisor;
+    const controlListeners: ((change: ControlChange) => void)[] = [];
     // Its events for GET /v1/events, in the order the playback thread saw them.
     for (const type of ['started', 'ducked', 'unducked', 'paused', 'resumed'] as const) {
-      const listener = () => this.#publish(type, record);
+      const listener = () => {
+        this.#publish(type, record);
+        if (type !== 'started') for (const control of controlListeners) control(type);
+      };
       record.native.on(type, listener);
       detachers.push(() => record.native.off(type, listener));
     }
@@ -309,6 +321,9 @@ export class Playback {
       contentType,
       mode: record.mode,
       device: record.device,
+      priority: record.priority,
+      queue: record.queue,
+      queuedMs: record.started.getTime() - record.admitted.getTime(),
       get format() {
         return record.format;
       },
@@ -319,6 +334,9 @@ export class Playback {
       onXrun(listener) {
         supervisor.on('xrun', listener);
         detachers.push(() => supervisor.off('xrun', listener));
+      },
+      onControl(listener) {
+        controlListeners.push(listener);
       },
     };
   }

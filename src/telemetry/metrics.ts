@@ -5,6 +5,7 @@
 import { metrics, type Meter } from '@opentelemetry/api';
 import type { AudioEngine, DeviceMode } from '../engine/engine';
 import type { PlayOutcome, StreamEnd } from '../engine/play-outcome';
+import type { AdmittedStream } from '../engine/playback';
 
 // First-frame latency is a few milliseconds when all is well; the buckets
 // resolve the design's bound (one period + 2 ms: 7.3 ms at 256 frames,
@@ -13,10 +14,16 @@ const FIRST_FRAME_BUCKETS_S = [0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01,
 
 const DEVICE_MODES: readonly DeviceMode[] = ['device', 'headless'];
 
+// A queue's wait is a stream's length or so: seconds to minutes.
+const QUEUE_WAIT_BUCKETS_S = [0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600];
+
 export class ServiceMetrics {
   readonly #finished;
   readonly #firstFrame;
   readonly #decodeErrors;
+  readonly #queueWait;
+  readonly #ducked;
+  readonly #paused;
 
   constructor(engine: AudioEngine, meter: Meter = metrics.getMeter('speakerd')) {
     this.#finished = meter.createCounter('speakerd.streams.finished', {
@@ -32,6 +39,14 @@ export class ServiceMetrics {
       unit: 's',
       advice: { explicitBucketBoundaries: FIRST_FRAME_BUCKETS_S },
     });
+
+    this.#queueWait = meter.createHistogram('speakerd.stream.queue.duration', {
+      description: 'Time a stream of a queue (?queue=) waited for its turn before it was attached, by priority',
+      unit: 's',
+      advice: { explicitBucketBoundaries: QUEUE_WAIT_BUCKETS_S },
+    });
+    this.#ducked = meter.createCounter('speakerd.stream.ducked.time', { description: 'Time streams spent ducked under a higher class, by priority', unit: 's' });
+    this.#paused = meter.createCounter('speakerd.stream.paused.time', { description: 'Time streams spent paused (by PATCH or an alarm), by priority', unit: 's' });
 
     meter.createObservableGauge('speakerd.streams.active', { description: 'Streams in the stream table (playing or buffering)', unit: '{stream}' })
       .addCallback((result) => result.observe(engine.streams.size));
@@ -67,16 +82,25 @@ export class ServiceMetrics {
     this.#count('rejected', errorCode);
   }
 
-  streamEnded({ outcome, error, firstFrameMs, result }: StreamEnd): void {
+  /** A stream admitted and attached (after its wait in a queue, if it had one). */
+  streamAdmitted(stream: Pick<AdmittedStream, 'priority' | 'queue' | 'queuedMs'>): void {
+    if (stream.queue !== undefined) this.#queueWait.record(stream.queuedMs / 1000, { 'speakerd.stream.priority': stream.priority });
+  }
+
+  streamEnded({ outcome, error, firstFrameMs, result }: StreamEnd, stream?: Pick<AdmittedStream, 'priority'>): void {
     if (firstFrameMs !== undefined) this.#firstFrame.record(firstFrameMs / 1000);
     const decode = result?.decode;
     if (decode) this.#decodeErrors.add(decode.decodeErrors, { 'speakerd.stream.codec': decode.codec });
-    this.#count(outcome, error?.code, result && codecOf(result));
+    const priority = stream ? { 'speakerd.stream.priority': stream.priority } : {};
+    if (result && result.duckedMs > 0) this.#ducked.add(result.duckedMs / 1000, priority);
+    if (result && result.pausedMs > 0) this.#paused.add(result.pausedMs / 1000, priority);
+    this.#count(outcome, error?.code, result && codecOf(result), stream?.priority);
   }
 
-  #count(outcome: PlayOutcome, errorCode: string | undefined, codec?: string): void {
+  #count(outcome: PlayOutcome, errorCode: string | undefined, codec?: string, priority?: string): void {
     this.#finished.add(1, {
       'speakerd.stream.outcome': outcome,
+      ...(priority ? { 'speakerd.stream.priority': priority } : {}),
       ...(errorCode ? { 'error.type': errorCode } : {}),
       ...(codec ? { 'speakerd.stream.codec': codec } : {}),
     });

@@ -29,6 +29,8 @@ export class StreamSpan {
         ...(stream.contentType ? { 'speakerd.stream.content_type': stream.contentType } : {}),
         'speakerd.device.mode': stream.mode,
         'speakerd.device.pcm': stream.device.pcm,
+        'speakerd.stream.priority': stream.priority,
+        ...(stream.queue !== undefined ? { 'speakerd.stream.queue': stream.queue, 'speakerd.stream.queued_ms': stream.queuedMs } : {}),
       },
     });
     this.context = trace.setSpan(contexts.active(), this.#span);
@@ -36,6 +38,7 @@ export class StreamSpan {
     // the engine removes the listeners when the stream is released.
     stream.onUnderrun((count) => this.#span.addEvent('underrun', { 'speakerd.stream.underruns': count }));
     stream.onXrun((count) => this.#span.addEvent('xrun', { 'speakerd.device.xruns': count }));
+    stream.onControl((change) => this.#span.addEvent(change));
   }
 
   end({ outcome, result, firstFrameMs, truncated, error }: StreamEnd): void {
@@ -46,6 +49,7 @@ export class StreamSpan {
     const format = this.#stream.format;
     span.setAttributes({
       'speakerd.stream.outcome': outcome,
+      ...(result ? { 'speakerd.stream.ducked_ms': result.duckedMs, 'speakerd.stream.paused_ms': result.pausedMs } : {}),
       ...(result ? { 'speakerd.stream.frames': result.frames, 'speakerd.stream.seconds': result.frames / this.#stream.device.rate, 'speakerd.stream.underruns': result.underruns, 'speakerd.stream.codec': codecOf(result) } : {}),
       ...(result?.decode ? { 'speakerd.stream.decode_errors': result.decode.decodeErrors } : {}),
       ...(truncated !== undefined ? { 'speakerd.stream.truncated': truncated } : {}),

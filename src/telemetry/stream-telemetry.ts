@@ -12,10 +12,11 @@ export function streamTelemetry(metrics: ServiceMetrics): PlaybackObserver {
     rejected: (code) => metrics.streamRejected(code),
     admitted(stream) {
       const span = new StreamSpan(stream);
+      metrics.streamAdmitted(stream);
       return {
         run: (play) => contexts.with(span.context, play),
         ended(end) {
-          metrics.streamEnded(end);
+          metrics.streamEnded(end, stream);
           span.end(end);
         },
       };

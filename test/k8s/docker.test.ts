@@ -82,6 +82,7 @@ t.test('the image: uid 10001, a HEALTHCHECK without curl, no compiler, no libaso
   t.match(inside('ls deps/alsa-lib/share/alsa'), /alsa\.conf\n/, 'alsa.conf is where the addon points alsa-lib');
   t.match(inside('ls node_modules'), /^fastify$/m);
   t.notMatch(inside('ls node_modules'), /^(typescript|tap|node-gyp|kubernetes-types)$/m, 'no dev dependency in the image');
+  t.notMatch(inside('ls node_modules'), /^node-addon-api$/m, 'nor the headers the addon was compiled with');
 });
 
 t.test('a start reads the compile cache made at build time, as uid 10001 on a read-only root', async (t) => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { noise, roundHalfToEven, s16Channel, s16Stereo, scratchDir } from '../pcm-fixtures';
 import { postStreaming } from './http-client';
+import { scrape } from './prometheus-text';
 import { fileDeviceEnv, startServer, waitForStatus, type ServerProcess } from './server-process';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
@@ -133,6 +134,10 @@ t.test('an announcement over music: ducked by exactly AUDIO_DUCK_DB for its leng
   const [musicAnswer, announcementAnswer] = await Promise.all([(await music.response).json(), (await announcement).json()]);
   t.match(musicAnswer, { frames: 96_000 });
   t.match(announcementAnswer, { frames: 24_000 });
+  const metrics = await scrape(server.url);
+  const duckedS = metrics.value('speakerd_stream_ducked_time_total', { speakerd_stream_priority: 'background' });
+  t.ok(duckedS !== undefined && duckedS > 0, `the music's ducked time in /metrics, by class (${duckedS} s)`);
+  t.equal(metrics.value('speakerd_streams_finished_total', { speakerd_stream_outcome: 'ok', speakerd_stream_priority: 'announcement' }), 1, 'finished, by class');
   const [left, right] = await recorded();
   const ducked = Math.round(LEVEL * 0.1);
   t.equal(left.length, 96_000, 'as long as the music');
@@ -195,6 +200,8 @@ t.test('a queue of 5 POSTs plays back to back; waiting ones are listed as queued
   first.writer.end();
   const answers = await Promise.all([first.response, ...rest].map(async (response) => (await response).json() as Promise<{ frames: number }>));
   t.same(answers.map((answer) => answer.frames), lengths);
+  const metrics = await scrape(server.url);
+  t.equal(metrics.value('speakerd_stream_queue_duration_count', { speakerd_stream_priority: 'normal' }), 6, 'every queued stream\'s wait in /metrics (the 5 of tts and the other one)');
   const [, , written] = await recorded();
   t.ok(written.equals(Buffer.concat(sources)), 'the recording is the five bodies back to back: no gap, no overlap');
 });
@@ -328,4 +335,32 @@ t.test('with AUTH_TOKEN, the control routes and the event stream need the token'
   }
   const volume = await fetch(`${server.url}/v1/volume`, { headers: { authorization: 'Bearer secret-token' } });
   t.equal(volume.status, 200);
+});
+
+t.test('a queued stream: PATCH is 409, DELETE takes it out of its queue (its POST answers 409), and SIGTERM lets the rest play in turn', async (t) => {
+  const { server } = await service(t);
+  const first = postStreaming(`${server.url}/v1/streams?queue=q&name=first`, RAW);
+  first.writer.write(s16Stereo(2000, level, zero));
+  await until(server, (all) => all.length === 1);
+  const second = post(server, 'queue=q&name=second', s16Stereo(2000, level, zero));
+  const third = post(server, 'queue=q&name=third', s16Stereo(3000, level, zero));
+  const listed = await until(server, (all) => all.length === 3);
+  const [secondId, thirdId] = [listed.find((s) => s.name === 'second')!.id, listed.find((s) => s.name === 'third')!.id];
+
+  const patched = await fetch(`${server.url}/v1/streams/${thirdId}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: '{"paused": true}' });
+  t.equal(patched.status, 409);
+  t.same(await patched.json(), { error: { code: 'E_STREAM_QUEUED', message: `stream ${thirdId} is still waiting in its queue: only a stream that plays can be paused or have its gain changed`, hint: 'wait for its "admitted" event on GET /v1/events, or DELETE it to take it out of the queue' } });
+
+  t.equal((await fetch(`${server.url}/v1/streams/${secondId}`, { method: 'DELETE' })).status, 200);
+  const secondAnswer = await second;
+  t.equal(secondAnswer.status, 409);
+  t.same(await secondAnswer.json(), { error: { code: 'E_STREAM_STOPPED', message: `the stream was stopped by DELETE /v1/streams/${secondId}; nothing played`, hint: 'nothing to do: someone stopped it on purpose' } });
+  t.same((await streams(server)).map((s) => [s.name, s.state]), [['first', 'playing'], ['third', 'queued']], 'out of the listing, the others in place');
+
+  server.child.kill('SIGTERM');
+  first.writer.write(s16Stereo(2000, level, zero));
+  first.writer.end();
+  t.match(await (await first.response).json(), { frames: 4000 });
+  t.match(await (await third).json(), { frames: 3000 }, 'admitted before the SIGTERM: played in its turn within the grace period');
+  t.same(await server.exited, [0, null]);
 });

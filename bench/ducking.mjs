@@ -1,0 +1,65 @@
+// CPU cost of ducking (design §2b, issue 16): 8 paced background streams
+// mixed under a 9th stream, twice in one run on one service, alternating:
+// once with the 9th a background stream too (plain mixing), once with it an
+// announcement (the 8 are ducked by AUDIO_DUCK_DB for their whole length,
+// with a ramp at each end). Same streams, same mix; the only difference is
+// the duck. Target: ≤ 1.1× the plain mix.
+//
+// Settings (flag or environment variable):
+//   --ducking-seconds / BENCH_DUCKING_SECONDS   length of each stream (20)
+//   --ducking-rounds / BENCH_DUCKING_ROUNDS     plain/ducked pairs (2)
+import { playConcurrently } from './lib/paced-streams.mjs';
+import { cpuSecondsOf } from './lib/proc.mjs';
+import { fixed, row } from './lib/report.mjs';
+import { startSpeakerd } from './lib/service.mjs';
+import { positiveInteger, readSetting } from './lib/settings.mjs';
+
+export const name = 'ducking';
+
+const STREAMS = 8;
+const TARGET_RATIO = 1.1;
+
+async function cpuOf(server, seconds, ninth) {
+  const before = cpuSecondsOf(server.pid);
+  await playConcurrently(server.url, {
+    count: STREAMS + 1,
+    seconds,
+    query: (i) => (i === STREAMS ? `?name=over&priority=${ninth}` : `?name=music-${i + 1}&priority=background`),
+  });
+  return cpuSecondsOf(server.pid) - before;
+}
+
+export async function run({ log = () => {} } = {}) {
+  const seconds = positiveInteger('BENCH_DUCKING_SECONDS (--ducking-seconds)', readSetting({ flag: 'ducking-seconds', env: 'BENCH_DUCKING_SECONDS' }) ?? 20);
+  const rounds = positiveInteger('BENCH_DUCKING_ROUNDS (--ducking-rounds)', readSetting({ flag: 'ducking-rounds', env: 'BENCH_DUCKING_ROUNDS' }) ?? 2);
+  const server = await startSpeakerd({ env: { AUDIO_MODE: 'headless' } });
+  try {
+    // A warm-up: the JIT's work on the body path is a start-up cost.
+    await playConcurrently(server.url, { count: 1, seconds: 1 });
+    const plain = [];
+    const ducked = [];
+    for (let round = 0; round < rounds; round++) {
+      plain.push(await cpuOf(server, seconds, 'background'));
+      ducked.push(await cpuOf(server, seconds, 'announcement'));
+      log(`${name}: round ${round + 1}: plain ${fixed(plain.at(-1), 2)} CPU s, ducked ${fixed(ducked.at(-1), 2)} CPU s`);
+    }
+    server.assertAlive();
+    const sum = (values) => values.reduce((a, b) => a + b, 0);
+    const ratio = sum(ducked) / sum(plain);
+    const perStream = (cpu) => (cpu / rounds / seconds / (STREAMS + 1)) * 100;
+    return {
+      rows: [
+        row(
+          `${STREAMS} paced streams ducked under an announcement vs mixed plain, clock sink: service CPU`,
+          `${fixed(ratio, 3)}× (${fixed(perStream(sum(ducked)), 3)} vs ${fixed(perStream(sum(plain)), 3)} % of a core per stream)`,
+          `≤ ${TARGET_RATIO}×`,
+          ratio <= TARGET_RATIO,
+        ),
+      ],
+      note: `headless, 1024-frame periods; ${rounds} rounds of ${STREAMS} + 1 concurrent paced POSTs of ${seconds} s stereo 48 kHz WAV, alternating: the 9th ?priority=background (plain) or announcement (the 8 ducked by -20 dB); CPU = utime + stime of the service from /proc over each round; per round plain ${plain.map((s) => fixed(s, 2)).join(', ')} s, ducked ${ducked.map((s) => fixed(s, 2)).join(', ')} s`,
+      json: { streams: STREAMS, seconds, rounds, plainCpuSeconds: plain, duckedCpuSeconds: ducked, ratio, targetRatio: TARGET_RATIO },
+    };
+  } finally {
+    await server.stop();
+  }
+}
