@@ -3,7 +3,8 @@
 // switch), as amixer, a separate reader of the same control, sees it. The
 // level is the card's from start-up (AUDIO_VOLUME_DB), a mute without a
 // switch is the software mixer's, and the level comes back on the card after
-// it was unplugged and plugged again (the driver starts at -30 dB).
+// it was unplugged and plugged again (the driver starts at -30 dB), with
+// the level asked for while it was gone.
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -70,14 +71,14 @@ t.test("the master volume is the card's Master element: set at start, set by PUT
   const { returned } = unplug(DUMMY);
   await returned;
   await waitForStatus(`${server.url}/readyz`, 503, 60_000);
-  const meanwhile = await put(server, { db: -12 });
+  const meanwhile = await put(server, { db: -15 });
   t.equal(meanwhile.status, 503, 'a level set while the card is gone');
   t.match(meanwhile.body, { error: { code: 'E_VOLUME_NOT_APPLIED', message: /^the card's mixer could not be set: .*E_MIXER_LOST/, hint: String } });
+  // The driver starts again at -30 dB (hardware-volume.ts shows it); the
+  // level asked for while the card was gone is the one it gets.
   replug(DUMMY);
-  t.same(masterDb(), [-30, -30], 'the driver starts again at its own level');
   await waitForStatus(`${server.url}/readyz`, 200, 60_000);
-  await onTheCard(server);
-  while (masterDb()[0] !== -12) await sleep(20);
-  t.same(masterDb(), [-12, -12], 'speakerd gave the reopened card its level');
-  t.match((await getJson(`${server.url}/v1/volume`)).body, { db: -12, control: 'hardware', card: CARD });
+  while (masterDb()[0] !== -15) await sleep(20);
+  t.same(masterDb(), [-15, -15], 'speakerd gave the reopened card the level asked for while it was gone');
+  t.match((await getJson(`${server.url}/v1/volume`)).body, { db: -15, control: 'hardware', card: CARD });
 });
