@@ -99,11 +99,6 @@ export class MasterVolume {
     return state;
   }
 
-  /** Once the current device has its volume (a test's barrier after an open). */
-  settled(): Promise<void> {
-    return this.#ready;
-  }
-
   #checked(change: VolumeChange): { db?: number; muted?: boolean } {
     if (typeof change !== 'object' || change === null || Array.isArray(change)) throw failure('INVALID_VOLUME', { reason: 'the body must be a JSON object' });
     const unknown = Object.keys(change).filter((key) => key !== 'db' && key !== 'muted');

@@ -213,7 +213,9 @@ export class Playback {
     const sink = new StreamSink(record, decoder, this.#limits, () => this.#engine.bodyEnded(record));
     log.info({ contentType: request.contentType, gainDb: gain, priority: record.priority, queue: record.queue }, 'stream admitted');
     this.#publish('admitted', record, { priority: record.priority, queue: record.queue ?? null, gainDb: record.gainDb, waitedMs: record.started.getTime() - record.admitted.getTime() });
-    const watch = this.#observer?.admitted(this.#admitted(record, request.contentType)) ?? NO_WATCH;
+    // Its events reach GET /v1/events whether or not telemetry watches.
+    const admitted = this.#admitted(record, request.contentType);
+    const watch = this.#observer?.admitted(admitted) ?? NO_WATCH;
     const end = (error: SpeakerdError | undefined, truncated?: boolean) => {
       const result = sink.result;
       const streamEnd: StreamEnd = { outcome: outcomeOf(error?.code), result, firstFrameMs: result && firstFrameLatencyMs(record, result), truncated, error };

@@ -20,7 +20,8 @@ export interface QueuedStream {
 }
 
 interface Waiter extends QueuedStream {
-  take(stream: unknown): void;
+  /** Its turn: what the attach made. */
+  take(value: unknown): void;
   refuse(error: SpeakerdError): void;
 }
 
