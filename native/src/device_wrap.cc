@@ -481,6 +481,12 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
         }
       }
     }
+    // A fatal error is raised before its streams are retired. A stream found
+    // done above may have been retired after the take at the top (woken by an
+    // earlier event, such as its 'started'): its error is taken now, so that
+    // it comes in this batch. Otherwise the device, with no stream left,
+    // stops holding the loop open and the process may exit before the error.
+    device_events |= playback_->TakeDeviceEvents(kDeviceError);
     if (device_events & kDeviceError) batch.Add("error", 0, MakeError(env, playback_->fatal_error()).Value());
     if (recheck_streams_) events_->SendLater(kRecheckStreamsMs);
     UpdateRef(env);

@@ -89,6 +89,8 @@ class PlaybackThread {
 
   const PcmDevice& device() const { return *device_; }
   uint32_t TakeDeviceEvents() { return device_events_.exchange(0, std::memory_order_acq_rel); }
+  // Takes only the bits in `mask`, leaving the others for the next take.
+  uint32_t TakeDeviceEvents(uint32_t mask) { return device_events_.fetch_and(~mask, std::memory_order_acq_rel) & mask; }
   std::vector<std::string> TakeLog();
   DeviceError fatal_error();
 
