@@ -168,6 +168,7 @@ t.test('DELETE answers a stream whose body stalled at once, not after the idle t
 
 t.test('a client that half-closes after its whole body gets its answer', async (t) => {
   const server = await startReadyApp(t, { AUDIO_MODE: 'headless' });
+  const sockets = await server.connections();
   const body = Buffer.concat([wavHeader({ formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 }, 2400 * 4), s16Constant(2400, 2, 9)]);
   const socket = await connect(server.port);
   const everything = readAll(socket);
@@ -175,11 +176,19 @@ t.test('a client that half-closes after its whole body gets its answer', async (
   const text = await everything;
   t.match(text, /^HTTP\/1\.1 200 OK\r\n/, 'answered 200 after the FIN');
   t.match(JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)), { frames: 2400, truncated: false });
-  // A half-close inside the body is a client that went away: no answer is owed, nothing is left.
+  // A half-close inside the body is a request that can never complete: Node's parser sees the
+  // EOF mid-body, the client is told so in the documented shape, and nothing is left.
   const cut = await connect(server.port);
-  const nothing = readAll(cut);
+  const refusal = readAll(cut);
   cut.end(Buffer.concat([Buffer.from(`POST /v1/streams HTTP/1.1\r\nHost: x\r\nContent-Type: audio/wav\r\nContent-Length: ${body.length}\r\n\r\n`), body.subarray(0, 1000)]));
-  await nothing;
+  const refused = await refusal;
+  t.match(refused, /^HTTP\/1\.1 400 Bad Request\r\n/, 'answered 400 after the FIN');
+  const { error } = JSON.parse(refused.slice(refused.indexOf('\r\n\r\n') + 4)) as { error: { code: string; message: string } };
+  t.equal(error.code, 'E_BAD_HTTP');
+  t.match(error.message, /^the request is not valid HTTP\/1\.1: .*\(HPE_INVALID_EOF_STATE\)$/);
+  // The stream is cut (a fade, or at once if it never played) and retired by the playback
+  // thread, which may come after the socket closes: wait for it, as for any leak.
+  await settled(server, sockets);
   t.same(await streamsOf(server), [], 'no stream left behind');
 });
 
