@@ -27,6 +27,7 @@ const core = addon as {
   realtimePriority: number;
   minBufferMsWithoutRealtime: number;
   audioLimits: AudioLimits;
+  mallocBytesInUse(): number;
 };
 
 /** What formats/audio-format.ts says, in the addon's terms. */
@@ -57,3 +58,5 @@ export const alsaLibVersion = core.alsaLibVersion;
 export const realtimePriority = core.realtimePriority;
 /** The device buffer's floor when the playback thread runs without SCHED_FIFO, in ms (native/src/realtime.h). */
 export const minBufferMsWithoutRealtime = core.minBufferMsWithoutRealtime;
+/** Bytes malloc has handed out and not had back (glibc's mallinfo2), for leak checks finer than RSS. */
+export const mallocBytesInUse = (): number => core.mallocBytesInUse();
