@@ -13,6 +13,8 @@
         "native/src/alsa_log.cc",
         "native/src/audio_decoder.cc",
         "native/src/clock_sink.cc",
+        "native/src/device_clock.cc",
+        "native/src/system_clocks.cc",
         "native/src/converter.cc",
         "native/src/converter_wrap.cc",
         "native/src/decode_slots.cc",

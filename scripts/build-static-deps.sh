@@ -94,6 +94,30 @@ make_flags() {
   esac
 }
 
+# The types alsa-lib opens from its own list of built-in plugins. Built
+# without libdl, alsa-lib opens a PCM type only if it is in that list (any
+# other name it looks for as a shared library, which it cannot load), and it
+# resolves a built-in's open function through the symbol table of the static
+# build, where speakerd's addon registers its own (clock_sink.cc). Adding
+# speakerd's type to the list is the one edit made to any library's source:
+# with it, alsa-lib opens `type speakerd_clock` wherever a configuration
+# names it, as the slave of its own plugins too (docs/decisions.md,
+# "A PCM type of speakerd's own inside alsa-lib").
+builtin_pcm_types() {
+  case "$1" in
+    alsa-lib) echo "speakerd_clock" ;;
+  esac
+}
+
+# Adds builtin_pcm_types to pcm.c's build_in_pcms, and fails if it did not take.
+add_builtin_pcm_types() {
+  local name=$1 work=$2 type file="$2/src/src/pcm/pcm.c"
+  for type in $(builtin_pcm_types "$name"); do
+    sed -i "s/^static const char \*const build_in_pcms\[\] = {\$/&\n\t\"$type\",/" "$file"
+    grep -q "^	\"$type\",\$" "$file" || { log "$name: cannot add $type to build_in_pcms in src/pcm/pcm.c"; return 1; }
+  done
+}
+
 # Configure arguments that point a library at what it needs in deps/, one a
 # line (not part of the stamp: they name this checkout's path). No pkg-config:
 # the container's builder has none, and the .pc files in deps/ say /usr.
@@ -180,6 +204,7 @@ prepare_one() {
   local prefix="$deps/$name" stamp="$deps/$name/.stamp"
   local want="$version $sha $(configure_flags "$name")"
   [ -z "$(make_flags "$name")" ] || want+=" $(make_flags "$name")"
+  [ -z "$(builtin_pcm_types "$name")" ] || want+=" builtin:$(builtin_pcm_types "$name")"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
     log "$name $version: cached in ${prefix#"$root/"}"
     return 0
@@ -218,6 +243,7 @@ build_one() {
   local prefix="$deps/$name" stamp="$deps/$name/.stamp" started=$SECONDS
   mkdir -p "$work/src"
   tar -xf "$archive" -C "$work/src" --strip-components=1
+  add_builtin_pcm_types "$name" "$work" || return 1
   if [ "$name" = libwebm ]; then
     build_libwebm "$work"
   else

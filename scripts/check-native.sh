@@ -110,7 +110,7 @@ declare -A variant_flags=(
   [tsan]="-fsanitize=thread"
   [plain]=""
 )
-engine_sources=(alsa_config_text alsa_log clock_sink fault_pcm ioplug_params mixer pcm_device playback_thread realtime stream_level)
+engine_sources=(alsa_config_text alsa_log clock_sink device_clock fault_pcm ioplug_params mixer pcm_device playback_thread realtime stream_level system_clocks)
 # audio_decoder.cc and every codec's decoder: CreateDecoder names them all.
 decoder_sources=()
 for source in "$root"/native/src/*_decoder.cc; do decoder_sources+=("$(basename "$source" .cc)"); done

@@ -3,7 +3,7 @@
 // and the process exits 2 on it before anything starts.
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
-import { SAMPLE_FORMATS, type AudioMode, type AudioSettings } from './engine/audio-settings';
+import { MAX_CLOCK_PPM, SAMPLE_FORMATS, type AudioMode, type AudioSettings } from './engine/audio-settings';
 import { MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE } from './formats/audio-format';
 
 export type { AudioMode };
@@ -192,6 +192,8 @@ export function loadConfig(env: Env = process.env): Config {
       fadeMs: integer(env, 'AUDIO_FADE_MS', 20, 0, 10_000),
       mixerElement: optional(env, 'AUDIO_MIXER_ELEMENT'),
       volumeDb: optional(env, 'AUDIO_VOLUME_DB') === undefined ? undefined : decimal(env, 'AUDIO_VOLUME_DB', 0, -120, 0),
+      clockPpm: decimal(env, 'AUDIO_CLOCK_PPM', 0, -MAX_CLOCK_PPM, MAX_CLOCK_PPM),
+      clockTimeline: optional(env, 'AUDIO_CLOCK_TIMELINE'),
     },
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxQueued: integer(env, 'MAX_QUEUED', 32, 0, 64),

@@ -6,11 +6,17 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "ioplug_params.h"
+#include "system_clocks.h"
 
 namespace speakerd {
 namespace {
@@ -18,31 +24,59 @@ namespace {
 struct ClockSink {
   snd_pcm_ioplug_t io{};
   int timer_fd = -1;
+  int64_t ppb = 0;                   // the rate's error, in parts per billion
+  int timeline_fd = -1;
   int64_t started_ns = 0;            // when the PCM last started
   snd_pcm_uframes_t started_at = 0;  // the hw position it started from
   snd_pcm_uframes_t avail_min = 1;
   bool running = false;
+  // Frames handed over in earlier runs, consumed or dropped at their stop:
+  // the timeline counts them all, so that its counts stay offsets in what
+  // was written (a `file` PCM layered on top records those too).
+  uint64_t frames_before_run = 0;
+  uint64_t next_timeline_frame = 0;  // the next period boundary to write a line for
+  int64_t realtime_offset_ns = 0;    // taken at each start (RealtimeOffsetNs)
 };
-
-int64_t MonotonicNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
 
 ClockSink* SinkOf(snd_pcm_ioplug_t* io) { return static_cast<ClockSink*>(io->private_data); }
 
+// Frames consumed in `elapsed_ns` at the sink's true rate, nominal × (1 + ppb / 1e9).
+uint64_t FramesIn(const ClockSink* sink, int64_t elapsed_ns) {
+  const unsigned __int128 scaled = static_cast<unsigned __int128>(elapsed_ns) * sink->io.rate * (1000000000 + sink->ppb);
+  return static_cast<uint64_t>(scaled / 1000000000000000000u);
+}
+
+// When, since the start of the run, the sink has consumed `frames` (the inverse of FramesIn).
+int64_t NsFor(const ClockSink* sink, uint64_t frames) {
+  const unsigned __int128 scaled = static_cast<unsigned __int128>(frames) * 1000000000000000000u;
+  return static_cast<int64_t>(scaled / (static_cast<uint64_t>(sink->io.rate) * (1000000000 + sink->ppb)));
+}
+
 // Frames the "card" has consumed since start, by the clock.
 snd_pcm_uframes_t ClockPosition(const ClockSink* sink) {
-  const int64_t elapsed_ns = MonotonicNs() - sink->started_ns;
-  const unsigned __int128 frames = static_cast<unsigned __int128>(elapsed_ns) * sink->io.rate / 1000000000u;
-  return sink->started_at + static_cast<snd_pcm_uframes_t>(frames);
+  return sink->started_at + FramesIn(sink, MonotonicNowNs() - sink->started_ns);
+}
+
+// Writes a line for each period boundary the run has consumed up to `position`.
+void WriteTimeline(ClockSink* sink, snd_pcm_uframes_t position) {
+  if (sink->timeline_fd < 0 || !sink->running) return;
+  // Past what was written the clock consumed nothing real: that is an underrun.
+  const snd_pcm_uframes_t consumed = (position < sink->io.appl_ptr ? position : sink->io.appl_ptr) - sink->started_at;
+  const uint64_t total = sink->frames_before_run + consumed;
+  for (; sink->next_timeline_frame <= total; sink->next_timeline_frame += sink->io.period_size) {
+    const int64_t at = sink->started_ns + NsFor(sink, sink->next_timeline_frame - sink->frames_before_run) + sink->realtime_offset_ns;
+    char line[64];
+    const int length = snprintf(line, sizeof line, "%lld %llu\n", static_cast<long long>(at),
+                                static_cast<unsigned long long>(sink->next_timeline_frame));
+    // A test hook: a line that cannot be written is lost, the audio is not.
+    if (write(sink->timeline_fd, line, static_cast<size_t>(length)) < 0) return;
+  }
 }
 
 int ArmTimer(ClockSink* sink, bool on) {
   itimerspec spec{};
   if (on) {
-    const int64_t period_ns = static_cast<int64_t>(sink->io.period_size) * 1000000000 / sink->io.rate;
+    const int64_t period_ns = NsFor(sink, sink->io.period_size);
     spec.it_interval.tv_sec = period_ns / 1000000000;
     spec.it_interval.tv_nsec = period_ns % 1000000000;
     spec.it_value = spec.it_interval;
@@ -52,14 +86,21 @@ int ArmTimer(ClockSink* sink, bool on) {
 
 int SinkStart(snd_pcm_ioplug_t* io) {
   ClockSink* sink = SinkOf(io);
-  sink->started_ns = MonotonicNs();
+  sink->started_ns = MonotonicNowNs();
   sink->started_at = io->hw_ptr;
   sink->running = true;
+  // Each run's first frame gets a line, whatever the period boundaries say.
+  if (sink->next_timeline_frame < sink->frames_before_run) sink->next_timeline_frame = sink->frames_before_run;
+  if (sink->timeline_fd >= 0) sink->realtime_offset_ns = RealtimeOffsetNs();
   return ArmTimer(sink, true);
 }
 
 int SinkStop(snd_pcm_ioplug_t* io) {
   ClockSink* sink = SinkOf(io);
+  if (sink->running) {
+    WriteTimeline(sink, ClockPosition(sink));
+    sink->frames_before_run += io->appl_ptr - sink->started_at;
+  }
   sink->running = false;
   return ArmTimer(sink, false);
 }
@@ -71,6 +112,7 @@ snd_pcm_sframes_t SinkPointer(snd_pcm_ioplug_t* io) {
   ClockSink* sink = SinkOf(io);
   if (!sink->running) return static_cast<snd_pcm_sframes_t>(io->hw_ptr % io->buffer_size);
   const snd_pcm_uframes_t position = ClockPosition(sink);
+  WriteTimeline(sink, position);
   // The clock ran past what was written: a card would have played stale
   // frames, so report an underrun.
   if (position > io->appl_ptr) return -EPIPE;
@@ -98,6 +140,7 @@ int SinkPollRevents(snd_pcm_ioplug_t* io, struct pollfd* pfds, unsigned int nfds
     return 0;
   }
   const snd_pcm_uframes_t position = ClockPosition(sink);
+  WriteTimeline(sink, position);
   if (position > io->appl_ptr) {
     *revents = POLLERR;  // an underrun: wake the writer so it recovers
   } else if (io->buffer_size - (io->appl_ptr - position) >= sink->avail_min) {
@@ -109,6 +152,7 @@ int SinkPollRevents(snd_pcm_ioplug_t* io, struct pollfd* pfds, unsigned int nfds
 int SinkClose(snd_pcm_ioplug_t* io) {
   ClockSink* sink = SinkOf(io);
   close(sink->timer_fd);
+  if (sink->timeline_fd >= 0) close(sink->timeline_fd);
   delete sink;
   return 0;
 }
@@ -127,13 +171,24 @@ const snd_pcm_ioplug_callback_t kCallbacks = [] {
 
 }  // namespace
 
-int OpenClockSink(snd_pcm_t** pcm, const char* name) {
+int OpenClockSink(snd_pcm_t** pcm, const char* name, const ClockSinkOptions& options) {
+  if (!(std::fabs(options.ppm) <= kMaxClockPpm)) return -EINVAL;
   auto* sink = new ClockSink();
+  sink->ppb = std::llround(options.ppm * 1000);
   sink->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
   if (sink->timer_fd < 0) {
     const int err = -errno;
     delete sink;
     return err;
+  }
+  if (!options.timeline.empty()) {
+    sink->timeline_fd = open(options.timeline.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sink->timeline_fd < 0) {
+      const int err = -errno;
+      close(sink->timer_fd);
+      delete sink;
+      return err;
+    }
   }
   sink->io.version = SND_PCM_IOPLUG_VERSION;
   sink->io.name = "speakerd clock sink";
@@ -146,6 +201,7 @@ int OpenClockSink(snd_pcm_t** pcm, const char* name) {
   sink->io.mmap_rw = 1;
   int err = snd_pcm_ioplug_create(&sink->io, name, SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK);
   if (err < 0) {
+    if (sink->timeline_fd >= 0) close(sink->timeline_fd);
     close(sink->timer_fd);
     delete sink;
     return err;
@@ -160,3 +216,58 @@ int OpenClockSink(snd_pcm_t** pcm, const char* name) {
 }
 
 }  // namespace speakerd
+
+namespace {
+
+// A number in the configuration: an integer, a real, or a string holding one.
+int ConfigNumber(snd_config_t* node, double* value) {
+  if (snd_config_get_ireal(node, value) == 0) return 0;
+  const char* text = nullptr;
+  if (snd_config_get_string(node, &text) < 0) return -EINVAL;
+  char* end = nullptr;
+  *value = std::strtod(text, &end);
+  return end != text && *end == '\0' ? 0 : -EINVAL;
+}
+
+}  // namespace
+
+// `type speakerd_clock` in an ALSA configuration (see clock_sink.h).
+extern "C" SND_PCM_PLUGIN_DEFINE_FUNC(speakerd_clock) {
+  (void)root;
+  (void)mode;
+  speakerd::ClockSinkOptions options;
+  snd_config_iterator_t i, next;
+  snd_config_for_each(i, next, conf) {
+    snd_config_t* node = snd_config_iterator_entry(i);
+    const char* id = nullptr;
+    if (snd_config_get_id(node, &id) < 0) continue;
+    if (!std::strcmp(id, "comment") || !std::strcmp(id, "type") || !std::strcmp(id, "hint")) continue;
+    if (!std::strcmp(id, "ppm")) {
+      if (ConfigNumber(node, &options.ppm) < 0 || !(std::fabs(options.ppm) <= speakerd::kMaxClockPpm)) {
+        SNDERR("%s: ppm must be a number from -%g to %g", name, speakerd::kMaxClockPpm, speakerd::kMaxClockPpm);
+        return -EINVAL;
+      }
+      continue;
+    }
+    if (!std::strcmp(id, "timeline")) {
+      const char* path = nullptr;
+      if (snd_config_get_string(node, &path) < 0) {
+        SNDERR("%s: timeline must be a file path", name);
+        return -EINVAL;
+      }
+      options.timeline = path;
+      continue;
+    }
+    SNDERR("%s: unknown field %s (speakerd_clock takes ppm and timeline)", name, id);
+    return -EINVAL;
+  }
+  if (stream != SND_PCM_STREAM_PLAYBACK) {
+    SNDERR("%s: speakerd_clock is a playback PCM", name);
+    return -EINVAL;
+  }
+  return speakerd::OpenClockSink(pcmp, name, options);
+}
+// Spelled out, not SND_PCM_PLUGIN_SYMBOL(speakerd_clock): in a static build
+// that macro registers the name unexpanded ("SND_PCM_PLUGIN_ENTRY(...)"),
+// which no lookup ever matches.
+SND_DLSYM_BUILD_VERSION(_snd_pcm_speakerd_clock_open, SND_PCM_DLSYM_VERSION)

@@ -591,7 +591,18 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
     const int realtime = open ? playback_->realtime() : -1;
     out.Set("realtime", realtime < 0 ? env.Null() : Napi::Boolean::New(env, realtime == 1));
     out.Set("streams", static_cast<double>(streams_.size()));
+    out.Set("clock", ClockStats(env));
     return out;
+  }
+
+  // The device clock (device_clock.h): null fields until a line is fitted.
+  Napi::Object ClockStats(Napi::Env env) {
+    Napi::Object clock = Napi::Object::New(env);
+    const ClockLine line = playback_ != nullptr ? playback_->clock_line() : ClockLine{};
+    clock.Set("locked", line.valid);
+    clock.Set("driftPpm", line.valid ? Napi::Number::New(env, line.Ppm(playback_->device().format().rate)) : env.Null());
+    clock.Set("residualUs", line.valid ? Napi::Number::New(env, line.residual_ns / 1000) : env.Null());
+    return clock;
   }
 
   // Stops the thread and closes the PCM off the JS thread; streams still
@@ -733,8 +744,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
 class OpenJob {
  public:
   static Napi::Promise Start(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink,
-                             Napi::Function dispatch) {
-    auto* job = new OpenJob(env, std::move(request), options, clock_sink, dispatch);
+                             ClockSinkOptions clock_options, Napi::Function dispatch) {
+    auto* job = new OpenJob(env, std::move(request), options, clock_sink, std::move(clock_options), dispatch);
     Napi::Promise promise = job->deferred_.Promise();
     job->done_ = DoneFunction::New(env, "speakerd open", 0, 1);
     std::thread([job] { job->Run(); }).detach();
@@ -745,9 +756,11 @@ class OpenJob {
   static void Finish(Napi::Env env, Napi::Function, std::nullptr_t*, OpenJob* job);
   using DoneFunction = Napi::TypedThreadSafeFunction<std::nullptr_t, OpenJob, Finish>;
 
-  OpenJob(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink, Napi::Function dispatch)
+  OpenJob(Napi::Env env, PcmRequest request, PlaybackOptions options, bool clock_sink, ClockSinkOptions clock_options,
+          Napi::Function dispatch)
       : request_(std::move(request)),
         clock_sink_(clock_sink),
+        clock_options_(std::move(clock_options)),
         deferred_(Napi::Promise::Deferred::New(env)),
         dispatch_(Napi::Persistent(dispatch)) {
     result_.options = options;
@@ -771,7 +784,7 @@ class OpenJob {
       return;
     }
     snd_pcm_t* pcm = nullptr;
-    const int err = OpenClockSink(&pcm, request_.pcm.c_str());
+    const int err = OpenClockSink(&pcm, request_.pcm.c_str(), clock_options_);
     if (err < 0) {
       SetAlsaError(&result_.error, "E_ALSA_OPEN", err, "cannot create the clock sink");
       return;
@@ -797,6 +810,7 @@ class OpenJob {
 
   PcmRequest request_;
   bool clock_sink_;
+  ClockSinkOptions clock_options_;
   OpenResult result_;
   Napi::Promise::Deferred deferred_;
   Napi::FunctionReference dispatch_;
@@ -843,7 +857,13 @@ Napi::Value Open(const Napi::CallbackInfo& info, bool clock_sink) {
   options.duck_ramp_ms = o.Get("duckRampMs").As<Napi::Number>().Uint32Value();
   options.fade_ms = o.Get("fadeMs").As<Napi::Number>().Uint32Value();
   options.master_gain = o.Get("masterGain").As<Napi::Number>().FloatValue();
-  return OpenJob::Start(env, std::move(request), options, clock_sink, info[1].As<Napi::Function>());
+  ClockSinkOptions clock_options;
+  if (clock_sink) {
+    clock_options.ppm = o.Get("ppm").As<Napi::Number>().DoubleValue();
+    clock_options.timeline = o.Get("timeline").As<Napi::String>().Utf8Value();
+  }
+  return OpenJob::Start(env, std::move(request), options, clock_sink, std::move(clock_options),
+                        info[1].As<Napi::Function>());
 }
 
 }  // namespace

@@ -99,6 +99,11 @@ bool PcmDevice::Configure(const PcmRequest& request, DeviceError* error) {
   if (err >= 0) err = snd_pcm_sw_params_set_start_threshold(pcm_, sw, boundary);
   // Stop (xrun) when the buffer runs empty, so that a gap is seen and counted.
   if (err >= 0) err = snd_pcm_sw_params_set_stop_threshold(pcm_, sw, format_.buffer_frames);
+  // Status reports carry the time of the hardware pointer they give, on the
+  // clock that never steps: the playback thread times frames by them
+  // (device_clock.h).
+  if (err >= 0) err = snd_pcm_sw_params_set_tstamp_mode(pcm_, sw, SND_PCM_TSTAMP_ENABLE);
+  if (err >= 0) err = snd_pcm_sw_params_set_tstamp_type(pcm_, sw, SND_PCM_TSTAMP_TYPE_MONOTONIC);
   if (err >= 0) err = snd_pcm_sw_params(pcm_, sw);
   if (err < 0) {
     SetAlsaError(error, "E_ALSA_SW_PARAMS", err, pcm_name + ": cannot apply the software parameters");

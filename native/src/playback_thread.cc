@@ -33,18 +33,13 @@ LevelSettings LevelSettingsFor(const PlaybackOptions& options, unsigned rate) {
 }
 }  // namespace
 
-int64_t MonotonicNowNs() {
-  timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
-}
-
 PlaybackThread::PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOptions options,
                                std::function<void()> notify)
     : device_(std::move(device)),
       options_(options),
       notify_(std::move(notify)),
       mixer_(device_->format().format, device_->format().channels, device_->format().buffer_frames),
+      clock_(device_->format().rate, static_cast<unsigned>(device_->format().period_frames)),
       level_settings_(LevelSettingsFor(options_, device_->format().rate)),
       master_target_(options_.master_gain),
       master_(options_.master_gain),
@@ -201,6 +196,7 @@ bool PlaybackThread::Step() {
   const PcmFormat& format = device_->format();
   const snd_pcm_sframes_t avail = snd_pcm_avail_update(pcm);
   if (avail < 0) return HandlePcmError(static_cast<int>(avail), "avail_update");
+  if (running_) ObserveClock();
   AdvanceStreams(avail);
   SteerStreams();
 
@@ -539,7 +535,19 @@ bool PlaybackThread::StartPcm() {
   return true;
 }
 
+void PlaybackThread::ObserveClock() {
+  snd_pcm_status_t* status;
+  snd_pcm_status_alloca(&status);
+  if (snd_pcm_status(device_->handle(), status) < 0 || snd_pcm_status_get_state(status) != SND_PCM_STATE_RUNNING) return;
+  const snd_pcm_sframes_t delay = snd_pcm_status_get_delay(status);
+  if (delay < 0 || static_cast<uint64_t>(delay) > committed_) return;
+  snd_htimestamp_t at;
+  snd_pcm_status_get_htstamp(status, &at);
+  clock_.Observe(static_cast<int64_t>(at.tv_sec) * 1000000000 + at.tv_nsec, committed_ - static_cast<uint64_t>(delay));
+}
+
 void PlaybackThread::StopPcm() {
+  clock_.Restart();
   device_->Stop();
   running_ = false;
   pcm_running_.store(false, std::memory_order_relaxed);
@@ -555,6 +563,7 @@ bool PlaybackThread::HandlePcmError(int err, const char* during) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream != nullptr && stream->Phase() == StreamPhase::kPlaying) streams_playing = true;
   }
+  clock_.Restart();  // whatever happened, the frames' times start over
   int recovered = device_->Recover(err);
   if (recovered == 0) {
     running_ = false;

@@ -16,11 +16,13 @@
 
 #include <poll.h>
 
+#include "device_clock.h"
 #include "device_error.h"
 #include "gain_ramp.h"
 #include "mixer.h"
 #include "pcm_device.h"
 #include "stream_state.h"
+#include "system_clocks.h"
 
 namespace speakerd {
 
@@ -98,6 +100,8 @@ class PlaybackThread {
   uint64_t xruns() const { return xruns_.load(std::memory_order_relaxed); }
   // Times a producer woke the sleeping thread (what TurnEndWakes saves).
   uint64_t producer_wakes() const { return producer_wakes_.load(std::memory_order_relaxed); }
+  // When frames reach the DAC, by the device's status reports; any thread.
+  ClockLine clock_line() const { return clock_.Line(); }
   // -1 not tried yet, 0 refused, 1 granted.
   int realtime() const { return realtime_.load(std::memory_order_relaxed); }
   bool pcm_running() const { return pcm_running_.load(std::memory_order_relaxed); }
@@ -123,6 +127,8 @@ class PlaybackThread {
   void MixInto(uint8_t* dst, size_t frames);
   bool StartPcm();
   void StopPcm();
+  // Feeds the device's status report (its pointer's time and the delay) to clock_.
+  void ObserveClock();
   bool HandlePcmError(int err, const char* during);
   // Takes the stream out of its slot and hands it back to JS; nothing if the
   // slot was emptied meanwhile (Attach withdrawing from a failed device).
@@ -145,6 +151,7 @@ class PlaybackThread {
   const PlaybackOptions options_;
   const std::function<void()> notify_;
   Mixer mixer_;
+  DeviceClock clock_;
   const LevelSettings level_settings_;
   std::atomic<float> master_target_;
   std::thread thread_;
@@ -189,6 +196,5 @@ class PlaybackThread {
   bool watch_pcm_errors_ = true;
 };
 
-int64_t MonotonicNowNs();
 
 }  // namespace speakerd

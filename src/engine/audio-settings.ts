@@ -8,6 +8,8 @@ import { SAMPLE_FORMATS, type SampleFormat } from '../formats/audio-format';
 export { SAMPLE_FORMATS, type SampleFormat };
 export type UnderrunPolicy = 'silence' | 'wait';
 export type AudioMode = 'auto' | 'device' | 'headless';
+/** How far off its rate the clock sink may run (native/src/clock_sink.h, kMaxClockPpm). */
+export const MAX_CLOCK_PPM = 100_000;
 
 export interface AudioSettings {
   mode: AudioMode;
@@ -37,4 +39,7 @@ export interface AudioSettings {
   mixerElement: string | undefined;
   /** The master volume at start, in dB; undefined: a card's element keeps its own level (the software mixer: 0 dB). */
   volumeDb: number | undefined;
+  /** The clock sink's test hooks (headless): how far its rate is off, and the file of when each period played. */
+  clockPpm: number;
+  clockTimeline: string | undefined;
 }

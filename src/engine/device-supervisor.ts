@@ -12,7 +12,7 @@ import type { Logger } from 'pino';
 import type { AudioSettings } from './audio-settings';
 import { backoffDelay } from './backoff';
 import { DeviceOpener, systemClock, type Clock, type OpenDevice } from './device-opener';
-import { openClockSink, openDevice, type Device, type DeviceInfo, type DeviceOptions, type NativeError, type PlaybackFormat } from './native';
+import { openClockSink, openDevice, type ClockSinkOptions, type Device, type DeviceInfo, type DeviceOptions, type NativeError } from './native';
 import { PlaybackNodeWatcher, playbackNodesAbsentReason } from './playback-nodes';
 
 export type DeviceMode = 'device' | 'headless';
@@ -117,7 +117,7 @@ export interface NodeWatch {
  */
 export interface SupervisorCollaborators {
   openDevice?: OpenDevice;
-  openClockSink?: (format: PlaybackFormat) => Promise<Device>;
+  openClockSink?: (options: ClockSinkOptions) => Promise<Device>;
   /** Why there is no playback node in the directory, or undefined when there is one. */
   nodesAbsentReason?: (dir: string) => string | undefined;
   watchNodes?: (dir: string, onChange: (nodes: string[]) => void) => NodeWatch;
@@ -145,7 +145,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   readonly #opener: DeviceOpener;
   readonly #audio: AudioSettings;
   readonly #log: Logger;
-  readonly #openClockSink: (format: PlaybackFormat) => Promise<Device>;
+  readonly #openClockSink: (options: ClockSinkOptions) => Promise<Device>;
   readonly #nodesAbsentReason: (dir: string) => string | undefined;
   readonly #createNodeWatch: (dir: string, onChange: (nodes: string[]) => void) => NodeWatch;
   readonly #clock: Clock;
@@ -265,7 +265,7 @@ export class DeviceSupervisor extends EventEmitter<DeviceSupervisorEvents> {
   async #playHeadless(reason: string): Promise<void> {
     // The same format and gap policy as the card would have had.
     const { pcm: _pcm, alsaConfig: _alsaConfig, ...format } = configuredDeviceOptions(this.#audio);
-    const device = await this.#openClockSink({ ...format, masterGain: this.masterGain });
+    const device = await this.#openClockSink({ ...format, masterGain: this.masterGain, ppm: this.#audio.clockPpm, ...(this.#audio.clockTimeline ? { timeline: this.#audio.clockTimeline } : {}) });
     this.#headlessReason = reason;
     this.#use(device, 'headless');
     this.#log.warn({ mode: 'headless', reason, device: device.info }, `playing headless: ${reason}`);

@@ -9,7 +9,7 @@ import { addon, alsaConfigDir, alsaLibVersion } from './addon';
 import { MAX_DEVICE_CHANNELS, MAX_RATE, MIN_DEVICE_RATE } from '../formats/audio-format';
 import { DEFAULT_RESAMPLER_QUALITY, checkInputFormat, checkResamplerQuality, type InputFormat } from './format-checks';
 
-import { SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-settings';
+import { MAX_CLOCK_PPM, SAMPLE_FORMATS, type SampleFormat, type UnderrunPolicy } from './audio-settings';
 
 export { SAMPLE_FORMATS, type InputFormat, type SampleFormat, type UnderrunPolicy };
 
@@ -68,6 +68,17 @@ export interface DeviceStats {
   /** Whether SCHED_FIFO was granted; null until the thread has tried. */
   realtime: boolean | null;
   streams: number;
+  clock: DeviceClockStats;
+}
+
+/** When frames reach the DAC, by the device's own status reports (native/src/device_clock.h). */
+export interface DeviceClockStats {
+  /** A line is fitted through the reports of the running device; false while it is stopped or just started. */
+  locked: boolean;
+  /** How far the card's sample clock runs off its nominal rate against CLOCK_MONOTONIC, in parts per million. */
+  driftPpm: number | null;
+  /** The last report's distance from the line, in µs: how well the device keeps time. */
+  residualUs: number | null;
 }
 
 /** Why the playback thread let a stream go (not how its POST ended: play-outcome.ts). */
@@ -186,7 +197,7 @@ export type AlsaConfigCheck = { ok: true } | { ok: false; message: string };
 interface NativeAddon {
   checkAlsaConfig(text: string): AlsaConfigCheck;
   openDevice(options: Required<Omit<DeviceOptions, 'alsaConfig'>> & { alsaConfig?: string }, dispatch: Dispatch): Promise<NativeDevice>;
-  openClockSink(options: Required<PlaybackFormat> & { pcm: string }, dispatch: Dispatch): Promise<NativeDevice>;
+  openClockSink(options: Required<PlaybackFormat> & { pcm: string; ppm: number; timeline: string }, dispatch: Dispatch): Promise<NativeDevice>;
   freeBuffer(bytes: Uint8Array): boolean;
 }
 
@@ -496,10 +507,24 @@ export function openDevice(options: DeviceOptions): Promise<Device> {
   return open((dispatch) => native.openDevice(checked, dispatch));
 }
 
+/** The clock sink's test hooks (native/src/clock_sink.h). */
+export interface ClockSinkOptions extends PlaybackFormat {
+  /** Consume this many parts per million faster (negative: slower) than the rate, as a cheap crystal does. */
+  ppm?: number;
+  /** A file that gets one line per period consumed: `<CLOCK_REALTIME ns> <frames consumed since open>`. */
+  timeline?: string;
+}
+
 /** Opens the built-in clock sink: a PCM that consumes frames in real time and plays them nowhere (headless mode). */
-export function openClockSink(options: PlaybackFormat = {}): Promise<Device> {
+export function openClockSink(options: ClockSinkOptions = {}): Promise<Device> {
   if (typeof options !== 'object' || options === null) throw argumentError('openClockSink() needs an options object');
-  const checked = { ...checkFormat(options), pcm: 'speakerd-clock' };
+  const ppm = options.ppm ?? 0;
+  if (typeof ppm !== 'number' || !(Math.abs(ppm) <= MAX_CLOCK_PPM)) {
+    throw argumentError(`ppm must be a number from -${MAX_CLOCK_PPM} to ${MAX_CLOCK_PPM}; got ${String(ppm)}`);
+  }
+  const timeline = options.timeline ?? '';
+  if (typeof timeline !== 'string' || timeline.includes('\0')) throw argumentError('timeline must be a file path');
+  const checked = { ...checkFormat(options), pcm: 'speakerd-clock', ppm, timeline };
   return open((dispatch) => native.openClockSink(checked, dispatch));
 }
 

@@ -48,6 +48,8 @@ export default async function deviceRoutes(app: FastifyInstance, { config }: { c
       xruns: stats?.xruns ?? null,
       running: stats?.running ?? false,
       realtime: stats?.realtime ?? null,
+      // When frames reach the DAC: the card's drift against the system clock (design §2c).
+      clock: stats?.clock ?? { locked: false, driftPpm: null, residualUs: null },
       streams: engine.streams.size,
       diagnostics: diagnostics(engine.openAttempt, engine.state),
     };

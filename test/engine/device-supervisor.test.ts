@@ -17,7 +17,7 @@ function settings(mode: AudioMode, extra: Partial<AudioSettings> = {}): AudioSet
   return {
     mode, device: 'card', alsaConfig: undefined, rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 1024, periods: 4,
     sndDir: '/snd', underrun: 'silence', idleMs: 5000, openTimeoutMs: 10_000, reopenMinMs: 500, reopenMaxMs: 4000, lostRestartS: 60,
-    duckDb: -20, duckRampMs: 50, fadeMs: 20, mixerElement: undefined, volumeDb: 0,
+    duckDb: -20, duckRampMs: 50, fadeMs: 20, mixerElement: undefined, volumeDb: 0, clockPpm: 0, clockTimeline: undefined,
     ...extra,
   };
 }
@@ -110,12 +110,12 @@ t.test('device mode: an open that fails rejects start() with DeviceOpenError, ke
   t.same(clock.pending(), [], 'and no retry: the process exits');
 });
 
-t.test('headless mode: the clock sink only, with the configured format; no device open, no node watch', async (t) => {
-  const { supervisor, opens, sinks, node } = harness(t, 'headless');
+t.test('headless mode: the clock sink only, with the configured format and test hooks; no device open, no node watch', async (t) => {
+  const { supervisor, opens, sinks, node } = harness(t, 'headless', { clockPpm: -250, clockTimeline: '/run/sink.tl' });
   const starting = supervisor.start();
   await settle();
   const sinkOpen = sinks.next();
-  t.same(sinkOpen.options, { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 1024, periods: 4, underrun: 'silence', idleMs: 5000, duckGain: 0.1, duckRampMs: 50, fadeMs: 20, masterGain: 1 }, 'the card\'s format and gap policy, without its PCM name or ALSA text');
+  t.same(sinkOpen.options, { rate: 48000, channels: 2, format: 'S16_LE', periodFrames: 1024, periods: 4, underrun: 'silence', idleMs: 5000, duckGain: 0.1, duckRampMs: 50, fadeMs: 20, masterGain: 1, ppm: -250, timeline: '/run/sink.tl' }, 'the card\'s format and gap policy, and the clock hooks, without its PCM name or ALSA text');
   const sink = new FakeDevice('speakerd-clock');
   sinkOpen.resolve(sink);
   await starting;

@@ -418,7 +418,7 @@ void ClockSinkRun() {
   request.period_frames = 480;
   request.periods = 4;
   snd_pcm_t* pcm = nullptr;
-  const int err = OpenClockSink(&pcm, request.pcm.c_str());
+  const int err = OpenClockSink(&pcm, request.pcm.c_str(), ClockSinkOptions{});
   if (err < 0) {
     Expect(false, "clock sink: OpenClockSink failed: %s", snd_strerror(err));
     return;
@@ -504,7 +504,7 @@ void FailingOpens(const std::string& scratch) {
   too_wide.pcm = "speakerd-clock";
   too_wide.channels = 33;
   snd_pcm_t* pcm = nullptr;
-  if (OpenClockSink(&pcm, too_wide.pcm.c_str()) == 0) {
+  if (OpenClockSink(&pcm, too_wide.pcm.c_str(), ClockSinkOptions{}) == 0) {
     DeviceError error;
     Expect(!PcmDevice::Adopt(pcm, too_wide, &error), "clock sink with 33 channels: configured, want E_ALSA_HW_PARAMS");
     Expect(error.code == "E_ALSA_HW_PARAMS", "clock sink with 33 channels: code \"%s\", want E_ALSA_HW_PARAMS",

@@ -50,6 +50,8 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ MAX_CONNECTIONS: '8' }, 'MAX_CONNECTIONS="8": must be a whole number from 16 to 65536'],
     [{ HEADERS_TIMEOUT_MS: '10s' }, 'HEADERS_TIMEOUT_MS="10s": must be a whole number from 100 to 600000'],
     [{ PROBE_PORT: '70000' }, 'PROBE_PORT="70000": must be a whole number from 0 to 65535'],
+    [{ AUDIO_CLOCK_PPM: 'fast' }, 'AUDIO_CLOCK_PPM="fast": must be a decimal number from -100000 to 100000'],
+    [{ AUDIO_CLOCK_PPM: '-100000.5' }, 'AUDIO_CLOCK_PPM="-100000.5": must be a decimal number from -100000 to 100000'],
     [{ PORT: '9000', PROBE_PORT: '9000' }, 'PROBE_PORT="9000": must differ from PORT=9000: the probes need a port of their own, or leave PROBE_PORT unset to probe on PORT'],
   ];
   // Each case through the checks `serve` runs first (main.ts), in this
