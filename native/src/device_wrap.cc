@@ -1,6 +1,7 @@
 #include "device_wrap.h"
 
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <memory>
 #include <thread>
@@ -83,6 +84,8 @@ struct StreamCounters {
   float level = 1.0f;
   int64_t ducked_ns = 0;
   int64_t paused_ns = 0;
+  int64_t start_ns = 0;  // a timed stream's, CLOCK_MONOTONIC
+  uint64_t frames_skipped = 0;
 
   static StreamCounters Of(const StreamState& state) {
     StreamCounters c;
@@ -100,6 +103,8 @@ struct StreamCounters {
     c.level = state.current_level.load(std::memory_order_relaxed);
     c.ducked_ns = state.ducked_ns.load(std::memory_order_relaxed);
     c.paused_ns = state.paused_ns.load(std::memory_order_relaxed);
+    c.start_ns = state.start_ns.load(std::memory_order_relaxed);
+    c.frames_skipped = state.frames_skipped.load(std::memory_order_relaxed);
     return c;
   }
 };
@@ -377,6 +382,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     out.Set("level", c.level);
     out.Set("duckedMs", static_cast<double>(c.ducked_ns) / 1e6);
     out.Set("pausedMs", static_cast<double>(c.paused_ns) / 1e6);
+    // A timed stream's first frame at the DAC, by the wall clock (Unix ms).
+    out.Set("startAtMs", c.start_ns == 0 ? env.Null()
+                                         : Napi::Number::New(env, static_cast<double>(c.start_ns + RealtimeOffsetNs()) / 1e6));
+    out.Set("framesSkipped", static_cast<double>(c.frames_skipped));
     if (decoder_) out.Set("decode", DescribeDecode(env, decoder_->Summary()));
     return out;
   }
@@ -549,6 +558,11 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
       setup.priority = static_cast<StreamClass>(priority);
     }
     if (options.Has("follows")) setup.follows = options.Get("follows").As<Napi::Number>().Uint32Value();
+    if (options.Has("at")) {
+      // Unix ms on the wall clock, to CLOCK_MONOTONIC, which the device clock keeps.
+      setup.at_ns = std::llround(options.Get("at").As<Napi::Number>().DoubleValue() * 1e6) - RealtimeOffsetNs();
+      setup.late_play = options.Get("late").ToString().Utf8Value() == "play";
+    }
     size_t ring_frames = default_ring_frames_;
     if (options.Has("ringFrames")) ring_frames = options.Get("ringFrames").As<Napi::Number>().Int64Value();
     // A stream starts playing once a period is buffered, so the ring must

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <limits>
 
@@ -212,12 +213,20 @@ bool PlaybackThread::Step() {
   // when a stream ends or finishes a fade (an unduck, a resume, the next of
   // a queue) starts on the very next frame.
   size_t nearest_end = std::numeric_limits<size_t>::max();
+  // Timed streams not started yet keep the device running (its clock places
+  // them), and a chunk stops where the first of them starts.
+  bool timed_waiting = false;
   for (auto& slot : slots_) {
     StreamState* stream = slot.load(std::memory_order_acquire);
     if (stream == nullptr) continue;
     const StreamPhase phase = stream->Phase();
     const bool ended = stream->ended.load(std::memory_order_acquire);
     if (phase == StreamPhase::kFinishing) finishing = true;
+    if (phase == StreamPhase::kBuffering && stream->timed() && !stream->held) {
+      timed_waiting = true;
+      if (stream->placed) nearest_end = std::min(nearest_end, static_cast<size_t>(stream->start_position - static_cast<int64_t>(committed_)));
+      continue;
+    }
     // The wait policy never starts the mix without a stream that is still
     // buffering, so that streams created together start together.
     // A queue's next stream is not waited for while its predecessor plays.
@@ -248,8 +257,8 @@ bool PlaybackThread::Step() {
   const size_t queued = format.buffer_frames - std::min(space, static_cast<size_t>(format.buffer_frames));
 
   if (playing == 0) {
-    if (!running_) return Wait(false, -1);
-    if (options_.policy == UnderrunPolicy::kWait) {
+    if (!running_ && !timed_waiting) return Wait(false, -1);
+    if (options_.policy == UnderrunPolicy::kWait && !timed_waiting) {
       // Never invent samples: let the queue play out, then stop.
       if (queued == 0) {
         StopPcm();
@@ -259,13 +268,15 @@ bool PlaybackThread::Step() {
     }
     // Silence policy: keep the device fed while streams play out their tail and
     // for idle_ms after, so that the next stream starts without a click.
-    if (!finishing && MonotonicNowNs() - idle_since_ns_ >= static_cast<int64_t>(options_.idle_ms) * 1000000) {
+    if (!finishing && !timed_waiting && MonotonicNowNs() - idle_since_ns_ >= static_cast<int64_t>(options_.idle_ms) * 1000000) {
       StopPcm();
       return true;
     }
-    if (queued >= period) return Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
-    const int err = MixAndCommit(std::min(space, period));
-    return err < 0 ? HandlePcmError(err, "mmap_commit") : true;
+    if (running_ && queued >= period) return Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
+    const int err = MixAndCommit(std::min({space, period, nearest_end}));
+    if (err < 0) return HandlePcmError(err, "mmap_commit");
+    if (!running_ && !StartPcm()) return false;
+    return true;
   }
 
   idle_since_ns_ = MonotonicNowNs();
@@ -307,6 +318,7 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
       Retire(i, StreamOutcome::kAborted);
       continue;
     }
+    if (stream->timed() && stream->Phase() == StreamPhase::kPlaying) KeepOnTime(stream);
     if (stream->Phase() == StreamPhase::kPlaying && stream->ended.load(std::memory_order_acquire) &&
         stream->ring.Readable() == 0) {
       stream->end_position = committed_;
@@ -337,12 +349,64 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
     if (stream == nullptr || stream->Phase() != StreamPhase::kBuffering) continue;
     stream->held = stream->follows != 0 && Unfinished(stream->follows);
     if (stream->held) continue;
+    if (stream->timed()) {
+      PlaceTimed(stream);
+      continue;
+    }
     // Audio starts as soon as one period is buffered (or the stream is
     // shorter than that), so that slow producers do not stutter at once.
     if (stream->ended.load(std::memory_order_acquire) || stream->ring.Readable() >= format.period_frames) {
       stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
     }
   }
+}
+
+int64_t PlaybackThread::StartPosition(const StreamState* stream, const ClockLine& line) const {
+  // A stream started late by choice (late_play) keeps the time it started at.
+  const int64_t start_ns = stream->placed && stream->late_play ? stream->start_ns.load(std::memory_order_relaxed) : stream->at_ns;
+  return std::llround(line.PositionAt(static_cast<double>(start_ns)));
+}
+
+size_t PlaybackThread::PlaceTimed(StreamState* stream) {
+  const int64_t written = static_cast<int64_t>(committed_);
+  const ClockLine line = clock_.Line();
+  // Until the device has run long enough for a line the stream waits (the
+  // device runs for it). The line is refined by every report, so the start
+  // is too, until it is within a buffer of what is written.
+  const int64_t buffer = static_cast<int64_t>(device_->format().buffer_frames);
+  if (line.valid && (!stream->placed || stream->start_position - written > buffer)) {
+    stream->start_position = StartPosition(stream, line);
+    if (stream->start_position < written && stream->late_play) stream->start_position = written;
+    stream->placed = true;
+    stream->placed_generation = line.generation;
+    stream->start_ns.store(std::llround(line.TimeOf(static_cast<double>(stream->start_position))), std::memory_order_relaxed);
+  }
+  if (!stream->placed) return 0;
+  if (stream->start_position > written) return static_cast<size_t>(stream->start_position - written);
+  // Its frame is next (or passed: KeepOnTime drops what belongs to the past).
+  stream->phase.store(static_cast<int>(StreamPhase::kPlaying), std::memory_order_release);
+  KeepOnTime(stream);
+  return 0;
+}
+
+void PlaybackThread::KeepOnTime(StreamState* stream) {
+  const ClockLine line = clock_.Line();
+  // The device's timeline restarted (an xrun, a recovery): the frames queued
+  // then were lost, and what was written no longer plays when it did.
+  if (line.valid && line.generation != stream->placed_generation) {
+    stream->start_position = StartPosition(stream, line);
+    stream->placed_generation = line.generation;
+  }
+  const int64_t due = static_cast<int64_t>(committed_) - stream->start_position;
+  if (due <= static_cast<int64_t>(stream->ring_index)) return;
+  const size_t behind = static_cast<size_t>(due - static_cast<int64_t>(stream->ring_index));
+  const size_t dropped = std::min(behind, stream->ring.Readable());
+  if (dropped == 0) return;
+  stream->ring.Consume(dropped);
+  stream->ring_index += dropped;
+  stream->frames_skipped.fetch_add(dropped, std::memory_order_relaxed);
+  // Frames taken from the ring are room for the producer, as mixing is.
+  if (stream->wants_drain.load(std::memory_order_acquire)) ProducerProgress();
 }
 
 size_t PlaybackThread::Mixable(StreamState* stream) const {
@@ -455,6 +519,7 @@ void PlaybackThread::MixInto(uint8_t* dst, size_t frames) {
 
   auto account = [&](StreamState* stream, size_t got) {
     stream->chunk_frames = got;
+    stream->ring_index += got;
     if (got > 0) {
       if (stream->first_commit_ns.load(std::memory_order_relaxed) == 0) {
         stream->first_commit_ns.store(now, std::memory_order_relaxed);

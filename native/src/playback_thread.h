@@ -114,6 +114,17 @@ class PlaybackThread {
   // One pass of the loop; false when the thread must exit.
   bool Step();
   void AdvanceStreams(snd_pcm_sframes_t avail);
+  // A timed stream (design §2c): places its first frame on the device clock's
+  // line, refines that while the start is more than a buffer away, and
+  // starts it on that frame. Returns the frames until its start (0: started
+  // or not placed yet).
+  size_t PlaceTimed(StreamState* stream);
+  // A playing timed stream: drops what a gap, a pause or a late start left
+  // behind, so that its frame k plays on device frame start + k; places it
+  // again when the device's timeline restarted.
+  void KeepOnTime(StreamState* stream);
+  // The device position the timed stream's frame 0 belongs to, by `line`.
+  int64_t StartPosition(const StreamState* stream, const ClockLine& line) const;
   // The frames of a stream that may be mixed now.
   size_t Mixable(StreamState* stream) const;
   // Whether the stream with this id is still buffering or playing.

@@ -41,6 +41,13 @@ struct StreamSetup {
   // mixed while that one is still buffering or playing, and then starts in
   // the very chunk after its last frame.
   uint32_t follows = 0;
+  // A timed stream (design §2c): the CLOCK_MONOTONIC time its first frame
+  // must reach the DAC; 0: untimed. Its frame k then belongs to the device
+  // frame that plays k frames later, whatever happens in between.
+  int64_t at_ns = 0;
+  // A timed stream whose start has passed by the time it is placed starts
+  // at once (true), or at the frame that belongs to now (false: skip).
+  bool late_play = false;
 };
 
 struct StreamState {
@@ -48,6 +55,8 @@ struct StreamState {
       : id(stream_id),
         priority(setup.priority),
         follows(setup.follows),
+        at_ns(setup.at_ns),
+        late_play(setup.late_play),
         ring(ring_frames, frame_bytes),
         gain(setup.gain),
         level(setup.gain) {}
@@ -57,6 +66,8 @@ struct StreamState {
   const uint32_t id;
   const StreamClass priority;
   const uint32_t follows;
+  const int64_t at_ns;
+  const bool late_play;
   StreamRing ring;
   std::atomic<float> gain;  // the client's, linear; a change ramps (JS writes it)
 
@@ -90,6 +101,11 @@ struct StreamState {
   // Time spent ducked and paused, CLOCK_MONOTONIC ns, up to the last flip.
   std::atomic<int64_t> ducked_ns{0};
   std::atomic<int64_t> paused_ns{0};
+  // A timed stream: when its first frame reaches (or reached) the DAC, by
+  // the device clock (CLOCK_MONOTONIC ns; 0 until placed), and the frames
+  // dropped to stay on time (a late start, a gap, a pause).
+  std::atomic<int64_t> start_ns{0};
+  std::atomic<uint64_t> frames_skipped{0};
 
   // Playback thread only.
   StreamLevel level;
@@ -100,6 +116,15 @@ struct StreamState {
   bool dry = false;
   uint64_t chunk_frames = 0;  // what the chunk being committed took from this stream
   uint64_t end_position = 0;  // device position after this stream's last frame
+  // A timed stream: the device position its ring frame 0 belongs to (frames
+  // since open; below the position written when it started late), once
+  // placed by the device clock, and the ring frames mixed or dropped so far.
+  bool placed = false;
+  int64_t start_position = 0;
+  uint32_t placed_generation = 0;  // of the device clock's line it was placed by
+  uint64_t ring_index = 0;
+
+  bool timed() const { return at_ns != 0; }
 
   StreamPhase Phase() const { return static_cast<StreamPhase>(phase.load(std::memory_order_acquire)); }
 };

@@ -133,6 +133,10 @@ export interface StreamStats {
   level: number;
   duckedMs: number;
   pausedMs: number;
+  /** A timed stream: when its first frame reaches (or reached) the DAC, Unix ms by the device clock; null until placed, or untimed. */
+  startAtMs: number | null;
+  /** A timed stream: frames dropped to stay on time (a late start, a gap, a pause). */
+  framesSkipped: number;
   decode?: DecodeSummary;
 }
 
@@ -149,6 +153,10 @@ export interface StreamOptions {
   follows?: Stream;
   /** Ring capacity in frames, rounded up to a power of two. */
   ringFrames?: number;
+  /** A timed stream (design §2c): when its first frame must reach the DAC, Unix ms on the wall clock. */
+  at?: number;
+  /** A timed stream whose start has passed by the time it is placed: start at the frame that belongs to now (skip, the default) or at once (play). */
+  late?: 'skip' | 'play';
 }
 
 /** An Error from alsa-lib or the playback thread. */
@@ -181,6 +189,8 @@ interface NativeStreamOptions {
   priority?: number;
   follows?: number;
   ringFrames?: number;
+  at?: number;
+  late?: 'skip' | 'play';
 }
 
 interface NativeDevice {
@@ -417,6 +427,13 @@ export class Device extends EventEmitter {
     if (options.follows !== undefined) {
       if (!(options.follows instanceof Stream)) throw argumentError('follows must be a Stream of this device');
       native.follows = options.follows.id;
+    }
+    if (options.at !== undefined) {
+      if (typeof options.at !== 'number' || !Number.isFinite(options.at) || options.at <= 0) throw argumentError(`at must be a positive number of Unix ms; got ${String(options.at)}`);
+      const late = options.late ?? 'skip';
+      if (late !== 'skip' && late !== 'play') throw argumentError(`late must be "skip" or "play"; got ${String(late)}`);
+      native.at = options.at;
+      native.late = late;
     }
     const stream = new Stream(this.#native.createStream(native), this.info.frameBytes);
     this.#streams.set(stream.id, stream);
