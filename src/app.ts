@@ -124,7 +124,10 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
   await app.register(async (api) => {
     requireBearerToken(api, config.authToken);
     await api.register(deviceRoutes, { config });
-    const playback = new Playback(engine, { idleTimeoutMs: config.streamIdleTimeoutMs, maxSeconds: config.maxStreamSeconds, maxWallSeconds: config.maxStreamWallSeconds });
+    const playback = new Playback(engine, {
+      idleTimeoutMs: config.streamIdleTimeoutMs, maxSeconds: config.maxStreamSeconds, maxWallSeconds: config.maxStreamWallSeconds,
+      timing: { maxAheadS: config.maxAtAheadS, underrun: config.audio.underrun },
+    });
     playback.observe(streamTelemetry(new ServiceMetrics(engine)));
     await api.register(streamRoutes, { playback });
     await api.register(controlRoutes, { playback, engine });

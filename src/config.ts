@@ -20,6 +20,8 @@ export interface Config {
   /** Streams waiting in queues at most (?queue=). */
   maxQueued: number;
   maxStreamSeconds: number;
+  /** How far ahead a stream's ?at= may be, in seconds (design §2c). */
+  maxAtAheadS: number;
   /** Wall-clock time a stream may take, however its audio advances. */
   maxStreamWallSeconds: number;
   streamIdleTimeoutMs: number;
@@ -198,6 +200,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxStreams: integer(env, 'MAX_STREAMS', 8, 1, 64),
     maxQueued: integer(env, 'MAX_QUEUED', 32, 0, 64),
     maxStreamSeconds: integer(env, 'MAX_STREAM_SECONDS', 3600, 1, 7 * 86_400),
+    maxAtAheadS: integer(env, 'MAX_AT_AHEAD_S', 60, 1, 3600),
     maxStreamWallSeconds: 0,
     streamIdleTimeoutMs: integer(env, 'STREAM_IDLE_TIMEOUT_MS', 10_000, 100, 3_600_000),
     maxConnections: integer(env, 'MAX_CONNECTIONS', 4096, 16, 65_536),

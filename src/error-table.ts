@@ -97,6 +97,48 @@ export const ERRORS = {
     message: ({ value, min, max }) => `gain must be a decimal number of dB from ${min} to ${max}; got ${JSON.stringify(value)}`,
     hint: 'send ?gain= as a plain decimal such as -6 or 3.5',
   }),
+  INVALID_AT: situation<{ value: string }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ value }) => `at must be an RFC 3339 time such as 2026-12-03T14:00:00.250Z, or Unix milliseconds; got ${JSON.stringify(value)}`,
+    hint: 'send ?at= as the wall-clock time the first frame must play, with its offset (Z for UTC)',
+  }),
+  AT_TOO_FAR: situation<{ value: string; aheadS: number; maxAheadS: number }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ value, aheadS, maxAheadS }) => `at ${value} is ${aheadS.toFixed(1)} s ahead, more than MAX_AT_AHEAD_S=${maxAheadS}`,
+    hint: 'send the stream closer to its time, or raise MAX_AT_AHEAD_S; check that the clocks of client and node agree',
+  }),
+  INVALID_LATE: situation<{ value: string; allowed: readonly string[] }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ value, allowed }) => `late must be one of ${allowed.join(', ')}; got ${JSON.stringify(value)}`,
+    hint: 'skip joins at the frame that belongs to now, play starts from the first frame at once, reject answers 409',
+  }),
+  LATE_WITHOUT_AT: situation<Record<string, never>>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: () => 'late applies only to a stream with at',
+    hint: 'send ?at= with ?late=, or leave ?late= out',
+  }),
+  TIMED_QUEUE: situation<{ queue: string }>({
+    code: 'E_INVALID_PARAMETER',
+    status: 400,
+    message: ({ queue }) => `a stream cannot both start at a time (at) and wait in a queue (queue=${queue})`,
+    hint: 'leave out ?queue= for a timed stream, or ?at= for a queued one',
+  }),
+  TOO_LATE: situation<{ value: string; lateMs: number }>({
+    code: 'E_TOO_LATE',
+    status: 409,
+    message: ({ value, lateMs }) => `at ${value} passed ${Math.round(lateMs)} ms before the stream arrived, and late=reject`,
+    hint: 'send timed streams ahead of their time (BROADCAST_LEAD_MS does), or use late=skip to join in sync',
+  }),
+  TIMING_NEEDS_SILENCE: situation<Record<string, never>>({
+    code: 'E_TIMING_UNSUPPORTED',
+    status: 409,
+    message: () => 'this device plays under AUDIO_UNDERRUN=wait, which never inserts the silence a timed start waits in',
+    hint: 'use AUDIO_UNDERRUN=silence (the default for sound cards) to play streams at a time',
+  }),
   INVALID_PRIORITY: situation<{ value: string; allowed: readonly string[] }>({
     code: 'E_INVALID_PARAMETER',
     status: 400,

@@ -1,6 +1,7 @@
 // The audio engine: the table of playing streams and the rules for admitting
 // new ones, over whatever device the supervisor keeps open. Routes talk to
 // this, never to the addon directly.
+import type { StreamTiming } from './stream-timing';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { AudioSettings } from './audio-settings';
@@ -44,6 +45,8 @@ export interface StreamRecord {
   stopped: boolean;
   /** CLOCK_MONOTONIC ns (process.hrtime) when the body's first byte arrived; 0 before. */
   firstByteNs: number;
+  /** A timed stream's ?at= and ?late= (design §2c). */
+  readonly timing: StreamTiming | undefined;
 }
 
 function deviceLostError(loss: DeviceLoss): SpeakerdError {
@@ -56,6 +59,8 @@ export interface AdmitRequest {
   gainDb: number;
   priority: Priority;
   queue: string | undefined;
+  /** A timed stream: it starts on the device frame that plays at this time. */
+  timing?: StreamTiming;
 }
 
 /** An admitted stream: attached now, or waiting in its queue until `turn` gives it its record. */
@@ -208,11 +213,12 @@ export class AudioEngine {
     return places + queues.size;
   }
 
-  #attach(device: Device, id: string, admitted: Date, request: { name: string | undefined; gainDb: number; priority: Priority; queue: string | undefined }): StreamRecord {
+  #attach(device: Device, id: string, admitted: Date, request: AdmitRequest): StreamRecord {
     const follows = request.queue === undefined ? undefined : this.#queues.tail(request.queue);
     let native: Stream;
     try {
-      native = device.createStream({ gain: 10 ** (request.gainDb / 20), priority: request.priority, ...(follows ? { follows } : {}) });
+      const timing = request.timing;
+      native = device.createStream({ gain: 10 ** (request.gainDb / 20), priority: request.priority, ...(follows ? { follows } : {}), ...(timing ? { at: timing.at, late: timing.late } : {}) });
     } catch (error) {
       // The playback thread failed a moment ago and its event is on the way.
       const cause = error as NativeError;
@@ -229,7 +235,7 @@ export class AudioEngine {
     const mode = this.supervisor.mode ?? 'headless';
     const record: StreamRecord = {
       id, name: request.name, priority: request.priority, queue: request.queue, gainDb: request.gainDb, admitted, started: new Date(),
-      format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0,
+      format: undefined, native, device: device.info, mode, stopped: false, firstByteNs: 0, timing: request.timing,
     };
     this.streams.set(record.id, record);
     if (request.queue !== undefined) this.#queues.started(request.queue, id, native);

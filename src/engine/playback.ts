@@ -17,6 +17,7 @@ import type { Admission, AudioEngine, DeviceMode, StreamRecord } from './engine'
 import { PRIORITIES, type DeviceInfo, type Priority } from './native';
 import { outcomeOf, type StreamEnd } from './play-outcome';
 import { decodedFormat, firstFrameLatencyMs, StreamSink, type PlayResult, type SinkOptions } from './stream-sink';
+import { streamTiming, type TimingLimits } from './stream-timing';
 
 export type { PlayResult };
 
@@ -36,6 +37,9 @@ export interface PlayRequest {
   priority: string | undefined;
   /** The ?queue= text; undefined: none. */
   queue: string | undefined;
+  /** The ?at= and ?late= texts (design §2c); undefined: an untimed stream. */
+  at?: string | undefined;
+  late?: string | undefined;
   /** The request's logger: the stream's lines carry its request id. */
   log: StreamLog;
 }
@@ -76,7 +80,7 @@ export interface PlaybackObserver {
   admitted(stream: AdmittedStream): StreamWatch;
 }
 
-export type StreamState = 'queued' | 'playing' | 'ducked' | 'paused';
+export type StreamState = 'queued' | 'scheduled' | 'playing' | 'ducked' | 'paused';
 
 /** A stream as GET /v1/streams lists it. */
 export interface StreamListing {
@@ -96,6 +100,18 @@ export interface StreamListing {
   admitted: string;
   /** When it was attached to the device (after its wait in a queue); null while queued. */
   started: string | null;
+  /** A timed stream (?at=): its time, and where the device clock placed it; null for an untimed one. */
+  timing: TimingListing | null;
+}
+
+export interface TimingListing {
+  /** The time asked for, Unix ms with a fraction. */
+  atMs: number;
+  late: 'skip' | 'play';
+  /** When its first frame reaches (or reached) the DAC, by the device clock; null until placed. */
+  startAtMs: number | null;
+  /** Frames dropped to stay on time: a late start, a gap, a pause. */
+  framesSkipped: number;
 }
 
 /** What PATCH /v1/streams/:id may change. */
@@ -136,7 +152,8 @@ export function queueName(value: string | undefined): string | undefined {
 
 function listing(record: StreamRecord): StreamListing {
   const stats = record.native.stats();
-  const state: StreamState = stats.paused ? 'paused' : stats.ducked ? 'ducked' : 'playing';
+  const scheduled = record.timing !== undefined && stats.phase === 'buffering';
+  const state: StreamState = scheduled ? 'scheduled' : stats.paused ? 'paused' : stats.ducked ? 'ducked' : 'playing';
   return {
     id: record.id,
     name: record.name ?? null,
@@ -151,6 +168,7 @@ function listing(record: StreamRecord): StreamListing {
     underruns: stats.underruns,
     admitted: record.admitted.toISOString(),
     started: record.started.toISOString(),
+    timing: record.timing ? { atMs: record.timing.at, late: record.timing.late, startAtMs: stats.startAtMs, framesSkipped: stats.framesSkipped } : null,
   };
 }
 
@@ -172,6 +190,7 @@ function queuedListing(queued: QueuedStream): StreamListing {
   return {
     id: queued.id, name: queued.name ?? null, priority: queued.priority, queue: queued.queue, state: 'queued', gainDb: queued.gainDb, levelDb: null,
     format: null, framesPlayed: 0, bufferedFrames: 0, underruns: 0, admitted: queued.admitted.toISOString(), started: null,
+    timing: null,
   };
 }
 
@@ -180,10 +199,10 @@ const NO_WATCH: StreamWatch = { run: (play) => play(), ended: () => undefined };
 
 export class Playback {
   readonly #engine: AudioEngine;
-  readonly #limits: SinkOptions;
+  readonly #limits: SinkOptions & { timing: TimingLimits };
   #observer: PlaybackObserver | undefined;
 
-  constructor(engine: AudioEngine, limits: SinkOptions) {
+  constructor(engine: AudioEngine, limits: SinkOptions & { timing: TimingLimits }) {
     this.#engine = engine;
     this.#limits = limits;
   }
@@ -202,8 +221,9 @@ export class Playback {
       gain = gainDb(request.gainDb);
       const priority = priorityOf(request.priority);
       const queue = queueName(request.queue);
+      const timing = streamTiming(request.at, request.late, queue, this.#limits.timing);
       decoder = decoderFor(request.contentType);
-      admission = this.#engine.admit({ name: request.name, gainDb: gain, priority, queue });
+      admission = this.#engine.admit({ name: request.name, gainDb: gain, priority, queue, ...(timing ? { timing } : {}) });
     } catch (error) {
       this.#observer?.rejected((error as SpeakerdError).code);
       throw error;

@@ -61,7 +61,8 @@ export class StreamSink {
     this.#bodyEnded = bodyEnded;
     this.#progress = new StreamProgress({
       idleTimeoutMs: options.idleTimeoutMs,
-      wallMs: options.maxWallSeconds * 1000,
+      // A timed stream's wait for its time is not its own either.
+      wallMs: options.maxWallSeconds * 1000 + Math.max(0, (record.timing?.at ?? 0) - Date.now()),
       framesPerStep: record.device.periodFrames,
       // Paused time (by its client or an alarm) is not the stream's.
       pausedMs: () => record.native.stats().pausedMs,

@@ -20,6 +20,9 @@ const playQuery = {
     // Strings checked by the engine, which words the error (priorityOf, queueName).
     priority: { type: 'string', maxLength: 32, description: 'background, normal (default), announcement or alarm' },
     queue: { type: 'string', maxLength: 128, description: 'streams of one queue play one after another' },
+    // Strings checked by streamTiming(), which words the error.
+    at: { type: 'string', maxLength: 64, description: 'when the first frame must play: RFC 3339 with fraction, or Unix ms' },
+    late: { type: 'string', maxLength: 16, description: 'skip (default), play or reject, when at has passed on arrival' },
   },
 } as const;
 
@@ -53,13 +56,13 @@ export default async function streamRoutes(app: FastifyInstance, { playback }: S
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('*', (_request, _payload, done) => done(null));
 
-  app.post<{ Querystring: { gain?: string; name?: string; priority?: string; queue?: string } }>(
+  app.post<{ Querystring: { gain?: string; name?: string; priority?: string; queue?: string; at?: string; late?: string } }>(
     '/v1/streams',
     { schema: { querystring: playQuery, response: { 200: playResult } } },
     async (request) =>
       playback.play({
         body: request.raw, contentType: request.headers['content-type'], name: request.query.name, gainDb: request.query.gain,
-        priority: request.query.priority, queue: request.query.queue, log: request.log,
+        priority: request.query.priority, queue: request.query.queue, at: request.query.at, late: request.query.late, log: request.log,
       }),
   );
 
