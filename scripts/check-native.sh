@@ -110,7 +110,7 @@ declare -A variant_flags=(
   [tsan]="-fsanitize=thread"
   [plain]=""
 )
-engine_sources=(alsa_config_text alsa_log clock_sink device_clock fault_pcm ioplug_params mixer pcm_device playback_thread realtime stream_level system_clocks)
+engine_sources=(alsa_config_text alsa_log clock_lock clock_sink device_clock fault_pcm ioplug_params mixer pcm_device playback_thread realtime stream_level system_clocks)
 # audio_decoder.cc and every codec's decoder: CreateDecoder names them all.
 decoder_sources=()
 for source in "$root"/native/src/*_decoder.cc; do decoder_sources+=("$(basename "$source" .cc)"); done
@@ -182,7 +182,7 @@ build() {
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
     link tsan decode_slots_stress_tsan decode_slots_stress decode_slots &&
-    link asan converter_harness_asan converter_harness converter stream_input &&
+    link asan converter_harness_asan converter_harness converter stream_input clock_lock device_clock &&
     link asan decoder_fuzz_asan decoder_fuzz "${decoder_sources[@]}" &&
     link plain decoder_fuzz decoder_fuzz "${decoder_sources[@]}" &&
     link plain webm_mux webm_mux

@@ -30,6 +30,7 @@ struct ClockSink {
   snd_pcm_uframes_t started_at = 0;  // the hw position it started from
   snd_pcm_uframes_t avail_min = 1;
   bool running = false;
+  bool run_ended = false;  // an underrun ended the run; the PCM is not stopped yet
   // Frames handed over in earlier runs, consumed or dropped at their stop:
   // the timeline counts them all, so that its counts stay offsets in what
   // was written (a `file` PCM layered on top records those too).
@@ -59,7 +60,7 @@ snd_pcm_uframes_t ClockPosition(const ClockSink* sink) {
 
 // Writes a line for each period boundary the run has consumed up to `position`.
 void WriteTimeline(ClockSink* sink, snd_pcm_uframes_t position) {
-  if (sink->timeline_fd < 0 || !sink->running) return;
+  if (sink->timeline_fd < 0 || !sink->running || sink->run_ended) return;
   // Past what was written the clock consumed nothing real: that is an underrun.
   const snd_pcm_uframes_t consumed = (position < sink->io.appl_ptr ? position : sink->io.appl_ptr) - sink->started_at;
   const uint64_t total = sink->frames_before_run + consumed;
@@ -89,18 +90,26 @@ int SinkStart(snd_pcm_ioplug_t* io) {
   sink->started_ns = MonotonicNowNs();
   sink->started_at = io->hw_ptr;
   sink->running = true;
+  sink->run_ended = false;
   // Each run's first frame gets a line, whatever the period boundaries say.
   if (sink->next_timeline_frame < sink->frames_before_run) sink->next_timeline_frame = sink->frames_before_run;
   if (sink->timeline_fd >= 0) sink->realtime_offset_ns = RealtimeOffsetNs();
   return ArmTimer(sink, true);
 }
 
+// Ends the run at a stop or an underrun: the last lines, and every frame
+// handed over counted. At an underrun, not at the prepare that follows it:
+// ioplug zeroes its pointers before it calls prepare.
+void EndRun(ClockSink* sink) {
+  if (!sink->running || sink->run_ended) return;
+  WriteTimeline(sink, ClockPosition(sink));
+  sink->frames_before_run += sink->io.appl_ptr - sink->started_at;
+  sink->run_ended = true;  // it still answers the underrun until it is stopped
+}
+
 int SinkStop(snd_pcm_ioplug_t* io) {
   ClockSink* sink = SinkOf(io);
-  if (sink->running) {
-    WriteTimeline(sink, ClockPosition(sink));
-    sink->frames_before_run += io->appl_ptr - sink->started_at;
-  }
+  EndRun(sink);
   sink->running = false;
   return ArmTimer(sink, false);
 }
@@ -115,7 +124,10 @@ snd_pcm_sframes_t SinkPointer(snd_pcm_ioplug_t* io) {
   WriteTimeline(sink, position);
   // The clock ran past what was written: a card would have played stale
   // frames, so report an underrun.
-  if (position > io->appl_ptr) return -EPIPE;
+  if (position > io->appl_ptr) {
+    EndRun(sink);
+    return -EPIPE;
+  }
   return static_cast<snd_pcm_sframes_t>(position % io->buffer_size);
 }
 
@@ -142,6 +154,7 @@ int SinkPollRevents(snd_pcm_ioplug_t* io, struct pollfd* pfds, unsigned int nfds
   const snd_pcm_uframes_t position = ClockPosition(sink);
   WriteTimeline(sink, position);
   if (position > io->appl_ptr) {
+    EndRun(sink);
     *revents = POLLERR;  // an underrun: wake the writer so it recovers
   } else if (io->buffer_size - (io->appl_ptr - position) >= sink->avail_min) {
     *revents = POLLOUT;

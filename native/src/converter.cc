@@ -3,6 +3,7 @@
 #include <speex/speex_resampler.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -115,7 +116,7 @@ bool Converter::SupportsInput(snd_pcm_format_t format) {
 bool Converter::SupportsOutput(snd_pcm_format_t format) { return sample_codec::CanEncode(format); }
 
 std::unique_ptr<Converter> Converter::Create(const AudioFormat& from, const AudioFormat& to, int quality,
-                                             DeviceError* error) {
+                                             DeviceError* error, bool steerable) {
   if (!CheckFormat(from, "input", true, error) || !CheckFormat(to, "output", false, error)) return nullptr;
   if (quality < SPEEX_RESAMPLER_QUALITY_MIN || quality > SPEEX_RESAMPLER_QUALITY_MAX) {
     error->code = "E_INVALID_ARG";
@@ -123,8 +124,8 @@ std::unique_ptr<Converter> Converter::Create(const AudioFormat& from, const Audi
                      std::to_string(SPEEX_RESAMPLER_QUALITY_MAX) + "; got " + std::to_string(quality);
     return nullptr;
   }
-  std::unique_ptr<Converter> converter(new Converter(from, to));
-  if (from.rate != to.rate) {
+  std::unique_ptr<Converter> converter(new Converter(from, to, steerable));
+  if (from.rate != to.rate || steerable) {
     int err = RESAMPLER_ERR_SUCCESS;
     converter->resampler_ = speex_resampler_init(converter->resampler_channels_, from.rate, to.rate, quality, &err);
     if (converter->resampler_ == nullptr) {
@@ -140,15 +141,17 @@ std::unique_ptr<Converter> Converter::Create(const AudioFormat& from, const Audi
   return converter;
 }
 
-Converter::Converter(const AudioFormat& from, const AudioFormat& to)
+Converter::Converter(const AudioFormat& from, const AudioFormat& to, bool steerable)
     : from_(from),
       to_(to),
       map_(from.channels, to.channels),
       in_frame_bytes_(sample_codec::SampleBytes(from.format) * from.channels),
       out_frame_bytes_(sample_codec::SampleBytes(to.format) * to.channels),
       map_before_resampling_(to.channels < from.channels),
-      resampler_channels_(std::min(from.channels, to.channels)) {
-  const bool same_rate = from.rate == to.rate;
+      resampler_channels_(std::min(from.channels, to.channels)),
+      steerable_(steerable),
+      ratio_(static_cast<double>(from.rate) / to.rate) {
+  const bool same_rate = from.rate == to.rate && !steerable;
   const bool same_channels = from.channels == to.channels;
   if (same_rate && same_channels && from.format == to.format) {
     path_ = Path::kCopy;
@@ -163,7 +166,7 @@ Converter::Converter(const AudioFormat& from, const AudioFormat& to)
   if (path_ == Path::kFloat) {
     decoded_.resize(block_frames_ * from.channels);
     if (!map_.identity()) mapped_.resize(std::max(block_frames_, resampled_capacity_) * to.channels);
-    if (from.rate != to.rate) resampled_.resize(resampled_capacity_ * resampler_channels_);
+    if (!same_rate) resampled_.resize(resampled_capacity_ * resampler_channels_);
   }
 }
 
@@ -278,6 +281,7 @@ uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, F
     frames -= in_len;
     Emit(resampled_.data(), out_len, out);
     emitted += out_len;
+    source_position_ += out_len * ratio_;
   }
   frames_out_ += emitted;
   return emitted;
@@ -306,7 +310,9 @@ void Converter::Flush(FrameSink* out) {
     // lag the target (by about the filter's output latency), never lead it.
     // A block of silence may yield nothing while the filter fills, so the
     // loop is bounded by how much silence can possibly be needed instead.
-    const uint64_t target = OutputFramesFor(frames_in_);
+    // Steered, the output ends where the source does, at the ratio of the moment.
+    const uint64_t target = steerable_ ? frames_out_ + static_cast<uint64_t>(std::max(0.0, (frames_in_ - source_position_) / ratio_) + 0.5)
+                                       : OutputFramesFor(frames_in_);
     const uint64_t owed_input = (target - std::min(frames_out_, target)) * from_.rate / to_.rate + 1;
     const uint64_t silence_limit = owed_input + 2 * speex_resampler_get_input_latency(resampler_) + block_frames_;
     std::fill(decoded_.begin(), decoded_.end(), 0.0f);
@@ -322,9 +328,31 @@ void Converter::Flush(std::vector<uint8_t>* out) {
   Flush(&sink);
 }
 
+void Converter::SteerRatio(double source_per_output) {
+  // num / den is the resampler's ratio. speexdsp rescales its phase to a new
+  // den as phase × new den / old den in 32 bits, and on overflow returns
+  // without rebuilding its filter, leaving a ratio it does not follow (it
+  // then made 40 frames per input frame): den stays below 2^16, so that any
+  // phase (< old den) times it fits. A step of 17 ppm; the lock's loop
+  // dithers between steps.
+  constexpr uint32_t kDen = 60000;
+  const double nominal = static_cast<double>(from_.rate) / to_.rate;
+  if (!steerable_ || !(std::fabs(source_per_output / nominal - 1) <= 0.1)) return;
+  const uint32_t num = static_cast<uint32_t>(std::llround(source_per_output * kDen));
+  if (num == ratio_num_) return;
+  // Rebuilds the filter table (tens of µs), so only when the ratio moves.
+  speex_resampler_set_rate_frac(resampler_, num, kDen, from_.rate, to_.rate);
+  ratio_num_ = num;
+  // What the resampler follows, reduced or not: the source position is counted in it.
+  spx_uint32_t got_num = 0, got_den = 1;
+  speex_resampler_get_ratio(resampler_, &got_num, &got_den);
+  ratio_ = static_cast<double>(got_num) / got_den;
+}
+
 void Converter::Restart() {
   frames_in_ = 0;
   frames_out_ = 0;
+  source_position_ = 0;
   if (resampler_ != nullptr) {
     speex_resampler_reset_mem(resampler_);
     speex_resampler_skip_zeros(resampler_);

@@ -81,12 +81,23 @@ class Converter {
   // Null, with *error set, for an unsupported format (E_INVALID_FORMAT), a
   // rate, channel count or quality out of range (E_INVALID_ARG), or a
   // resampler that cannot be created (E_RESAMPLER_INIT).
+  // `steerable`: always through the resampler, even at one rate, so that
+  // SteerRatio can move its ratio (a timed stream's clock lock).
   static std::unique_ptr<Converter> Create(const AudioFormat& from, const AudioFormat& to, int quality,
-                                           DeviceError* error);
+                                           DeviceError* error, bool steerable = false);
 
   ~Converter();
   Converter(const Converter&) = delete;
   Converter& operator=(const Converter&) = delete;
+
+  // A steerable converter: source frames per output frame from now on,
+  // within a tenth of the nominal ratio. Frame-exact lengths then give way
+  // to the ratio: Flush ends the output where the source ends.
+  void SteerRatio(double source_per_output);
+  // Output frames since the stream started, and the source position (input
+  // frames, fractional) the next output frame is taken at.
+  uint64_t frames_out() const { return frames_out_; }
+  double source_position() const { return source_position_; }
 
   size_t input_frame_bytes() const { return in_frame_bytes_; }
   size_t output_frame_bytes() const { return out_frame_bytes_; }
@@ -118,7 +129,7 @@ class Converter {
     kFloat,        // decode, map, resample, encode
   };
 
-  Converter(const AudioFormat& from, const AudioFormat& to);
+  Converter(const AudioFormat& from, const AudioFormat& to, bool steerable);
 
   // The one-to-one paths (copy, swap, move) for `frames` frames.
   void MapFrames(const uint8_t* in, size_t frames, uint8_t* out) const;
@@ -145,6 +156,10 @@ class Converter {
   SpeexResamplerState_* resampler_ = nullptr;
   uint64_t frames_in_ = 0;        // since the stream started
   uint64_t frames_out_ = 0;
+  bool steerable_ = false;
+  double ratio_;                  // source frames per output frame, exactly the resampler's num / den
+  uint32_t ratio_num_ = 0;        // what SteerRatio last gave the resampler (0: the nominal ratio)
+  double source_position_ = 0;
   std::vector<float> decoded_;
   std::vector<float> mapped_;
   std::vector<float> resampled_;

@@ -86,6 +86,7 @@ struct StreamCounters {
   int64_t paused_ns = 0;
   int64_t start_ns = 0;  // a timed stream's, CLOCK_MONOTONIC
   uint64_t frames_skipped = 0;
+  double sync_error_ns = 0;
 
   static StreamCounters Of(const StreamState& state) {
     StreamCounters c;
@@ -105,6 +106,7 @@ struct StreamCounters {
     c.paused_ns = state.paused_ns.load(std::memory_order_relaxed);
     c.start_ns = state.start_ns.load(std::memory_order_relaxed);
     c.frames_skipped = state.frames_skipped.load(std::memory_order_relaxed);
+    c.sync_error_ns = state.sync_error_ns.load(std::memory_order_relaxed);
     return c;
   }
 };
@@ -129,7 +131,10 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
             const AudioFormat& device_format) {
     state_ = std::move(state);
     device_format_ = device_format;
-    input_ = std::make_unique<StreamInput>(&state_->ring, device_format);
+    // A timed stream is kept on the wall clock by steering its resampler.
+    std::unique_ptr<ClockLock> lock;
+    if (state_->timed()) lock = std::make_unique<ClockLock>(state_.get(), &playback->clock(), device_format.rate);
+    input_ = std::make_unique<StreamInput>(&state_->ring, device_format, std::move(lock));
     playback_ = playback;
     wakes_ = wakes;
     device_ = Napi::Persistent(device);
@@ -386,6 +391,8 @@ class StreamWrap : public Napi::ObjectWrap<StreamWrap> {
     out.Set("startAtMs", c.start_ns == 0 ? env.Null()
                                          : Napi::Number::New(env, static_cast<double>(c.start_ns + RealtimeOffsetNs()) / 1e6));
     out.Set("framesSkipped", static_cast<double>(c.frames_skipped));
+    // How much later than its content's time the last frame converted plays (clock_lock.h).
+    out.Set("syncErrorUs", c.start_ns == 0 ? env.Null() : Napi::Number::New(env, c.sync_error_ns / 1000));
     if (decoder_) out.Set("decode", DescribeDecode(env, decoder_->Summary()));
     return out;
   }

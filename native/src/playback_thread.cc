@@ -379,6 +379,7 @@ size_t PlaybackThread::PlaceTimed(StreamState* stream) {
     if (stream->start_position < written && stream->late_play) stream->start_position = written;
     stream->placed = true;
     stream->placed_generation = line.generation;
+    stream->start_published.store(stream->start_position, std::memory_order_release);
     stream->start_ns.store(std::llround(line.TimeOf(static_cast<double>(stream->start_position))), std::memory_order_relaxed);
   }
   if (!stream->placed) return 0;
@@ -396,6 +397,7 @@ void PlaybackThread::KeepOnTime(StreamState* stream) {
   if (line.valid && line.generation != stream->placed_generation) {
     stream->start_position = StartPosition(stream, line);
     stream->placed_generation = line.generation;
+    stream->start_published.store(stream->start_position, std::memory_order_release);
   }
   const int64_t due = static_cast<int64_t>(committed_) - stream->start_position;
   if (due <= static_cast<int64_t>(stream->ring_index)) return;

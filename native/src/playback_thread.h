@@ -102,6 +102,7 @@ class PlaybackThread {
   uint64_t producer_wakes() const { return producer_wakes_.load(std::memory_order_relaxed); }
   // When frames reach the DAC, by the device's status reports; any thread.
   ClockLine clock_line() const { return clock_.Line(); }
+  const DeviceClock& clock() const { return clock_; }
   // -1 not tried yet, 0 refused, 1 granted.
   int realtime() const { return realtime_.load(std::memory_order_relaxed); }
   bool pcm_running() const { return pcm_running_.load(std::memory_order_relaxed); }

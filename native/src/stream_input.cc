@@ -1,11 +1,32 @@
 #include "stream_input.h"
 
+#include <algorithm>
+
 namespace speakerd {
 
-StreamInput::StreamInput(StreamRing* ring, const AudioFormat& device)
-    : ring_(ring), device_(device), sink_(ring), input_frame_bytes_(ring->frame_bytes()) {}
+namespace {
+// A timed stream's ratio is steered this often: a block of 1024 source frames.
+constexpr size_t kSteeredBlockFrames = 1024;
+}  // namespace
+
+StreamInput::StreamInput(StreamRing* ring, const AudioFormat& device, std::unique_ptr<ClockLock> lock)
+    : ring_(ring), device_(device), sink_(ring), lock_(std::move(lock)), input_frame_bytes_(ring->frame_bytes()) {
+  // Until SetFormat says otherwise, frames come in the device's format.
+  if (lock_) {
+    DeviceError ignored;
+    SetFormat(device, Converter::kDefaultQuality, &ignored);
+  }
+}
 
 bool StreamInput::SetFormat(const AudioFormat& from, int quality, DeviceError* error) {
+  if (lock_) {
+    std::unique_ptr<Converter> converter = Converter::Create(from, device_, quality, error, true);
+    if (!converter) return false;
+    converter_ = std::move(converter);
+    lock_->SetSourceRate(from.rate);
+    input_frame_bytes_ = converter_->input_frame_bytes();
+    return true;
+  }
   if (from.format == device_.format && from.rate == device_.rate && from.channels == device_.channels) {
     converter_.reset();
     input_frame_bytes_ = ring_->frame_bytes();
@@ -21,7 +42,16 @@ bool StreamInput::SetFormat(const AudioFormat& from, int quality, DeviceError* e
 size_t StreamInput::Write(const uint8_t* in, size_t frames) {
   if (!sink_.Drain()) return 0;
   if (!converter_) return ring_->Write(in, frames);
-  return converter_->Convert(in, frames, &sink_);
+  if (!lock_) return converter_->Convert(in, frames, &sink_);
+  size_t taken = 0;
+  while (taken < frames && sink_.Room() > 0) {
+    converter_->SteerRatio(lock_->Ratio(converter_->frames_out(), converter_->source_position()));
+    const size_t block = std::min(kSteeredBlockFrames, frames - taken);
+    const size_t took = converter_->Convert(in + taken * input_frame_bytes_, block, &sink_);
+    taken += took;
+    if (took < block) break;
+  }
+  return taken;
 }
 
 bool StreamInput::Finish() {

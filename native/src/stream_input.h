@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "clock_lock.h"
 #include "converter.h"
 #include "device_error.h"
 #include "ring_frame_sink.h"
@@ -26,8 +27,10 @@ namespace speakerd {
 
 class StreamInput {
  public:
-  // Until SetFormat, input is taken to be in the device's format.
-  StreamInput(StreamRing* ring, const AudioFormat& device);
+  // Until SetFormat, input is taken to be in the device's format. A timed
+  // stream's input has a clock lock: its frames always go through a
+  // resampler, steered block by block (clock_lock.h).
+  StreamInput(StreamRing* ring, const AudioFormat& device, std::unique_ptr<ClockLock> lock = nullptr);
 
   // The format of the frames to come; only before the first Write. False,
   // with *error set, for a format the converter does not take.
@@ -54,6 +57,7 @@ class StreamInput {
   AudioFormat device_;
   RingFrameSink sink_;
   std::unique_ptr<Converter> converter_;
+  std::unique_ptr<ClockLock> lock_;
   size_t input_frame_bytes_;
   bool flushed_ = false;
 };

@@ -33,6 +33,9 @@ enum StreamEvent : uint32_t {
   kStreamLevel = 1u << 4,     // ducked, unducked, paused or resumed (see the counters)
 };
 
+// StreamState::start_published before a timed stream is placed.
+constexpr int64_t kUnplaced = INT64_MIN;
+
 // How a stream is created: fixed before it is attached.
 struct StreamSetup {
   float gain = 1.0f;
@@ -106,6 +109,13 @@ struct StreamState {
   // dropped to stay on time (a late start, a gap, a pause).
   std::atomic<int64_t> start_ns{0};
   std::atomic<uint64_t> frames_skipped{0};
+  // The device position its ring frame 0 plays on, for the producer's clock
+  // lock (clock_lock.h): start_position, published.
+  std::atomic<int64_t> start_published{kUnplaced};
+
+  // Written by the producer's clock lock: how much later than its content's
+  // time the last frame converted will play, in ns.
+  std::atomic<double> sync_error_ns{0};
 
   // Playback thread only.
   StreamLevel level;

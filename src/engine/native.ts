@@ -137,6 +137,8 @@ export interface StreamStats {
   startAtMs: number | null;
   /** A timed stream: frames dropped to stay on time (a late start, a gap, a pause). */
   framesSkipped: number;
+  /** A timed stream: how much later than its content's time the last frame converted will play, µs (the clock lock's error); null until placed. */
+  syncErrorUs: number | null;
   decode?: DecodeSummary;
 }
 

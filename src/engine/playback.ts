@@ -112,6 +112,8 @@ export interface TimingListing {
   startAtMs: number | null;
   /** Frames dropped to stay on time: a late start, a gap, a pause. */
   framesSkipped: number;
+  /** How much later than its content's time the frame last converted will play, µs: what the clock lock corrects. */
+  syncErrorUs: number | null;
 }
 
 /** What PATCH /v1/streams/:id may change. */
@@ -168,7 +170,7 @@ function listing(record: StreamRecord): StreamListing {
     underruns: stats.underruns,
     admitted: record.admitted.toISOString(),
     started: record.started.toISOString(),
-    timing: record.timing ? { atMs: record.timing.at, late: record.timing.late, startAtMs: stats.startAtMs, framesSkipped: stats.framesSkipped } : null,
+    timing: record.timing ? { atMs: record.timing.at, late: record.timing.late, startAtMs: stats.startAtMs, framesSkipped: stats.framesSkipped, syncErrorUs: stats.syncErrorUs } : null,
   };
 }
 

@@ -33,13 +33,23 @@ function playedAt(timeline: string, frame: number, ppm: number): bigint {
   return line[0] + ((BigInt(frame) - line[1]) * 10n ** 18n) / (BigInt(RATE) * (1_000_000_000n + BigInt(ppm * 1000)));
 }
 
-/** The device frames at which the recording turns from silence to `level`, in order. */
+/**
+ * The device frames at which the recording rises from silence through half
+ * of `level`, in order. A timed stream goes through the resampler that keeps
+ * it on the wall clock, which rings around a step; the step itself is where
+ * its filtered edge crosses half way.
+ */
 function onsets(raw: string, level: number): number[] {
   const samples = new Int16Array(readFileSync(raw).buffer.slice(0));
   const found: number[] = [];
+  let silentSince = 0;
   for (let frame = 0; frame < samples.length / 2; frame++) {
-    const previous = frame === 0 ? 0 : samples[(frame - 1) * 2]!;
-    if (samples[frame * 2] === level && previous === 0) found.push(frame);
+    const value = Math.abs(samples[frame * 2]!);
+    if (value < level / 50) silentSince++;
+    else if (value >= level / 2 && silentSince >= 48) {
+      found.push(frame);
+      silentSince = 0;
+    } else if (value >= level / 2) silentSince = 0;
   }
   return found;
 }
@@ -61,8 +71,10 @@ for (const ppm of [0, 300]) {
       t.ok(Math.abs(stream.stats().startAtMs! - at) < 0.05, `stream ${i}: placed at ${stream.stats().startAtMs!.toFixed(3)} for ${at}`);
     }
     await device.close();
+    const starts = onsets(raw, 1000);
+    t.equal(starts.length, 5, `five streams in the recording (at frames ${starts.join(', ')})`);
     for (let i = 0; i < 5; i++) {
-      const [frame] = onsets(raw, 1000 + i);
+      const frame = starts[i];
       t.ok(frame !== undefined, `stream ${i} is in the recording`);
       const errorUs = Number(playedAt(timeline, frame!, ppm) - BigInt(wanted[i]!) * 1_000_000n) / 1000;
       // One frame is 20.8 µs; the rest is the line fitted through the sink's reports.

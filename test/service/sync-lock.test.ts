@@ -1,0 +1,94 @@
+// Locked to the wall clock (design §2c): instances whose cards run off by
+// opposite ppm play the same timed stream, and stay together because each
+// steers its resampler by its own device clock. Each instance records what
+// it played (alsa-lib's file PCM over the clock sink) and when (the sink's
+// timeline); markers in the stream say which frame is which.
+import t from 'tap';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { scratchDir } from '../pcm-fixtures';
+import { startServer, waitForStatus } from './server-process';
+
+// Two minutes of audio, played in real time by four instances at once.
+t.setTimeout(300_000);
+
+const RATE = 48000;
+const SECONDS = 120;
+const MARK_EVERY = RATE / 2; // a marker every half second
+const RAW = `audio/pcm;rate=${RATE};channels=2;format=s16le`;
+
+/** Silence with a one-frame pulse every MARK_EVERY frames: the markers. */
+function markedStream(): Buffer {
+  const out = Buffer.alloc(SECONDS * RATE * 4);
+  for (let frame = 0; frame < SECONDS * RATE; frame += MARK_EVERY) {
+    out.writeInt16LE(20000, frame * 4);
+    out.writeInt16LE(20000, frame * 4 + 2);
+  }
+  return out;
+}
+
+/** The device frame of each marker: the peak of each pulse the resampler smeared over a few frames. */
+function markerFrames(raw: string): number[] {
+  const samples = new Int16Array(readFileSync(raw).buffer.slice(0));
+  const peaks: number[] = [];
+  for (let frame = 1; frame < samples.length / 2 - 1; frame++) {
+    const value = samples[frame * 2]!;
+    if (value > 10000 && value >= samples[(frame - 1) * 2]! && value > samples[(frame + 1) * 2]!) peaks.push(frame);
+  }
+  return peaks;
+}
+
+/** When device frame `frame` played, CLOCK_REALTIME ns, from the sink's timeline at `ppm`. */
+function playedAtNs(lines: [bigint, bigint][], frame: number, ppm: number): bigint {
+  let line = lines[0]!;
+  for (const candidate of lines) {
+    if (candidate[1] > BigInt(frame)) break;
+    line = candidate;
+  }
+  return line[0] + ((BigInt(frame) - line[1]) * 10n ** 18n) / (BigInt(RATE) * (1_000_000_000n + BigInt(ppm * 1000)));
+}
+
+async function instance(t: Tap.Test, ppm: number) {
+  const dir = scratchDir(t);
+  const raw = path.join(dir, 'out.raw');
+  const timeline = path.join(dir, 'out.tl');
+  const server = await startServer(t, {
+    AUDIO_MODE: 'device',
+    AUDIO_DEVICE: 'rec',
+    AUDIO_ALSA_CONFIG: `pcm.rec { type file slave.pcm "clk" file "${raw}" format raw } pcm.clk { type speakerd_clock ppm ${ppm} timeline "${timeline}" }`,
+  });
+  await waitForStatus(`${server.url}/readyz`, 200);
+  return {
+    ppm,
+    server,
+    /** The play time of each marker, ns, after the service has stopped. */
+    async markerTimes(): Promise<bigint[]> {
+      server.child.kill('SIGTERM');
+      await server.exited;
+      const lines = readFileSync(timeline, 'utf8').trim().split('\n').map((line) => line.split(' ').map(BigInt) as [bigint, bigint]);
+      return markerFrames(raw).map((frame) => playedAtNs(lines, frame, ppm));
+    },
+  };
+}
+
+// Both pairs at once: four instances, each playing two minutes in real time.
+t.test('cards at ±200 and ±500 ppm play one 120 s stream with one at: each pair within 0.5 ms after 5 s', async (t) => {
+  const pairs = await Promise.all([200, 500].map(async (ppm) => ({ ppm, fast: await instance(t, ppm), slow: await instance(t, -ppm) })));
+  const body = markedStream();
+  const at = Date.now() + 1500;
+  const answers = await Promise.all(pairs.flatMap(({ fast, slow }) => [fast, slow]).map(({ server }) =>
+    fetch(`${server.url}/v1/streams?at=${at}`, { method: 'POST', headers: { 'content-type': RAW }, body })));
+  for (const answer of answers) t.equal(answer.status, 200);
+  for (const { ppm, fast, slow } of pairs) {
+    const [fastTimes, slowTimes] = await Promise.all([fast.markerTimes(), slow.markerTimes()]);
+    t.equal(fastTimes.length, SECONDS * 2, `+${ppm} ppm: every marker recorded`);
+    t.equal(slowTimes.length, SECONDS * 2, `-${ppm} ppm: every marker recorded`);
+    const apartUs = fastTimes.map((time, i) => Number(time - slowTimes[i]!) / 1000);
+    const worst = Math.max(...apartUs.slice(10).map(Math.abs));
+    // Unlocked, frame k would play k × 2 × ppm / 1e6 / rate apart: 48 ms (±200) or 120 ms (±500) at the end.
+    t.ok(worst <= 500, `±${ppm} ppm: after 5 s the markers play at most ${worst.toFixed(1)} µs apart (first 5 s: up to ${Math.max(...apartUs.slice(0, 10).map(Math.abs)).toFixed(1)} µs; unlocked they would end ${(SECONDS * 2 * ppm / 1000).toFixed(0)} ms apart)`);
+    // And each on the wall clock: marker i belongs to at + i / 2 s.
+    const offUs = [fastTimes, slowTimes].flatMap((times) => times.slice(10).map((time, i) => Math.abs(Number(time - (BigInt(at) * 1_000_000n + BigInt(i + 10) * 500_000_000n)) / 1000)));
+    t.ok(Math.max(...offUs) <= 500, `±${ppm} ppm: each marker within ${Math.max(...offUs).toFixed(1)} µs of its wall-clock time after 5 s`);
+  }
+});
