@@ -14,6 +14,7 @@ import { answerError, requireHostHeader } from './http/framework-errors';
 import { PROBE_ROUTES, ProbeListener } from './http/probe-listener';
 import audioPlugin from './plugins/audio';
 import { requireBearerToken } from './plugins/auth';
+import broadcastRoutes from './routes/broadcast';
 import deviceRoutes from './routes/device';
 import controlRoutes from './routes/control';
 import eventRoutes from './routes/events';
@@ -132,6 +133,11 @@ export async function buildApp(config: Config, engine: AudioEngine, logger: Logg
     await api.register(streamRoutes, { playback });
     await api.register(controlRoutes, { playback, engine });
     await api.register(eventRoutes);
+    await api.register(broadcastRoutes, {
+      peers: { list: config.broadcast.peers, dnsName: config.broadcast.peersDns, port: config.port },
+      leadMs: config.broadcast.leadMs,
+      stallMs: config.broadcast.stallMs,
+    });
   });
   return app;
 }

@@ -31,6 +31,8 @@ export interface Config {
   headersTimeoutMs: number;
   authToken: string | undefined;
   shutdownGraceMs: number;
+  /** POST /v1/broadcast: who the peers are, how far ahead they start, when one has fallen behind. */
+  broadcast: { peers: { host: string; port: number }[] | undefined; peersDns: string; leadMs: number; stallMs: number };
 }
 
 const SHOWN_VALUE_CHARS = 60;
@@ -167,6 +169,21 @@ function alsaConfig(env: Env): string | undefined {
   }
 }
 
+// PEERS: host:port entries separated by commas ([v6]:port for IPv6).
+function peerList(env: Env): { host: string; port: number }[] | undefined {
+  const value = optional(env, 'PEERS');
+  if (value === undefined) return undefined;
+  return value.split(',').map((entry) => {
+    const match = /^\s*(?:\[([0-9A-Fa-f:.]+)\]|([^:\s]+)):(\d{1,5})\s*$/.exec(entry);
+    const host = match?.[1] ?? match?.[2];
+    const port = Number(match?.[3]);
+    if (!match || !host || port < 1 || port > 65535 || (isIP(host) === 0 && !isHostName(host))) {
+      throw new ConfigError('PEERS', value, `each entry must be host:port (an address or host name, and a port from 1 to 65535); ${JSON.stringify(entry.trim())} is not`);
+    }
+    return { host, port };
+  });
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const config: Config = {
     port: integer(env, 'PORT', 8080, 0, 65535),
@@ -207,6 +224,12 @@ export function loadConfig(env: Env = process.env): Config {
     headersTimeoutMs: integer(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
     authToken: authToken(env),
     shutdownGraceMs: integer(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 3_600_000),
+    broadcast: {
+      peers: peerList(env),
+      peersDns: text(env, 'PEERS_DNS', 'speakerd-peers'),
+      leadMs: integer(env, 'BROADCAST_LEAD_MS', 500, 0, 60_000),
+      stallMs: integer(env, 'BROADCAST_STALL_MS', 2000, 100, 600_000),
+    },
   };
   // A stream sent at the rate it plays takes its length plus the start-up
   // latency; a minute's slack lets a slow network catch up.

@@ -139,6 +139,12 @@ export const ERRORS = {
     message: () => 'this device plays under AUDIO_UNDERRUN=wait, which never inserts the silence a timed start waits in',
     hint: 'use AUDIO_UNDERRUN=silence (the default for sound cards) to play streams at a time',
   }),
+  NO_PEERS: situation<{ name: string; reason: string }>({
+    code: 'E_NO_PEERS',
+    status: 503,
+    message: ({ name, reason }) => `no peer to broadcast to: PEERS_DNS=${name} does not resolve (${reason})`,
+    hint: 'create the headless Service (k8s/base/peers-service.yaml) or list the peers in PEERS=host:port,...',
+  }),
   INVALID_PRIORITY: situation<{ value: string; allowed: readonly string[] }>({
     code: 'E_INVALID_PARAMETER',
     status: 400,

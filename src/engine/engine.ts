@@ -283,6 +283,16 @@ export class AudioEngine {
     return { min: min === Infinity ? 0 : min, max };
   }
 
+  /** The largest error among the timed streams' clock locks now, µs (how far off the wall clock the frames being written will play); 0 when none plays. */
+  syncErrorUs(): number {
+    let worst = 0;
+    for (const record of this.streams.values()) {
+      if (record.timing === undefined) continue;
+      worst = Math.max(worst, Math.abs(record.native.stats().syncErrorUs ?? 0));
+    }
+    return worst;
+  }
+
   /** Device xruns across reopens. */
   get xruns(): number {
     return this.supervisor.xruns;

@@ -19,6 +19,9 @@ import { outcomeOf, type StreamEnd } from './play-outcome';
 import { decodedFormat, firstFrameLatencyMs, StreamSink, type PlayResult, type SinkOptions } from './stream-sink';
 import { streamTiming, type TimingLimits } from './stream-timing';
 
+/** ?at= as Unix ms (for POST /v1/broadcast, which picks the time its peers play at). */
+export { parseAt } from './stream-timing';
+
 export type { PlayResult };
 
 /** The little of a pino logger a stream logs through (Fastify's request.log is one). */

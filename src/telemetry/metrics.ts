@@ -68,6 +68,18 @@ export class ServiceMetrics {
         result.observe(min, { 'speakerd.ring.stat': 'min' });
         result.observe(max, { 'speakerd.ring.stat': 'max' });
       });
+    // Synchronized playback (design §2c): the card's drift against the system
+    // clock while its device clock has a line (0 otherwise, with locked 0),
+    // and how far off the wall clock the worst timed stream will play.
+    const clockLocked = meter.createObservableGauge('speakerd.device.clock.locked', { description: '1 while the device clock has a line through the device\'s status reports (the device runs), else 0', unit: '1' });
+    const clockDrift = meter.createObservableGauge('speakerd.device.clock.drift', { description: 'How far the card\'s sample clock runs off its nominal rate against the system clock; 0 while not locked', unit: '{ppm}' });
+    const syncError = meter.createObservableGauge('speakerd.stream.sync.error', { description: 'The largest error among timed streams (?at=): how far off the wall clock the frames being written will play; 0 when none plays', unit: 's' });
+    meter.addBatchObservableCallback((result) => {
+      const clock = engine.device?.stats().clock;
+      result.observe(clockLocked, clock?.locked ? 1 : 0);
+      result.observe(clockDrift, clock?.locked ? clock.driftPpm ?? 0 : 0);
+      result.observe(syncError, engine.syncErrorUs() / 1e6);
+    }, [clockLocked, clockDrift, syncError]);
     // Every mode is observed every time, 1 for the one in use: a series
     // observed once is reported on (see ring fill), so a mode speakerd left
     // must read 0, not its last value.

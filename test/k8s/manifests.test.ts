@@ -179,16 +179,22 @@ t.test('Pod Security: device-plugin and headless meet "baseline" (no hostPath, n
   t.equal(rendered.headless.find((o) => o.kind === 'ConfigMap')!.data.AUDIO_MODE, 'headless');
 });
 
-t.test('recommended labels, a Service and a NetworkPolicy that admits only the HTTP port', async (t) => {
+t.test('recommended labels, a Service, the headless peers Service, and a NetworkPolicy that admits only the HTTP port and lets out only broadcasts to the peers', async (t) => {
   for (const [overlay, objects] of Object.entries(rendered)) {
     for (const object of objects.filter((o) => o.metadata.namespace === 'speakerd')) {
       t.match(object.metadata.labels, { 'app.kubernetes.io/name': 'speakerd', 'app.kubernetes.io/part-of': 'speakerd', 'app.kubernetes.io/component': 'audio-playback', 'app.kubernetes.io/version': '0.1.0' }, `${overlay}: ${object.kind} labels`);
     }
     const policy = objects.find((o) => o.kind === 'NetworkPolicy')!;
     t.same(policy.spec.ingress, [{ ports: [{ port: 'http', protocol: 'TCP' }] }]);
-    t.same(policy.spec.egress, []);
-    const service = objects.find((o) => o.kind === 'Service')!;
+    const selector = { 'app.kubernetes.io/name': 'speakerd', 'app.kubernetes.io/part-of': 'speakerd' };
+    t.same(policy.spec.egress, [
+      { to: [{ podSelector: { matchLabels: selector } }], ports: [{ port: 'http', protocol: 'TCP' }] },
+      { to: [{ namespaceSelector: {} }], ports: [{ port: 53, protocol: 'UDP' }, { port: 53, protocol: 'TCP' }] },
+    ], `${overlay}: egress only to the peers' HTTP port and to DNS`);
+    const service = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'speakerd')!;
     t.same(service.spec.ports, [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }]);
+    const peers = objects.find((o) => o.kind === 'Service' && o.metadata.name === 'speakerd-peers')!;
+    t.match(peers.spec, { clusterIP: 'None', publishNotReadyAddresses: false, selector, ports: [{ name: 'http', port: 8080, targetPort: 'http', protocol: 'TCP' }] }, `${overlay}: the headless Service PEERS_DNS names, ready pods only`);
     t.equal(objects.find((o) => o.kind === 'ServiceAccount')!.automountServiceAccountToken, false);
   }
 });

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { openDevice, type Device } from '../../src/engine/native';
 import { s16Constant, scratchDir } from '../pcm-fixtures';
+import { playedAtNs, readTimeline } from '../sink-recording';
 
 const RATE = 48000;
 const PERIOD = 480;
@@ -24,13 +25,6 @@ async function recorder(t: Tap.Test, ppm: number): Promise<Recorder> {
 pcm.clk { type speakerd_clock ppm ${ppm} timeline "${timeline}" }`;
   const device = await openDevice({ pcm: 'rec', alsaConfig, rate: RATE, periodFrames: PERIOD, periods: 4, idleMs: 0 });
   return { device, raw, timeline };
-}
-
-/** When device frame `frame` (since open) played, CLOCK_REALTIME ns, from the timeline's lines and the sink's rate. */
-function playedAt(timeline: string, frame: number, ppm: number): bigint {
-  const lines = readFileSync(timeline, 'utf8').trim().split('\n').map((line) => line.split(' ').map(BigInt) as [bigint, bigint]);
-  const line = lines.filter(([, frames]) => frames <= BigInt(frame)).at(-1)!;
-  return line[0] + ((BigInt(frame) - line[1]) * 10n ** 18n) / (BigInt(RATE) * (1_000_000_000n + BigInt(ppm * 1000)));
 }
 
 /**
@@ -76,7 +70,7 @@ for (const ppm of [0, 300]) {
     for (let i = 0; i < 5; i++) {
       const frame = starts[i];
       t.ok(frame !== undefined, `stream ${i} is in the recording`);
-      const errorUs = Number(playedAt(timeline, frame!, ppm) - BigInt(wanted[i]!) * 1_000_000n) / 1000;
+      const errorUs = Number(playedAtNs(readTimeline(timeline), frame!, ppm, RATE) - BigInt(wanted[i]!) * 1_000_000n) / 1000;
       // One frame is 20.8 µs; the rest is the line fitted through the sink's reports.
       t.ok(Math.abs(errorUs) <= 1000, `stream ${i}: its first frame played ${errorUs.toFixed(1)} µs from at`);
     }
@@ -108,7 +102,7 @@ t.test('late=skip: a stream whose at passed 200 ms ago starts on the frame that 
   const streamFrame = (samples[first * 2]! - 1) * 2;
   t.equal(streamFrame, skipped - (skipped % 2), 'the first frame recorded is the first not skipped');
   // Frame k of the stream belongs to at + k / rate.
-  const errorUs = Number(playedAt(timeline, first, 0) - (BigInt(at) * 1_000_000n + (BigInt(streamFrame) * 1_000_000_000n) / BigInt(RATE))) / 1000;
+  const errorUs = Number(playedAtNs(readTimeline(timeline), first, 0, RATE) - (BigInt(at) * 1_000_000n + (BigInt(streamFrame) * 1_000_000_000n) / BigInt(RATE))) / 1000;
   t.ok(Math.abs(errorUs) <= 1000, `frame ${streamFrame} played ${errorUs.toFixed(1)} µs from the time it belongs to`);
 });
 

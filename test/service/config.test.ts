@@ -52,6 +52,9 @@ t.test('every invalid variable exits 2 and names the variable', async (t) => {
     [{ PROBE_PORT: '70000' }, 'PROBE_PORT="70000": must be a whole number from 0 to 65535'],
     [{ AUDIO_CLOCK_PPM: 'fast' }, 'AUDIO_CLOCK_PPM="fast": must be a decimal number from -100000 to 100000'],
     [{ AUDIO_CLOCK_PPM: '-100000.5' }, 'AUDIO_CLOCK_PPM="-100000.5": must be a decimal number from -100000 to 100000'],
+    [{ PEERS: '10.0.0.1' }, 'PEERS="10.0.0.1": each entry must be host:port (an address or host name, and a port from 1 to 65535); "10.0.0.1" is not'],
+    [{ PEERS: '10.0.0.1:8080, speaker-2:99999' }, 'PEERS="10.0.0.1:8080, speaker-2:99999": each entry must be host:port (an address or host name, and a port from 1 to 65535); "speaker-2:99999" is not'],
+    [{ BROADCAST_LEAD_MS: '-1' }, 'BROADCAST_LEAD_MS="-1": must be a whole number from 0 to 60000'],
     [{ PORT: '9000', PROBE_PORT: '9000' }, 'PROBE_PORT="9000": must differ from PORT=9000: the probes need a port of their own, or leave PROBE_PORT unset to probe on PORT'],
   ];
   // Each case through the checks `serve` runs first (main.ts), in this

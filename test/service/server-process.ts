@@ -41,7 +41,7 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
       try {
         const entry = JSON.parse(line) as Record<string, unknown>;
         logs.push(entry);
-        const match = /^Server listening at (http:\/\/(?:127\.0\.0\.1|\[::1\]):\d+)$/.exec(String(entry.msg));
+        const match = /^Server listening at (http:\/\/(?:127\.\d+\.\d+\.\d+|\[::1\]):\d+)$/.exec(String(entry.msg));
         if (match) resolve(match[1]!);
       } catch {
         logs.push({ msg: line });

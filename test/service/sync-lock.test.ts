@@ -4,9 +4,9 @@
 // it played (alsa-lib's file PCM over the clock sink) and when (the sink's
 // timeline); markers in the stream say which frame is which.
 import t from 'tap';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
+import { markedStream, playedAtNs, pulseFrames, readTimeline } from '../sink-recording';
 import { startServer, waitForStatus } from './server-process';
 
 // Two minutes of audio, played in real time by four instances at once.
@@ -16,37 +16,6 @@ const RATE = 48000;
 const SECONDS = 120;
 const MARK_EVERY = RATE / 2; // a marker every half second
 const RAW = `audio/pcm;rate=${RATE};channels=2;format=s16le`;
-
-/** Silence with a one-frame pulse every MARK_EVERY frames: the markers. */
-function markedStream(): Buffer {
-  const out = Buffer.alloc(SECONDS * RATE * 4);
-  for (let frame = 0; frame < SECONDS * RATE; frame += MARK_EVERY) {
-    out.writeInt16LE(20000, frame * 4);
-    out.writeInt16LE(20000, frame * 4 + 2);
-  }
-  return out;
-}
-
-/** The device frame of each marker: the peak of each pulse the resampler smeared over a few frames. */
-function markerFrames(raw: string): number[] {
-  const samples = new Int16Array(readFileSync(raw).buffer.slice(0));
-  const peaks: number[] = [];
-  for (let frame = 1; frame < samples.length / 2 - 1; frame++) {
-    const value = samples[frame * 2]!;
-    if (value > 10000 && value >= samples[(frame - 1) * 2]! && value > samples[(frame + 1) * 2]!) peaks.push(frame);
-  }
-  return peaks;
-}
-
-/** When device frame `frame` played, CLOCK_REALTIME ns, from the sink's timeline at `ppm`. */
-function playedAtNs(lines: [bigint, bigint][], frame: number, ppm: number): bigint {
-  let line = lines[0]!;
-  for (const candidate of lines) {
-    if (candidate[1] > BigInt(frame)) break;
-    line = candidate;
-  }
-  return line[0] + ((BigInt(frame) - line[1]) * 10n ** 18n) / (BigInt(RATE) * (1_000_000_000n + BigInt(ppm * 1000)));
-}
 
 async function instance(t: Tap.Test, ppm: number) {
   const dir = scratchDir(t);
@@ -65,8 +34,8 @@ async function instance(t: Tap.Test, ppm: number) {
     async markerTimes(): Promise<bigint[]> {
       server.child.kill('SIGTERM');
       await server.exited;
-      const lines = readFileSync(timeline, 'utf8').trim().split('\n').map((line) => line.split(' ').map(BigInt) as [bigint, bigint]);
-      return markerFrames(raw).map((frame) => playedAtNs(lines, frame, ppm));
+      const lines = readTimeline(timeline);
+      return pulseFrames(raw).map((frame) => playedAtNs(lines, frame, ppm, RATE));
     },
   };
 }
@@ -74,7 +43,7 @@ async function instance(t: Tap.Test, ppm: number) {
 // Both pairs at once: four instances, each playing two minutes in real time.
 t.test('cards at ±200 and ±500 ppm play one 120 s stream with one at: each pair within 0.5 ms after 5 s', async (t) => {
   const pairs = await Promise.all([200, 500].map(async (ppm) => ({ ppm, fast: await instance(t, ppm), slow: await instance(t, -ppm) })));
-  const body = markedStream();
+  const body = markedStream(SECONDS, MARK_EVERY, RATE);
   const at = Date.now() + 1500;
   const answers = await Promise.all(pairs.flatMap(({ fast, slow }) => [fast, slow]).map(({ server }) =>
     fetch(`${server.url}/v1/streams?at=${at}`, { method: 'POST', headers: { 'content-type': RAW }, body })));

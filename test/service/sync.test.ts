@@ -4,7 +4,9 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { s16Constant, s16Pattern, scratchDir } from '../pcm-fixtures';
+import { readTimeline, playedAtNs } from '../sink-recording';
 import { startInProcessApp } from './in-process-app';
+import { scrape } from './prometheus-text';
 import { startServer, waitForStatus } from './server-process';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
@@ -29,10 +31,12 @@ t.test('headless with AUDIO_CLOCK_PPM and AUDIO_CLOCK_TIMELINE: the sink runs of
   const posted = fetch(`${server.url}/v1/streams`, { method: 'POST', headers: { 'content-type': RAW }, body: s16Pattern(3 * 48000, 2) });
   // Read while the stream plays: from a second in, the line has a second of reports.
   let clock = await deviceClock(server.url);
+  let metrics = await scrape(server.url);
   for (;;) {
     const streams = (await (await fetch(`${server.url}/v1/streams`)).json()) as { streams: { framesPlayed: number }[] };
     if (streams.streams.length === 0) break;
     clock = await deviceClock(server.url);
+    metrics = await scrape(server.url);
     if (streams.streams[0]!.framesPlayed >= 2 * 48000) break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -41,6 +45,9 @@ t.test('headless with AUDIO_CLOCK_PPM and AUDIO_CLOCK_TIMELINE: the sink runs of
   t.match(await answer.json(), { frames: 3 * 48000 });
   t.equal(clock.locked, true, 'locked while the stream played');
   t.ok(Math.abs(clock.driftPpm! + 400) < 20, `drift measured as ${clock.driftPpm!.toFixed(2)} ppm`);
+  t.equal(metrics.value('speakerd_device_clock_locked'), 1, '/metrics: locked');
+  t.ok(Math.abs(metrics.value('speakerd_device_clock_drift')! + 400) < 20, `/metrics: drift ${metrics.value('speakerd_device_clock_drift')} ppm`);
+  t.equal(metrics.value('speakerd_stream_sync_error'), 0, '/metrics: no timed stream, no sync error');
 
   const lines = readFileSync(timeline, 'utf8').trim().split('\n').map((line) => line.split(' ').map(BigInt) as [bigint, bigint]);
   t.equal(lines[0]![1], 0n, 'the first line is the first frame');
@@ -66,13 +73,6 @@ function recordedSinkEnv(dir: string, ppm: number, extra: Record<string, string>
   };
 }
 
-/** When device frame `frame` played, CLOCK_REALTIME ns, by the timeline's lines and the sink's rate. */
-function playedAtNs(timeline: string, frame: number, ppm: number): bigint {
-  const lines = readFileSync(timeline, 'utf8').trim().split('\n').map((line) => line.split(' ').map(BigInt) as [bigint, bigint]);
-  const line = lines.filter(([, frames]) => frames <= BigInt(frame)).at(-1)!;
-  return line[0] + ((BigInt(frame) - line[1]) * 10n ** 18n) / (48000n * (1_000_000_000n + BigInt(ppm * 1000)));
-}
-
 t.test('?at= 300 ms ahead: 50 streams start within 1 ms of their time, by the sink timeline', async (t) => {
   const { env, raw, timeline } = recordedSinkEnv(scratchDir(t), 0, { MAX_STREAMS: '16' });
   const server = await startServer(t, env);
@@ -87,11 +87,15 @@ t.test('?at= 300 ms ahead: 50 streams start within 1 ms of their time, by the si
     answers.push(fetch(`${server.url}/v1/streams?at=${at}`, { method: 'POST', headers: { 'content-type': RAW }, body: s16Constant(1440, 2, level) }));
     await new Promise((resolve) => setTimeout(resolve, 60));
   }
+  // While the last ones play: the worst clock lock's error, in /metrics.
+  const syncError = (await scrape(server.url)).value('speakerd_stream_sync_error')!;
+  t.ok(syncError >= 0 && syncError < 0.001, `/metrics: the worst timed stream's frames play ${(syncError * 1e6).toFixed(1)} µs off their time`);
   for (const answer of await Promise.all(answers)) t.equal(answer.status, 200);
   server.child.kill('SIGTERM');
   await server.exited;
   const samples = new Int16Array(readFileSync(raw).buffer.slice(0));
   const errorsUs: number[] = [];
+  const lines = readTimeline(timeline);
   // Each stream's step from silence, where its filtered edge (the clock
   // lock's resampler rings around a step) crosses half its level.
   const starts: number[] = [];
@@ -105,7 +109,7 @@ t.test('?at= 300 ms ahead: 50 streams start within 1 ms of their time, by the si
     } else if (value >= 500) silentSince = 0;
   }
   t.equal(starts.length, 50, `fifty steps from silence in the recording (apart by ${starts.slice(1).map((frame, i) => Math.round((frame - starts[i]!) / 48)).join(', ')} ms)`);
-  for (const [i, { at }] of wanted.entries()) errorsUs.push(Number(playedAtNs(timeline, starts[i] ?? 0, 0) - BigInt(at) * 1_000_000n) / 1000);
+  for (const [i, { at }] of wanted.entries()) errorsUs.push(Number(playedAtNs(lines, starts[i] ?? 0, 0) - BigInt(at) * 1_000_000n) / 1000);
   const sorted = errorsUs.map(Math.abs).sort((a, b) => a - b);
   const p99 = sorted[Math.ceil(0.99 * sorted.length) - 1]!;
   t.ok(p99 <= 1000, `first frames within ${p99.toFixed(1)} µs of at (p99 of 50; median ${sorted[25]!.toFixed(1)} µs)`);
@@ -159,10 +163,15 @@ t.test('a scheduled stream is listed as such with its time, then plays; an RFC 3
   const local = new Date(Math.floor(atMs) + 3_600_000).toISOString().slice(0, 19);
   const at = `${local}.${String(Math.floor(atMs) % 1000).padStart(3, '0')}250+01:00`;
   const answer = fetch(`${url}/v1/streams?at=${encodeURIComponent(at)}&name=chime`, { method: 'POST', headers: { 'content-type': RAW }, body: s16Constant(4800, 2, 7) });
-  let listing: { state: string; timing: { atMs: number; late: string; startAtMs: number | null; framesSkipped: number } | null } | undefined;
+  let listing: { state: string; timing: { atMs: number; late: string; startAtMs: number | null; framesSkipped: number; syncErrorUs: number | null } | null } | undefined;
   while (!listing) listing = ((await (await fetch(`${url}/v1/streams`)).json()) as { streams: (typeof listing)[] }).streams[0];
   t.equal(listing.state, 'scheduled', 'scheduled before its time');
   t.equal(listing.timing?.atMs, atMs, 'at parsed to the microsecond');
   t.equal(listing.timing?.late, 'skip');
+  // Once it plays, its clock lock's error is in its listing.
+  let timing = listing.timing!;
+  while (timing.syncErrorUs === null) timing = ((await (await fetch(`${url}/v1/streams`)).json()) as { streams: (typeof listing)[] }).streams[0]!.timing!;
+  t.ok(Math.abs(timing.syncErrorUs) < 1000, `listed: its frames play ${timing.syncErrorUs.toFixed(1)} µs off their time`);
+  t.ok(timing.startAtMs !== null && Math.abs(timing.startAtMs - atMs) < 1, 'placed on at');
   t.equal((await answer).status, 200, 'then played');
 });

@@ -1,0 +1,87 @@
+// CPU of streams locked to the wall clock (design §2c, issue 17) against
+// plain ones: the same 8 paced streams, alternating in one run on one
+// service, once plain and once with ?at= (each then goes through the
+// resampler the clock lock steers, at one rate too, where a plain stream of
+// the device's format is copied). Both kinds are timed by the same clock
+// sink. Target: ≤ 1.2× the plain streams.
+//
+// Settings (flag or environment variable):
+//   --sync-seconds / BENCH_SYNC_SECONDS   length of each stream (20)
+//   --sync-rounds / BENCH_SYNC_ROUNDS     plain/locked pairs (4), alternating which goes first
+import { postAudio } from './lib/http-post.mjs';
+import { STREAM_FORMAT } from './lib/paced-streams.mjs';
+import { cpuSecondsOf } from './lib/proc.mjs';
+import { fixed, row } from './lib/report.mjs';
+import { startSpeakerd } from './lib/service.mjs';
+import { positiveInteger, readSetting } from './lib/settings.mjs';
+import { wavReadable } from './lib/wav.mjs';
+
+export const name = 'sync';
+
+const STREAMS = 8;
+const TARGET_RATIO = 1.2;
+
+async function cpuOf(server, seconds, locked) {
+  const before = cpuSecondsOf(server.pid);
+  const at = Date.now() + 500;
+  const answers = await Promise.all(
+    Array.from({ length: STREAMS }, (_, i) =>
+      postAudio(server.url, { contentType: 'audio/wav', body: wavReadable({ ...STREAM_FORMAT, seconds }), query: locked ? `?name=locked-${i + 1}&at=${at}` : `?name=plain-${i + 1}` }),
+    ),
+  );
+  // A locked stream's frames are device frames: as many as the source, give
+  // or take what the card's drift (none on the clock sink) and the
+  // resampler's last fraction of a frame make.
+  const frames = Math.round(seconds * STREAM_FORMAT.rate);
+  for (const answer of answers) {
+    if (answer.status !== 200 || Math.abs(answer.json.frames - frames) > frames * 1e-4) {
+      throw new Error(`a stream answered ${answer.status} ${JSON.stringify(answer.json)}; expected about ${frames} frames played`);
+    }
+  }
+  return cpuSecondsOf(server.pid) - before;
+}
+
+export async function run({ log = () => {} } = {}) {
+  const seconds = positiveInteger('BENCH_SYNC_SECONDS (--sync-seconds)', readSetting({ flag: 'sync-seconds', env: 'BENCH_SYNC_SECONDS' }) ?? 20);
+  const rounds = positiveInteger('BENCH_SYNC_ROUNDS (--sync-rounds)', readSetting({ flag: 'sync-rounds', env: 'BENCH_SYNC_ROUNDS' }) ?? 4);
+  const server = await startSpeakerd({ env: { AUDIO_MODE: 'headless', MAX_STREAMS: String(STREAMS) } });
+  try {
+    // A warm-up of both kinds: the JIT's and the resampler's first work is a start-up cost.
+    await cpuOf(server, 2, false);
+    await cpuOf(server, 2, true);
+    const plain = [];
+    const locked = [];
+    for (let round = 0; round < rounds; round++) {
+      if (round % 2 === 0) {
+        plain.push(await cpuOf(server, seconds, false));
+        locked.push(await cpuOf(server, seconds, true));
+      } else {
+        locked.push(await cpuOf(server, seconds, true));
+        plain.push(await cpuOf(server, seconds, false));
+      }
+      log(`${name}: round ${round + 1}: plain ${fixed(plain.at(-1), 2)} CPU s, locked ${fixed(locked.at(-1), 2)} CPU s`);
+    }
+    server.assertAlive();
+    const median = (values) => {
+      const sorted = [...values].sort((a, b) => a - b);
+      const mid = Math.floor(sorted.length / 2);
+      return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+    };
+    const ratio = median(locked) / median(plain);
+    const perStream = (cpu) => (cpu / seconds / STREAMS) * 100;
+    return {
+      rows: [
+        row(
+          `${STREAMS} paced streams locked to the wall clock (?at=) vs plain, clock sink: service CPU`,
+          `${fixed(ratio, 3)}× (medians: ${fixed(perStream(median(locked)), 3)} vs ${fixed(perStream(median(plain)), 3)} % of a core per stream)`,
+          `≤ ${TARGET_RATIO}×`,
+          ratio <= TARGET_RATIO,
+        ),
+      ],
+      note: `headless, 1024-frame periods, after one 2 s warm-up of each; ${rounds} rounds (alternating which goes first) of ${STREAMS} concurrent paced POSTs of ${seconds} s stereo 48 kHz WAV (the device's format: a plain stream is copied, a locked one resampled), plain or with ?at= 500 ms ahead; CPU = utime + stime of the service from /proc over each round, ratio of the medians; per round plain ${plain.map((s) => fixed(s, 2)).join(', ')} s, locked ${locked.map((s) => fixed(s, 2)).join(', ')} s`,
+      json: { streams: STREAMS, seconds, rounds, plainCpuSeconds: plain, lockedCpuSeconds: locked, ratio, targetRatio: TARGET_RATIO },
+    };
+  } finally {
+    await server.stop();
+  }
+}
