@@ -58,6 +58,8 @@ class StreamInput {
   RingFrameSink sink_;
   std::unique_ptr<Converter> converter_;
   std::unique_ptr<ClockLock> lock_;
+  bool steered_ = false;
+  uint64_t next_steer_ = 0;  // the output frame after which the lock steers again
   size_t input_frame_bytes_;
   bool flushed_ = false;
 };
