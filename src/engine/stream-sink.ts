@@ -30,6 +30,8 @@ export interface PlayResult {
   codec?: Codec;
   /** A compressed body's corrupt frames or packets, skipped. */
   decodeErrors?: number;
+  /** A timed stream's frames dropped to stay on the wall clock (a late start, a gap in the body, a pause): not in `frames`. */
+  framesSkipped?: number;
 }
 
 /** First body byte → first frame committed to ALSA, in ms; undefined when nothing played. */
@@ -226,6 +228,7 @@ export class StreamSink {
     }
     if (cut?.kind === 'too_long' || decode?.tooLong) throw failure('STREAM_TOO_LONG', { maxSeconds: this.#options.maxSeconds, played });
     const answer: PlayResult = { id: this.#record.id, frames, seconds: frames / rate, underruns: result.underruns, truncated, mode: this.#record.mode };
+    if (this.#record.timing) answer.framesSkipped = this.#record.native.stats().framesSkipped;
     if (decode) {
       answer.truncated ||= decode.truncated;
       answer.codec = decode.codec;

@@ -37,6 +37,7 @@ const playResult = {
     mode: { type: 'string' },
     codec: { type: 'string' },
     decodeErrors: { type: 'integer' },
+    framesSkipped: { type: 'integer' },
   },
 } as const;
 

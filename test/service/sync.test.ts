@@ -90,7 +90,10 @@ t.test('?at= 300 ms ahead: 50 streams start within 1 ms of their time, by the si
   // While the last ones play: the worst clock lock's error, in /metrics.
   const syncError = (await scrape(server.url)).value('speakerd_stream_sync_error')!;
   t.ok(syncError >= 0 && syncError < 0.001, `/metrics: the worst timed stream's frames play ${(syncError * 1e6).toFixed(1)} µs off their time`);
-  for (const answer of await Promise.all(answers)) t.equal(answer.status, 200);
+  for (const answer of await Promise.all(answers)) {
+    t.equal(answer.status, 200);
+    t.match(await answer.json(), { frames: 1440, framesSkipped: 0 }, 'every frame played, none skipped');
+  }
   server.child.kill('SIGTERM');
   await server.exited;
   const samples = new Int16Array(readFileSync(raw).buffer.slice(0));
