@@ -10,6 +10,8 @@
 //   --ducking-rounds / BENCH_DUCKING_ROUNDS     plain/ducked pairs (4), alternating which goes first
 import { playConcurrently } from './lib/paced-streams.mjs';
 import { cpuSecondsOf } from './lib/proc.mjs';
+import { alternatingRounds } from './lib/rounds.mjs';
+import { median } from './lib/stats.mjs';
 import { fixed, row } from './lib/report.mjs';
 import { startSpeakerd } from './lib/service.mjs';
 import { positiveInteger, readSetting } from './lib/settings.mjs';
@@ -38,28 +40,11 @@ export async function run({ log = () => {} } = {}) {
     // ramps is a start-up cost, not the duck's.
     await cpuOf(server, 2, 'background');
     await cpuOf(server, 2, 'announcement');
-    const plain = [];
-    const ducked = [];
-    // The order alternates from round to round, so that neither kind
-    // always runs first (or last) in the service's life.
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        plain.push(await cpuOf(server, seconds, 'background'));
-        ducked.push(await cpuOf(server, seconds, 'announcement'));
-      } else {
-        ducked.push(await cpuOf(server, seconds, 'announcement'));
-        plain.push(await cpuOf(server, seconds, 'background'));
-      }
-      log(`${name}: round ${round + 1}: plain ${fixed(plain.at(-1), 2)} CPU s, ducked ${fixed(ducked.at(-1), 2)} CPU s`);
-    }
+    const [plain, ducked] = await alternatingRounds(rounds, () => cpuOf(server, seconds, 'background'), () => cpuOf(server, seconds, 'announcement'), (round, p, d) =>
+      log(`${name}: round ${round + 1}: plain ${fixed(p, 2)} CPU s, ducked ${fixed(d, 2)} CPU s`));
     server.assertAlive();
     // Medians: one round in four ran up to twice the others (a GC or the
     // first fill of fresh rings), whichever kind it was.
-    const median = (values) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    };
     const ratio = median(ducked) / median(plain);
     const perStream = (cpu) => (cpu / seconds / (STREAMS + 1)) * 100;
     return {

@@ -11,6 +11,8 @@
 import { postAudio } from './lib/http-post.mjs';
 import { STREAM_FORMAT } from './lib/paced-streams.mjs';
 import { cpuSecondsOf } from './lib/proc.mjs';
+import { alternatingRounds } from './lib/rounds.mjs';
+import { median } from './lib/stats.mjs';
 import { fixed, row } from './lib/report.mjs';
 import { startSpeakerd } from './lib/service.mjs';
 import { positiveInteger, readSetting } from './lib/settings.mjs';
@@ -51,24 +53,9 @@ export async function run({ log = () => {} } = {}) {
     // A warm-up of both kinds: the JIT's and the resampler's first work is a start-up cost.
     await cpuOf(server, 2, false);
     await cpuOf(server, 2, true);
-    const plain = [];
-    const locked = [];
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        plain.push(await cpuOf(server, seconds, false));
-        locked.push(await cpuOf(server, seconds, true));
-      } else {
-        locked.push(await cpuOf(server, seconds, true));
-        plain.push(await cpuOf(server, seconds, false));
-      }
-      log(`${name}: round ${round + 1}: plain ${fixed(plain.at(-1), 2)} CPU s, locked ${fixed(locked.at(-1), 2)} CPU s`);
-    }
+    const [plain, locked] = await alternatingRounds(rounds, () => cpuOf(server, seconds, false), () => cpuOf(server, seconds, true), (round, p, l) =>
+      log(`${name}: round ${round + 1}: plain ${fixed(p, 2)} CPU s, locked ${fixed(l, 2)} CPU s`));
     server.assertAlive();
-    const median = (values) => {
-      const sorted = [...values].sort((a, b) => a - b);
-      const mid = Math.floor(sorted.length / 2);
-      return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-    };
     const ratio = median(locked) / median(plain);
     const perStream = (cpu) => (cpu / seconds / STREAMS) * 100;
     return {
