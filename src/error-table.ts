@@ -145,6 +145,25 @@ export const ERRORS = {
     message: ({ name, reason }) => `no peer to broadcast to: PEERS_DNS=${name} does not resolve (${reason})`,
     hint: 'create the headless Service (k8s/base/peers-service.yaml) or list the peers in PEERS=host:port,...',
   }),
+  // POST /v1/broadcast's report of one peer (the answer itself is 200).
+  PEER_BEHIND: situation<{ stallMs: number }>({
+    code: 'E_PEER_BEHIND',
+    status: 504,
+    message: ({ stallMs }) => `the peer took nothing for ${stallMs} ms while the others played on`,
+    hint: 'check the peer: its device, its load, its network',
+  }),
+  PEER_UNREACHABLE: situation<{ reason: string }>({
+    code: 'E_PEER_UNREACHABLE',
+    status: 502,
+    message: ({ reason }) => `the connection to the peer failed: ${reason}`,
+    hint: 'check that the peer runs and that the NetworkPolicy lets speakerd reach it',
+  }),
+  PEER_ANSWER: situation<{ status: number }>({
+    code: 'E_PEER_ANSWER',
+    status: 502,
+    message: ({ status }) => `the peer answered ${status} without an error body`,
+    hint: 'check that the peer is speakerd, on the port PEERS or PORT says',
+  }),
   INVALID_PRIORITY: situation<{ value: string; allowed: readonly string[] }>({
     code: 'E_INVALID_PARAMETER',
     status: 400,

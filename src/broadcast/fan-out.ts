@@ -5,6 +5,7 @@
 // peer's answer is collected as it comes.
 import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
+import { errorBody } from '../error-table';
 import { peerName, type Peer } from './peers';
 
 export interface PeerError {
@@ -71,11 +72,11 @@ function open(peer: Peer, options: FanOutOptions): Target {
       void readAnswer(response).then((answer) => {
         const body = answer as { error?: PeerError } | undefined;
         if (response.statusCode === 200) settle({ status: 200, result: answer });
-        else settle({ status: response.statusCode ?? null, error: body?.error ?? { code: 'E_PEER_ANSWER', message: `the peer answered ${response.statusCode} without an error body` } });
+        else settle({ status: response.statusCode ?? null, error: body?.error ?? errorBody('PEER_ANSWER', { status: response.statusCode ?? 0 }) });
       });
     });
     request.on('error', (error: NodeJS.ErrnoException) => {
-      settle({ status: null, error: (request as ClientRequest & { cutWith?: PeerError }).cutWith ?? { code: 'E_PEER_UNREACHABLE', message: `the connection to the peer failed: ${error.message}` } });
+      settle({ status: null, error: (request as ClientRequest & { cutWith?: PeerError }).cutWith ?? errorBody('PEER_UNREACHABLE', { reason: error.message }) });
     });
   });
   return target;
@@ -106,7 +107,7 @@ export async function fanOut(body: Readable, peers: Peer[], options: FanOutOptio
     if (full.size >= live().length) return;  // all full: that is the stream's own pace
     for (const [target, since] of full) {
       if (now - since >= options.stallMs) {
-        cut(target, { code: 'E_PEER_BEHIND', message: `the peer took nothing for ${options.stallMs} ms while the others played on`, hint: 'check the peer: its device, its load, its network' });
+        cut(target, errorBody('PEER_BEHIND', { stallMs: options.stallMs }));
       }
     }
   };
@@ -135,7 +136,7 @@ export async function fanOut(body: Readable, peers: Peer[], options: FanOutOptio
   const complete = body.readableEnded;
   for (const target of live()) {
     if (complete) target.request.end();
-    else cut(target, { code: 'E_CLIENT_GONE', message: 'the client went away before its body ended' });
+    else cut(target, errorBody('CLIENT_GONE', { played: 'the broadcast was cut' }));
   }
   return Promise.all(targets.map((target) => target.outcome));
 }
