@@ -14,7 +14,8 @@ constexpr double kMaxPlausiblePpm = 100000;
 DeviceClock::DeviceClock(unsigned rate, unsigned period_frames)
     : rate_(rate),
       period_frames_(period_frames),
-      forget_(std::exp(-static_cast<double>(period_frames) / (rate * kWindowSeconds))) {}
+      forget_(std::exp(-static_cast<double>(period_frames) / (rate * kWindowSeconds))),
+      outlier_floor_ns_(std::max(kOutlierFloorNs, 1.5e9 * period_frames / rate)) {}
 
 void DeviceClock::Restart() {
   if (!started_) return;
@@ -71,7 +72,7 @@ void DeviceClock::Observe(int64_t ns, uint64_t played) {
 // such a report is left out. Reports that stay off are not noise but a jump,
 // and start a new line.
 bool DeviceClock::Outlier(double residual_ns) {
-  const double limit = std::max(kOutlierFloorNs, 4 * std::sqrt(mean_square_ns_));
+  const double limit = std::max(outlier_floor_ns_, 4 * std::sqrt(mean_square_ns_));
   if (std::fabs(residual_ns) > limit) {
     if (++outliers_in_a_row_ >= kOutliersBeforeRestart) Restart();
     return true;

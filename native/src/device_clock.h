@@ -40,8 +40,11 @@ class DeviceClock {
   static constexpr double kWindowSeconds = 10;
   // Reports over this span before the line is trusted for timing.
   static constexpr double kMinSpanSeconds = 0.05;
-  // A report further off the line than this, and than 4 times the recent
-  // rms, is left out; this many in a row start a new line.
+  // A report further off the line than this, than one and a half periods,
+  // and than 4 times the recent rms, is left out; this many in a row start a
+  // new line. A driver's pointer may move a period (a DMA interrupt) or a
+  // jiffy at a time, while its report's time is that of the read: such
+  // reports scatter by up to a period and are the line's data, not outliers.
   static constexpr double kOutlierFloorNs = 200000;
   static constexpr int kOutliersBeforeRestart = 50;
 
@@ -62,6 +65,7 @@ class DeviceClock {
   const unsigned rate_;
   const double period_frames_;
   const double forget_;  // weight left to the past over one period
+  const double outlier_floor_ns_;
 
   // Playback thread only.
   bool started_ = false;
