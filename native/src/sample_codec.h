@@ -49,10 +49,12 @@ inline int32_t SignExtend24(uint32_t v) { return static_cast<int32_t>((v & 0xfff
 
 // Scales to an integer of full scale `full_scale` (a power of two up to 2^23),
 // rounding half to even and clipping.
+// Clipped before rounding, without branches, so that loops over samples
+// vectorize: a value within half a step of full scale rounds to full scale
+// either way, and NaN passes the clamp and rounds to INT32_MIN, whose low
+// bits are 0 (silence) in every narrower format.
 inline int32_t QuantizeClipped(float value, float full_scale) {
-  const float scaled = value * full_scale;
-  if (scaled >= full_scale - 1.0f) return static_cast<int32_t>(full_scale - 1.0f);
-  if (scaled <= -full_scale) return static_cast<int32_t>(-full_scale);
+  const float scaled = std::clamp(value * full_scale, -full_scale, full_scale - 1.0f);
   return static_cast<int32_t>(lrintf(scaled));
 }
 
