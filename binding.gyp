@@ -17,6 +17,7 @@
         "native/src/device_clock.cc",
         "native/src/system_clocks.cc",
         "native/src/converter.cc",
+        "native/src/drift_interpolator.cc",
         "native/src/converter_wrap.cc",
         "native/src/decode_slots.cc",
         "native/src/decode_thread.cc",

@@ -131,6 +131,7 @@ compile_jobs() {
   echo "tsan $root/native/src/decode_slots.cc $out/obj/tsan-decode_slots.o"
   echo "tsan $root/test/native/decode_slots_stress.cc $out/obj/tsan-decode_slots_stress.o"
   echo "asan $root/native/src/converter.cc $out/obj/asan-converter.o"
+  echo "asan $root/native/src/drift_interpolator.cc $out/obj/asan-drift_interpolator.o"
   echo "asan $root/native/src/stream_input.cc $out/obj/asan-stream_input.o"
   echo "asan $root/test/native/converter_harness.cc $out/obj/asan-converter_harness.o"
   for variant in asan plain; do
@@ -182,7 +183,7 @@ build() {
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
     link tsan decode_slots_stress_tsan decode_slots_stress decode_slots &&
-    link asan converter_harness_asan converter_harness converter stream_input clock_lock device_clock &&
+    link asan converter_harness_asan converter_harness converter drift_interpolator stream_input clock_lock device_clock &&
     link asan decoder_fuzz_asan decoder_fuzz "${decoder_sources[@]}" &&
     link plain decoder_fuzz decoder_fuzz "${decoder_sources[@]}" &&
     link plain webm_mux webm_mux

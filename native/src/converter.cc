@@ -125,7 +125,10 @@ std::unique_ptr<Converter> Converter::Create(const AudioFormat& from, const Audi
     return nullptr;
   }
   std::unique_ptr<Converter> converter(new Converter(from, to, steerable));
-  if (from.rate != to.rate || steerable) {
+  if (steerable && from.rate == to.rate) {
+    // Only moved by a clock lock's few hundred ppm: drift_interpolator.h says why not speexdsp.
+    converter->drift_ = std::make_unique<DriftInterpolator>(converter->resampler_channels_);
+  } else if (from.rate != to.rate || steerable) {
     int err = RESAMPLER_ERR_SUCCESS;
     converter->resampler_ = speex_resampler_init(converter->resampler_channels_, from.rate, to.rate, quality, &err);
     if (converter->resampler_ == nullptr) {
@@ -176,6 +179,7 @@ Converter::~Converter() {
 
 size_t Converter::memory_bytes() const {
   size_t floats = decoded_.capacity() + mapped_.capacity() + resampled_.capacity();
+  if (drift_) floats += drift_->memory_bytes() / sizeof(float);
   if (resampler_ != nullptr) {
     // Its history per channel plus its interpolation table, each about a
     // filter length times a small factor (16 is its oversampling from
@@ -263,7 +267,7 @@ void Converter::ConvertBlock(const uint8_t* in, size_t frames, FrameSink* out) {
     map_.Apply(signal, frames, mapped_.data());
     signal = mapped_.data();
   }
-  if (resampler_ == nullptr) {
+  if (resampler_ == nullptr && !drift_) {
     Emit(signal, frames, out);
   } else {
     Resample(signal, frames, UINT64_MAX, out);
@@ -273,9 +277,17 @@ void Converter::ConvertBlock(const uint8_t* in, size_t frames, FrameSink* out) {
 uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, FrameSink* out) {
   uint64_t emitted = 0;
   while (frames > 0 && emitted < max_out) {
-    spx_uint32_t in_len = static_cast<spx_uint32_t>(frames);
-    spx_uint32_t out_len = static_cast<spx_uint32_t>(std::min<uint64_t>(resampled_capacity_, max_out - emitted));
-    speex_resampler_process_interleaved_float(resampler_, in, &in_len, resampled_.data(), &out_len);
+    size_t in_len = frames;
+    size_t out_len = static_cast<size_t>(std::min<uint64_t>(resampled_capacity_, max_out - emitted));
+    if (drift_) {
+      drift_->Process(in, &in_len, resampled_.data(), &out_len);
+    } else {
+      spx_uint32_t speex_in = static_cast<spx_uint32_t>(in_len);
+      spx_uint32_t speex_out = static_cast<spx_uint32_t>(out_len);
+      speex_resampler_process_interleaved_float(resampler_, in, &speex_in, resampled_.data(), &speex_out);
+      in_len = speex_in;
+      out_len = speex_out;
+    }
     if (in_len == 0 && out_len == 0) break;  // cannot happen with room for output; never spin
     in += static_cast<size_t>(in_len) * resampler_channels_;
     frames -= in_len;
@@ -304,7 +316,7 @@ void Converter::Emit(const float* signal, size_t frames, FrameSink* out) {
 }
 
 void Converter::Flush(FrameSink* out) {
-  if (resampler_ != nullptr) {
+  if (resampler_ != nullptr || drift_) {
     // The resampler still holds the last input frames in its filter: push
     // silence through until the stream has its exact length. Output can only
     // lag the target (by about the filter's output latency), never lead it.
@@ -314,7 +326,8 @@ void Converter::Flush(FrameSink* out) {
     const uint64_t target = steerable_ ? frames_out_ + static_cast<uint64_t>(std::max(0.0, (frames_in_ - source_position_) / ratio_) + 0.5)
                                        : OutputFramesFor(frames_in_);
     const uint64_t owed_input = (target - std::min(frames_out_, target)) * from_.rate / to_.rate + 1;
-    const uint64_t silence_limit = owed_input + 2 * speex_resampler_get_input_latency(resampler_) + block_frames_;
+    const uint64_t latency = drift_ ? DriftInterpolator::kLatencyFrames : speex_resampler_get_input_latency(resampler_);
+    const uint64_t silence_limit = owed_input + 2 * latency + block_frames_;
     std::fill(decoded_.begin(), decoded_.end(), 0.0f);
     for (uint64_t fed = 0; frames_out_ < target && fed < silence_limit; fed += block_frames_) {
       Resample(decoded_.data(), block_frames_, target - frames_out_, out);
@@ -329,6 +342,11 @@ void Converter::Flush(std::vector<uint8_t>* out) {
 }
 
 void Converter::SteerRatio(double source_per_output) {
+  if (!steerable_ || !(std::fabs(source_per_output / nominal_ratio() - 1) <= 0.1)) return;
+  if (drift_) {
+    ratio_ = drift_->SetRatio(source_per_output);
+    return;
+  }
   // num / den is the resampler's ratio. speexdsp rescales its phase to a new
   // den as phase × new den / old den in 32 bits, and on overflow returns
   // without rebuilding its filter, leaving a ratio it does not follow (it
@@ -336,8 +354,6 @@ void Converter::SteerRatio(double source_per_output) {
   // phase (< old den) times it fits. A step of 17 ppm; the lock's loop
   // dithers between steps.
   constexpr uint32_t kDen = 60000;
-  const double nominal = static_cast<double>(from_.rate) / to_.rate;
-  if (!steerable_ || !(std::fabs(source_per_output / nominal - 1) <= 0.1)) return;
   const uint32_t num = static_cast<uint32_t>(std::llround(source_per_output * kDen));
   if (num == ratio_num_) return;
   // Rebuilds the filter table (tens of µs), so only when the ratio moves.
@@ -353,6 +369,7 @@ void Converter::Restart() {
   frames_in_ = 0;
   frames_out_ = 0;
   source_position_ = 0;
+  if (drift_) drift_->Reset();
   if (resampler_ != nullptr) {
     speex_resampler_reset_mem(resampler_);
     speex_resampler_skip_zeros(resampler_);

@@ -26,6 +26,7 @@
 
 #include "audio_limits.h"
 #include "device_error.h"
+#include "drift_interpolator.h"
 #include "frame_sink.h"
 
 struct SpeexResamplerState_;
@@ -81,8 +82,9 @@ class Converter {
   // Null, with *error set, for an unsupported format (E_INVALID_FORMAT), a
   // rate, channel count or quality out of range (E_INVALID_ARG), or a
   // resampler that cannot be created (E_RESAMPLER_INIT).
-  // `steerable`: always through the resampler, even at one rate, so that
-  // SteerRatio can move its ratio (a timed stream's clock lock).
+  // `steerable`: always resampled, even at one rate, so that SteerRatio can
+  // move its ratio (a timed stream's clock lock); at one rate by a
+  // DriftInterpolator, which ignores `quality`.
   static std::unique_ptr<Converter> Create(const AudioFormat& from, const AudioFormat& to, int quality,
                                            DeviceError* error, bool steerable = false);
 
@@ -94,6 +96,8 @@ class Converter {
   // within a tenth of the nominal ratio. Frame-exact lengths then give way
   // to the ratio: Flush ends the output where the source ends.
   void SteerRatio(double source_per_output);
+  bool steerable() const { return steerable_; }
+  double nominal_ratio() const { return static_cast<double>(from_.rate) / to_.rate; }
   // Output frames since the stream started, and the source position (input
   // frames, fractional) the next output frame is taken at.
   uint64_t frames_out() const { return frames_out_; }
@@ -154,6 +158,7 @@ class Converter {
   size_t block_frames_;           // input frames decoded at a time
   size_t resampled_capacity_;     // output frames per resampler call
   SpeexResamplerState_* resampler_ = nullptr;
+  std::unique_ptr<DriftInterpolator> drift_;  // instead of the resampler: a steerable stream at one rate
   uint64_t frames_in_ = 0;        // since the stream started
   uint64_t frames_out_ = 0;
   bool steerable_ = false;

@@ -1,5 +1,6 @@
 #include "converter_wrap.h"
 
+#include <cmath>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -25,7 +26,8 @@ class ConverterWrap : public Napi::ObjectWrap<ConverterWrap> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "Converter",
                        {InstanceMethod<&ConverterWrap::Convert>("convert"),
-                        InstanceMethod<&ConverterWrap::Flush>("flush")});
+                        InstanceMethod<&ConverterWrap::Flush>("flush"),
+                        InstanceMethod<&ConverterWrap::Steer>("steer")});
   }
 
   // Argument: External<Converter>, whose ownership passes to this object.
@@ -58,6 +60,19 @@ class ConverterWrap : public Napi::ObjectWrap<ConverterWrap> {
     return ToBuffer(env, out);
   }
 
+  // steer(sourcePerOutput): as a timed stream's clock lock moves its ratio.
+  void Steer(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!converter_) throw MakeTypeError(env, "E_CONVERTER_FLUSHED", "steer() after flush(): a converter serves one stream");
+    if (!converter_->steerable()) throw MakeTypeError(env, "E_INVALID_ARG", "steer() needs a converter created with steerable: true");
+    const double nominal = converter_->nominal_ratio();
+    const double ratio = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
+    if (!(std::fabs(ratio / nominal - 1) <= 0.1)) {
+      throw MakeTypeError(env, "E_INVALID_ARG", "steer() takes source frames per output frame within 10 % of " + std::to_string(nominal));
+    }
+    converter_->SteerRatio(ratio);
+  }
+
   Napi::Value Flush(const Napi::CallbackInfo& info) {
     std::vector<uint8_t> out;
     if (converter_) converter_->Flush(&out);
@@ -80,7 +95,7 @@ class ConverterWrap : public Napi::ObjectWrap<ConverterWrap> {
   int64_t external_bytes_ = 0;
 };
 
-// createConverter({ from, to, quality? }); its data is the Converter class.
+// createConverter({ from, to, quality?, steerable? }); its data is the Converter class.
 Napi::Value CreateConverter(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   if (!info[0].IsObject()) throw MakeTypeError(env, "E_INVALID_ARG", "createConverter() needs an options object");
@@ -88,8 +103,9 @@ Napi::Value CreateConverter(const Napi::CallbackInfo& info) {
   const AudioFormat from = ReadAudioFormat(env, options.Get("from"), "from", "input");
   const AudioFormat to = ReadAudioFormat(env, options.Get("to"), "to", "output");
   const int quality = ReadQuality(env, options);
+  const bool steerable = options.Get("steerable").ToBoolean();
   DeviceError error;
-  std::unique_ptr<Converter> converter = Converter::Create(from, to, quality, &error);
+  std::unique_ptr<Converter> converter = Converter::Create(from, to, quality, &error, steerable);
   if (!converter) throw ConverterError(env, error);
   auto* constructor = static_cast<Napi::FunctionReference*>(info.Data());
   Napi::Object object = constructor->New({Napi::External<Converter>::New(env, converter.get())});

@@ -11,7 +11,6 @@ namespace {
 // table, which steering every block made cost more than the resampling.
 constexpr size_t kSteeredBlockFrames = 1024;
 constexpr unsigned kSteersPerSecond = 4;
-constexpr int kSameRateLockQuality = 3;
 }  // namespace
 
 StreamInput::StreamInput(StreamRing* ring, const AudioFormat& device, std::unique_ptr<ClockLock> lock)
@@ -25,12 +24,7 @@ StreamInput::StreamInput(StreamRing* ring, const AudioFormat& device, std::uniqu
 
 bool StreamInput::SetFormat(const AudioFormat& from, int quality, DeviceError* error) {
   if (lock_) {
-    // At one rate the resampler only moves the stream by a few hundred ppm:
-    // speexdsp's quality 3 (48 taps, its passband to 89.5 % of Nyquist,
-    // 21.5 kHz at 48 kHz) does that for less than the default's 80 taps
-    // (bench/sync.mjs: 0.31 against 0.41 % of a core per stream).
-    const int lock_quality = from.rate == device_.rate ? std::min(quality, kSameRateLockQuality) : quality;
-    std::unique_ptr<Converter> converter = Converter::Create(from, device_, lock_quality, error, true);
+    std::unique_ptr<Converter> converter = Converter::Create(from, device_, quality, error, true);
     if (!converter) return false;
     converter_ = std::move(converter);
     lock_->SetSourceRate(from.rate);

@@ -16,6 +16,12 @@ export interface ConverterOptions {
   to: OutputSpec;
   /** Resampler quality, 0 to 10. */
   quality?: number;
+  /**
+   * Always resample, even at one rate, so that steer() can move the ratio,
+   * as a timed stream's clock lock does (at one rate by a four-point
+   * interpolator, which ignores quality).
+   */
+  steerable?: boolean;
 }
 
 export interface Converter {
@@ -32,6 +38,11 @@ export interface Converter {
    * flush() throws E_CONVERTER_FLUSHED; flush() again returns an empty Buffer.
    */
   flush(): Buffer;
+  /**
+   * A steerable converter only: source frames per output frame from the
+   * next output frame on, within 10 % of from.rate / to.rate.
+   */
+  steer(sourcePerOutput: number): void;
 }
 
 interface NativeConverterAddon {
@@ -47,5 +58,6 @@ export function createConverter(options: ConverterOptions): Converter {
     from: checkInputFormat('from', options.from),
     to: checkOutputFormat('to', options.to),
     quality: checkResamplerQuality(options.quality ?? DEFAULT_RESAMPLER_QUALITY),
+    steerable: options.steerable === true,
   });
 }

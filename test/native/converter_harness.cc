@@ -11,6 +11,7 @@
 // Usage: converter_harness [seed]. Prints "converter_harness: FAIL ..." for
 // each failed expectation and ends with
 //   converter_harness: cases=<n> checks=<n> seed=<n>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -122,6 +123,52 @@ void RunCase(const AudioFormat& from, const AudioFormat& to, size_t frames, std:
              std::to_string(want));
 }
 
+// A timed stream's converter (steerable: at one rate the drift
+// interpolator, else speexdsp), its ratio moved as a clock lock moves it, at
+// random points, up to the 10 % it accepts: the output must stay whole
+// frames, and a ratio held from the start must give round(frames / ratio).
+void RunSteeredCase(const AudioFormat& from, const AudioFormat& to, size_t frames, std::mt19937* random) {
+  const std::string name = Describe(from, to) + " steered";
+  DeviceError error;
+  auto held = Converter::Create(from, to, Converter::kDefaultQuality, &error, true);
+  auto moved = Converter::Create(from, to, Converter::kDefaultQuality, &error, true);
+  if (!held || !moved) {
+    Expect(false, name + ": create failed: " + error.code + " " + error.message);
+    return;
+  }
+  const double nominal = static_cast<double>(from.rate) / to.rate;
+  std::uniform_real_distribution<double> offset(-0.1, 0.1);
+  std::uniform_int_distribution<size_t> chunk_size(0, 3000);
+  std::vector<uint8_t> input(frames * held->input_frame_bytes());
+  for (uint8_t& byte : input) byte = static_cast<uint8_t>((*random)());
+
+  const double ratio = nominal * (1 + offset(*random) / 100);  // within 1000 ppm, as a lock asks
+  held->SteerRatio(ratio);
+  std::vector<uint8_t> out;
+  for (size_t at = 0; at < frames;) {
+    const size_t n = std::min(frames - at, chunk_size(*random));
+    held->Convert(input.data() + at * held->input_frame_bytes(), n, &out);
+    at += n;
+  }
+  held->Flush(&out);
+  const size_t frame_bytes = held->output_frame_bytes();
+  const double want = static_cast<double>(frames) / ratio;
+  const double got = static_cast<double>(out.size()) / frame_bytes;
+  // speexdsp follows its ratio in steps of 1/60000 (converter.cc): a frame more or less.
+  Expect(out.size() % frame_bytes == 0 && std::abs(got - want) <= 1.5,
+         name + ": " + std::to_string(got) + " frames at ratio " + std::to_string(ratio) + ", want about " + std::to_string(want));
+
+  std::vector<uint8_t> steered;
+  for (size_t at = 0; at < frames;) {
+    moved->SteerRatio(nominal * (1 + offset(*random)));
+    const size_t n = std::min(frames - at, chunk_size(*random));
+    moved->Convert(input.data() + at * moved->input_frame_bytes(), n, &steered);
+    at += n;
+  }
+  moved->Flush(&steered);
+  Expect(steered.size() % frame_bytes == 0, name + ": moved at random, " + std::to_string(steered.size()) + " bytes are not whole frames");
+}
+
 void ExpectRefused(const AudioFormat& from, const AudioFormat& to, int quality, const std::string& code) {
   DeviceError error;
   auto converter = Converter::Create(from, to, quality, &error);
@@ -160,6 +207,13 @@ int main(int argc, char** argv) {
   RunCase({SND_PCM_FORMAT_FLOAT_LE, 384000, 8}, {SND_PCM_FORMAT_S32_LE, 1000, 2}, 20000, &random);
   RunCase({SND_PCM_FORMAT_S16_LE, 1000, 1}, {SND_PCM_FORMAT_S16_LE, 1001, 1}, 7, &random);
   cases += 3;
+  for (unsigned channels : channel_counts) {
+    for (const auto& rates : rate_pairs) {
+      RunSteeredCase({SND_PCM_FORMAT_S16_LE, rates[0], channels}, {SND_PCM_FORMAT_S16_LE, rates[1], 2}, 20000, &random);
+      RunSteeredCase({SND_PCM_FORMAT_FLOAT_LE, rates[0], 2}, {SND_PCM_FORMAT_S32_LE, rates[1], channels}, 5000, &random);
+      cases += 2;
+    }
+  }
 
   const AudioFormat good{SND_PCM_FORMAT_S16_LE, 48000, 2};
   ExpectRefused({SND_PCM_FORMAT_S24_LE, 48000, 2}, good, 5, "E_INVALID_FORMAT");
