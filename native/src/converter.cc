@@ -342,7 +342,7 @@ void Converter::Flush(std::vector<uint8_t>* out) {
 }
 
 void Converter::SteerRatio(double source_per_output) {
-  if (!steerable_ || !(std::fabs(source_per_output / nominal_ratio() - 1) <= 0.1)) return;
+  if (!CanSteerTo(source_per_output)) return;
   if (drift_) {
     ratio_ = drift_->SetRatio(source_per_output);
     return;

@@ -1,5 +1,6 @@
 // Converts one stream's frames, as a client sent them, into the device's
-// format: sample format, channel map and sample rate (speexdsp's resampler).
+// format: sample format, channel map and sample rate (speexdsp's resampler;
+// a timed stream at the device's rate through drift_interpolator.h).
 // Runs synchronously on the caller's thread; one Converter per stream, since
 // the resampler carries state from chunk to chunk.
 //
@@ -19,6 +20,7 @@
 
 #include <alsa/asoundlib.h>
 
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -92,11 +94,15 @@ class Converter {
   Converter(const Converter&) = delete;
   Converter& operator=(const Converter&) = delete;
 
-  // A steerable converter: source frames per output frame from now on,
-  // within a tenth of the nominal ratio. Frame-exact lengths then give way
+  // A steerable converter: source frames per output frame from now on, if
+  // CanSteerTo it (else nothing changes). Frame-exact lengths then give way
   // to the ratio: Flush ends the output where the source ends.
   void SteerRatio(double source_per_output);
   bool steerable() const { return steerable_; }
+  // Steerable, and the ratio within a tenth of the nominal one.
+  bool CanSteerTo(double source_per_output) const {
+    return steerable_ && std::fabs(source_per_output / nominal_ratio() - 1) <= 0.1;
+  }
   double nominal_ratio() const { return static_cast<double>(from_.rate) / to_.rate; }
   // Output frames since the stream started, and the source position (input
   // frames, fractional) the next output frame is taken at.

@@ -65,10 +65,10 @@ class ConverterWrap : public Napi::ObjectWrap<ConverterWrap> {
     Napi::Env env = info.Env();
     if (!converter_) throw MakeTypeError(env, "E_CONVERTER_FLUSHED", "steer() after flush(): a converter serves one stream");
     if (!converter_->steerable()) throw MakeTypeError(env, "E_INVALID_ARG", "steer() needs a converter created with steerable: true");
-    const double nominal = converter_->nominal_ratio();
     const double ratio = info[0].IsNumber() ? info[0].As<Napi::Number>().DoubleValue() : NAN;
-    if (!(std::fabs(ratio / nominal - 1) <= 0.1)) {
-      throw MakeTypeError(env, "E_INVALID_ARG", "steer() takes source frames per output frame within 10 % of " + std::to_string(nominal));
+    if (!converter_->CanSteerTo(ratio)) {
+      throw MakeTypeError(env, "E_INVALID_ARG", "steer() takes source frames per output frame within 10 % of " +
+                                                    std::to_string(converter_->nominal_ratio()));
     }
     converter_->SteerRatio(ratio);
   }

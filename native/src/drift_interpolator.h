@@ -27,6 +27,10 @@ class DriftInterpolator {
   // input up to floor(p) + 2.
   static constexpr unsigned kLatencyFrames = 2;
 
+  // Positions in input frames, fixed point: a step of 2^-32 is 0.0002 ppm.
+  static constexpr int kFractionBits = 32;
+  static constexpr int64_t kOne = int64_t{1} << kFractionBits;
+
   explicit DriftInterpolator(unsigned channels);
 
   // Source frames per output frame from the next output frame on; returns
@@ -46,10 +50,6 @@ class DriftInterpolator {
 
  private:
   static constexpr size_t kHistoryFrames = 3;
-
-  // Positions in input frames, fixed point: a step of 2^-32 is 0.0002 ppm.
-  static constexpr int kFractionBits = 32;
-  static constexpr int64_t kOne = int64_t{1} << kFractionBits;
 
   const unsigned channels_;
   int64_t step_ = kOne;  // the ratio
