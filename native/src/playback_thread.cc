@@ -259,12 +259,15 @@ bool PlaybackThread::Step() {
   if (playing == 0) {
     if (!running_ && !timed_waiting) return Wait(false, -1);
     if (options_.policy == UnderrunPolicy::kWait && !timed_waiting) {
-      // Never invent samples: let the queue play out, then stop.
+      // Never invent samples: let the queue play out, then stop. Not by
+      // waiting for the PCM: a card's descriptor is ready whenever a period
+      // is free, which it is all along while the queue drains, and the
+      // thread would spin.
       if (queued == 0) {
         StopPcm();
         return true;
       }
-      return Wait(true, -1);
+      return Wait(false, static_cast<int>(queued * 1000 / format.rate) + 1);
     }
     // Silence policy: keep the device fed while streams play out their tail and
     // for idle_ms after, so that the next stream starts without a click.
@@ -272,8 +275,26 @@ bool PlaybackThread::Step() {
       StopPcm();
       return true;
     }
-    if (running_ && queued >= period) return Wait(true, static_cast<int>((queued - period) * 1000 / format.rate) + 1);
-    const int err = MixAndCommit(std::min({space, period, nearest_end}));
+    const bool placed_timed_waiting = timed_waiting && nearest_end != std::numeric_limits<size_t>::max();
+    size_t chunk;
+    if (placed_timed_waiting) {
+      // A placed timed stream gets silence up to its first frame, a buffer
+      // ahead as if it played: its start holds only if the card never runs
+      // dry, and a stall of the machine is then covered as a playing
+      // stream's is. Refilled a period at a time, as the card frees it.
+      if (running_ && space < period) return Wait(true, -1);
+      chunk = std::min(space, nearest_end);
+      if (chunk == 0) return true;  // its frame is next: it starts on the next pass
+    } else {
+      // Otherwise silence is kept two periods ahead, not a buffer, so that a
+      // stream that comes starts within three. The wait for it is timed: a
+      // card's descriptor is ready whenever a period is free, and polling it
+      // here woke the thread at once, again and again (snd-aloop: 40000
+      // times a second, a whole core).
+      if (running_ && queued >= 2 * period) return Wait(false, static_cast<int>((queued - 2 * period) * 1000 / format.rate) + 1);
+      chunk = std::min({space, period, nearest_end});
+    }
+    const int err = MixAndCommit(chunk);
     if (err < 0) return HandlePcmError(err, "mmap_commit");
     if (!running_ && !StartPcm()) return false;
     return true;
