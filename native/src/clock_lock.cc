@@ -1,6 +1,7 @@
 #include "clock_lock.h"
 
 #include <algorithm>
+#include <ctime>
 
 namespace speakerd {
 
@@ -10,16 +11,29 @@ double ClockLock::Ratio(uint64_t output_frame, double source_position) {
   // No line yet (the device has not run long enough): the nominal ratio,
   // which the first line then corrects.
   if (!line.valid) return nominal;
-  const int64_t start = stream_->start_published.load(std::memory_order_acquire);
-  // Where ring frame 0 plays: where the playback thread placed it, or, until
-  // then, where it will place it.
-  const double first = start != kUnplaced ? static_cast<double>(start) : line.PositionAt(static_cast<double>(stream_->at_ns));
-  const double plays_ns = line.TimeOf(first + static_cast<double>(output_frame));
+  const double plays_ns = line.TimeOf(FirstFrame(line) + static_cast<double>(output_frame));
   const double belongs_ns = static_cast<double>(stream_->at_ns) + source_position * 1e9 / source_rate_;
   const double error_ns = plays_ns - belongs_ns;  // > 0: it would play late, so take the source faster
   stream_->sync_error_ns.store(error_ns, std::memory_order_relaxed);
-  const double card_rate = source_rate_ * line.ns_per_frame / 1e9;
+  const bool rate_known = line.span_frames * line.ns_per_frame >= kFeedForwardSpanNs;
+  const double card_rate = rate_known ? source_rate_ * line.ns_per_frame / 1e9 : nominal;
   return card_rate * (1 + std::clamp(error_ns / kHorizonNs, -kMaxCorrection, kMaxCorrection));
+}
+
+uint64_t ClockLock::Headroom(uint64_t output_frame) const {
+  const ClockLine line = clock_->Line();
+  const double lead_frames = kLeadNs * device_rate_ / 1e9;
+  if (!line.valid) return static_cast<uint64_t>(std::max(0.0, lead_frames - static_cast<double>(output_frame)));
+  timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  const double now_ns = static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
+  const double last_allowed = line.PositionAt(now_ns + kLeadNs) - FirstFrame(line);
+  return static_cast<uint64_t>(std::max(0.0, last_allowed - static_cast<double>(output_frame)));
+}
+
+double ClockLock::FirstFrame(const ClockLine& line) const {
+  const int64_t start = stream_->start_published.load(std::memory_order_acquire);
+  return start != kUnplaced ? static_cast<double>(start) : line.PositionAt(static_cast<double>(stream_->at_ns));
 }
 
 }  // namespace speakerd

@@ -16,6 +16,16 @@
 // time in the loop, only the line's own accuracy.
 //
 // A correction of 500 ppm is 0.9 cents of pitch: nobody hears it.
+//
+// The line is young when the stream comes (the device starts for it), and
+// every report refines it; what is converted is steered by the line of the
+// moment it was converted. So a timed stream is converted only kLeadNs
+// ahead of when it plays (its body waits in the socket meanwhile): each
+// better line steers what plays half a second later, not what plays after a
+// whole ring (1.4 s). And the card's rate is taken from the line only once
+// it spans kFeedForwardSpanNs: over a shorter span a driver whose pointer
+// moves in 4 ms steps (snd-aloop) gives a slope off by percents, and until
+// then the nominal rate is nearer.
 #pragma once
 
 #include <atomic>
@@ -30,6 +40,8 @@ class ClockLock {
  public:
   static constexpr double kHorizonNs = 2e9;      // an error is corrected over about this much audio
   static constexpr double kMaxCorrection = 5e-4;  // beyond the drift itself
+  static constexpr double kLeadNs = 0.5e9;
+  static constexpr double kFeedForwardSpanNs = 1e9;
 
   ClockLock(StreamState* stream, const DeviceClock* clock, unsigned device_rate)
       : stream_(stream), clock_(clock), device_rate_(device_rate) {}
@@ -42,9 +54,18 @@ class ClockLock {
   // `output_frame`, carrying source position `source_position` (frames).
   double Ratio(uint64_t output_frame, double source_position);
 
+  // How many output frames after `output_frame` may be converted now: up
+  // to kLeadNs ahead of when they play (before there is a line: kLeadNs of
+  // output, at the nominal ratio).
+  uint64_t Headroom(uint64_t output_frame) const;
+
  private:
   StreamState* stream_;  // its sync_error_ns is this side's to write
   const DeviceClock* clock_;
+  // Where ring frame 0 plays: where the playback thread placed it, or,
+  // until then, where it will place it.
+  double FirstFrame(const ClockLine& line) const;
+
   const unsigned device_rate_;
   unsigned source_rate_ = 0;
 };

@@ -21,7 +21,7 @@ void DeviceClock::Restart() {
   if (!started_) return;
   started_ = false;
   ++generation_;
-  Publish(ClockLine{false, 0, 0, 0, generation_, 0});
+  Publish(ClockLine{false, 0, 0, 0, generation_, 0, 0});
 }
 
 void DeviceClock::Observe(int64_t ns, uint64_t played) {
@@ -60,6 +60,7 @@ void DeviceClock::Observe(int64_t ns, uint64_t played) {
   line.ns_per_frame = co_cross_ / co_frames_;
   line.generation = generation_;
   line.residual_ns = y - (mean_ns_ + (x - mean_frames_) * line.ns_per_frame);
+  line.span_frames = x;
   if (!(std::fabs(line.Ppm(rate_)) <= kMaxPlausiblePpm)) {
     Restart();
     return;
@@ -92,6 +93,7 @@ void DeviceClock::Publish(const ClockLine& line) {
   ns_per_frame_.store(line.ns_per_frame, std::memory_order_relaxed);
   generation_published_.store(line.generation, std::memory_order_relaxed);
   residual_ns_.store(line.residual_ns, std::memory_order_relaxed);
+  span_frames_.store(line.span_frames, std::memory_order_relaxed);
   sequence_.store(sequence + 2, std::memory_order_release);
 }
 
@@ -106,6 +108,7 @@ ClockLine DeviceClock::Line() const {
     line.ns_per_frame = ns_per_frame_.load(std::memory_order_relaxed);
     line.generation = generation_published_.load(std::memory_order_relaxed);
     line.residual_ns = residual_ns_.load(std::memory_order_relaxed);
+    line.span_frames = span_frames_.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     if (sequence_.load(std::memory_order_relaxed) == before) return line;
   }

@@ -28,6 +28,7 @@ struct ClockLine {
   double ns_per_frame = 0;
   uint32_t generation = 0;  // counts restarts: a new generation is a new timeline
   double residual_ns = 0;   // the last report's distance from the line it made
+  double span_frames = 0;   // between the first and the last report of this generation
 
   double TimeOf(double position) const { return ns + (position - frames) * ns_per_frame; }
   double PositionAt(double time_ns) const { return frames + (time_ns - ns) / ns_per_frame; }
@@ -90,6 +91,7 @@ class DeviceClock {
   std::atomic<double> ns_per_frame_{0};
   std::atomic<uint32_t> generation_published_{0};
   std::atomic<double> residual_ns_{0};
+  std::atomic<double> span_frames_{0};
 };
 
 }  // namespace speakerd

@@ -48,7 +48,9 @@ size_t StreamInput::Write(const uint8_t* in, size_t frames) {
   if (!converter_) return ring_->Write(in, frames);
   if (!lock_) return converter_->Convert(in, frames, &sink_);
   size_t taken = 0;
-  while (taken < frames && sink_.Room() > 0) {
+  // A timed stream is converted only so far ahead of when it plays
+  // (clock_lock.h); a short write makes the producer wait, as for room.
+  while (taken < frames && sink_.Room() > 0 && lock_->Headroom(converter_->frames_out()) > 0) {
     if (!steered_ || converter_->frames_out() >= next_steer_) {
       converter_->SteerRatio(lock_->Ratio(converter_->frames_out(), converter_->source_position()));
       next_steer_ = converter_->frames_out() + device_.rate / kSteersPerSecond;
