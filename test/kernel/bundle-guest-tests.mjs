@@ -17,7 +17,12 @@
 // Usage: node test/kernel/bundle-guest-tests.mjs [NAME...]
 //   NAMEs (smoke, loopback...) pick some guest tests, for a quicker run;
 //   none means all. Prints the bundle's path.
+//
+// It also builds the guest's helper programs (test/kernel/*.c) into
+// deps/kernel/, against the static alsa-lib in deps/: the guest runs this
+// machine's binaries, and gcc under emulation would take a while.
 import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -68,4 +73,10 @@ await build({
   logLevel: 'warning',
   legalComments: 'none',
 });
+
+for (const helper of ['capture-timeline']) {
+  execFileSync('gcc', ['-O2', '-Wall', '-Werror', `-I${path.join(root, 'deps/alsa-lib/include')}`,
+    '-o', path.join(root, 'deps/kernel', helper), path.join(root, 'test/kernel', `${helper}.c`),
+    path.join(root, 'deps/alsa-lib/lib/libasound.a'), '-lm', '-ldl', '-lpthread', '-lrt'], { stdio: ['ignore', 'ignore', 'inherit'] });
+}
 console.log(path.relative(root, outfile));

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { chownSync, chmodSync, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
+import { projectRoot } from '../../../src/project-root';
 
 export const AUDIO_GID = 29; // Debian's audio group, as in the guest's /etc/group
 
@@ -105,6 +106,69 @@ export class LoopbackCapture {
     await exited;
     return readFileSync(this.#file);
   }
+}
+
+/**
+ * A recording of the loopback's capture side that says when each frame was
+ * captured: deps/kernel/capture-timeline (test/kernel/capture-timeline.c),
+ * built by bundle-guest-tests.mjs, writes the raw S16_LE stereo 48 kHz frames
+ * and a line per report, "<CLOCK_REALTIME ns> <frames captured by then>".
+ */
+export class TimedLoopbackCapture {
+  readonly #child: ChildProcess;
+  readonly #raw: string;
+  readonly #timeline: string;
+  #stderr = '';
+
+  private constructor(child: ChildProcess, raw: string, timeline: string) {
+    this.#child = child;
+    this.#raw = raw;
+    this.#timeline = timeline;
+    child.stderr!.on('data', (chunk: Buffer) => (this.#stderr += chunk.toString()));
+  }
+
+  /** Starts the recording; resolves once the card has reported captured frames. */
+  static async start(raw: string, pcm = 'hw:Loopback,1,0'): Promise<TimedLoopbackCapture> {
+    const timeline = `${raw}.tl`;
+    const helper = path.join(projectRoot, 'deps/kernel/capture-timeline');
+    const child = spawn(helper, [pcm, raw, timeline], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const capture = new TimedLoopbackCapture(child, raw, timeline);
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`capture-timeline exited ${child.exitCode}: ${capture.#stderr}`);
+      if (existsSync(timeline) && statSync(timeline).size > 0) return capture;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  /** Stops the recording and returns its frames and its reports. */
+  async stop(): Promise<{ raw: string; reports: { ns: bigint; frames: number }[] }> {
+    const exited = once(this.#child, 'exit');
+    this.#child.kill('SIGINT');
+    const [code] = await exited;
+    if (code !== 0) throw new Error(`capture-timeline exited ${code}: ${this.#stderr}`);
+    const reports = readFileSync(this.#timeline, 'utf8').trim().split('\n').map((line) => {
+      const [ns, frames] = line.split(' ');
+      return { ns: BigInt(ns!), frames: Number(frames) };
+    });
+    return { raw: this.#raw, reports };
+  }
+}
+
+/**
+ * When captured frame `frame` was captured, CLOCK_REALTIME ns, from reports
+ * around it: a report says its frames were in by its time, at the latest,
+ * and a driver whose pointer moves in steps (snd-aloop: a 4 ms timer tick)
+ * reports some of them late. So each report within `span` frames bounds the
+ * frame's time from above, counting frames at `rate`, and the earliest bound
+ * is the time.
+ */
+export function capturedAtNs(reports: { ns: bigint; frames: number }[], frame: number, rate: number, span = 48_000): number {
+  let earliest = Infinity;
+  for (const report of reports) {
+    if (Math.abs(report.frames - frame) > span || report.frames <= frame) continue;
+    earliest = Math.min(earliest, Number(report.ns) - ((report.frames - frame) * 1e9) / rate);
+  }
+  return earliest;
 }
 
 /** Where `played` starts in `recording` (frame-aligned), or -1. */
