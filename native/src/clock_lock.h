@@ -19,13 +19,15 @@
 //
 // The line is young when the stream comes (the device starts for it), and
 // every report refines it; what is converted is steered by the line of the
-// moment it was converted. So a timed stream is converted only kLeadNs
-// ahead of when it plays (its body waits in the socket meanwhile): each
-// better line steers what plays half a second later, not what plays after a
-// whole ring (1.4 s). And the card's rate is taken from the line only once
-// it spans kFeedForwardSpanNs: over a shorter span a driver whose pointer
-// moves in 4 ms steps (snd-aloop) gives a slope off by percents, and until
-// then the nominal rate is nearer.
+// moment it was converted. So a timed stream is converted no further ahead
+// of when it plays than the line has reports for, between kMinLeadNs and
+// kMaxLeadNs (its body waits in the socket meanwhile): a stream that came
+// with the device is not steered for its first 1.4 s (a whole ring) by a
+// line that did not exist yet, and once the line is a second old the ring
+// again covers a producer's stall of a second. And the card's rate is taken
+// from the line only once it spans kFeedForwardSpanNs: over a shorter span a
+// driver whose pointer moves in 4 ms steps (snd-aloop) gives a slope off by
+// percents, and until then the nominal rate is nearer.
 #pragma once
 
 #include <atomic>
@@ -40,7 +42,8 @@ class ClockLock {
  public:
   static constexpr double kHorizonNs = 2e9;      // an error is corrected over about this much audio
   static constexpr double kMaxCorrection = 5e-4;  // beyond the drift itself
-  static constexpr double kLeadNs = 0.5e9;
+  static constexpr double kMinLeadNs = 0.25e9;
+  static constexpr double kMaxLeadNs = 1.2e9;
   static constexpr double kFeedForwardSpanNs = 1e9;
 
   ClockLock(StreamState* stream, const DeviceClock* clock, unsigned device_rate)
@@ -55,17 +58,23 @@ class ClockLock {
   double Ratio(uint64_t output_frame, double source_position);
 
   // How many output frames after `output_frame` may be converted now: up
-  // to kLeadNs ahead of when they play (before there is a line: kLeadNs of
-  // output, at the nominal ratio).
+  // to the lead ahead of when they play (before there is a line:
+  // kMinLeadNs of output, at the nominal ratio).
   uint64_t Headroom(uint64_t output_frame) const;
 
+  // The producer stopped at `output_frame` for want of headroom: it is
+  // woken when `block` frames more may be converted.
+  void WaitForHeadroom(uint64_t output_frame, uint64_t block);
+  // It stopped for room, or took everything: woken as any producer is.
+  void NoWait() { stream_->convert_at_ns.store(0, std::memory_order_relaxed); }
+
  private:
-  StreamState* stream_;  // its sync_error_ns is this side's to write
-  const DeviceClock* clock_;
   // Where ring frame 0 plays: where the playback thread placed it, or,
   // until then, where it will place it.
   double FirstFrame(const ClockLine& line) const;
 
+  StreamState* stream_;  // its sync_error_ns is this side's to write
+  const DeviceClock* clock_;
   const unsigned device_rate_;
   unsigned source_rate_ = 0;
 };

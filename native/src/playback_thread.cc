@@ -286,12 +286,14 @@ bool PlaybackThread::Step() {
       chunk = std::min(space, nearest_end);
       if (chunk == 0) return true;  // its frame is next: it starts on the next pass
     } else {
-      // Otherwise silence is kept two periods ahead, not a buffer, so that a
-      // stream that comes starts within three. The wait for it is timed: a
-      // card's descriptor is ready whenever a period is free, and polling it
-      // here woke the thread at once, again and again (snd-aloop: 40000
-      // times a second, a whole core).
-      if (running_ && queued >= 2 * period) return Wait(false, static_cast<int>((queued - 2 * period) * 1000 / format.rate) + 1);
+      // Otherwise silence is kept half a buffer ahead (two periods at
+      // least), not a whole one, so that a stream that comes starts within
+      // that and a period. The wait for it is timed: a card's descriptor is
+      // ready whenever a period is free, and polling it here woke the
+      // thread at once, again and again (snd-aloop: 40000 times a second, a
+      // whole core).
+      const size_t ahead = std::max<size_t>(2 * period, format.buffer_frames / 2);
+      if (running_ && queued >= ahead) return Wait(false, static_cast<int>((queued - ahead) * 1000 / format.rate) + 1);
       chunk = std::min({space, period, nearest_end});
     }
     const int err = MixAndCommit(chunk);
@@ -351,8 +353,11 @@ void PlaybackThread::AdvanceStreams(snd_pcm_sframes_t avail) {
     }
     // Wake a blocked producer once half the ring is free, not at every
     // frame, so that a fast producer is woken rarely and writes big chunks.
+    // A timed stream's producer that may convert no further yet is woken
+    // once it may (clock_lock.h).
     if (stream->wants_drain.load(std::memory_order_acquire) &&
         stream->ring.capacity() - stream->ring.Fill() >= stream->ring.capacity() / 2 &&
+        MonotonicNowNs() >= stream->convert_at_ns.load(std::memory_order_relaxed) &&
         stream->wants_drain.exchange(false, std::memory_order_acq_rel)) {
       const int room_wake_fd = stream->room_wake_fd.load(std::memory_order_acquire);
       if (room_wake_fd >= 0) {

@@ -50,7 +50,8 @@ size_t StreamInput::Write(const uint8_t* in, size_t frames) {
   size_t taken = 0;
   // A timed stream is converted only so far ahead of when it plays
   // (clock_lock.h); a short write makes the producer wait, as for room.
-  while (taken < frames && sink_.Room() > 0 && lock_->Headroom(converter_->frames_out()) > 0) {
+  bool headroom = true;
+  while (taken < frames && sink_.Room() > 0 && (headroom = lock_->Headroom(converter_->frames_out()) > 0)) {
     if (!steered_ || converter_->frames_out() >= next_steer_) {
       converter_->SteerRatio(lock_->Ratio(converter_->frames_out(), converter_->source_position()));
       next_steer_ = converter_->frames_out() + device_.rate / kSteersPerSecond;
@@ -60,6 +61,11 @@ size_t StreamInput::Write(const uint8_t* in, size_t frames) {
     const size_t took = converter_->Convert(in + taken * input_frame_bytes_, block, &sink_);
     taken += took;
     if (took < block) break;
+  }
+  if (headroom) {
+    lock_->NoWait();
+  } else {
+    lock_->WaitForHeadroom(converter_->frames_out(), kSteeredBlockFrames);
   }
   return taken;
 }

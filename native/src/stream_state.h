@@ -116,6 +116,11 @@ struct StreamState {
   // Written by the producer's clock lock: how much later than its content's
   // time the last frame converted will play, in ns.
   std::atomic<double> sync_error_ns{0};
+  // Written by the producer's clock lock when it converted all it may for
+  // now: its producer is woken for room no sooner than this
+  // (CLOCK_MONOTONIC ns), or it would be woken, write nothing and wake the
+  // playback thread again, at once, until then.
+  std::atomic<int64_t> convert_at_ns{0};
 
   // Playback thread only.
   StreamLevel level;
