@@ -183,7 +183,7 @@ build() {
     link tsan ring_stress_tsan ring_stress &&
     link asan ring_stress_asan ring_stress &&
     link tsan decode_slots_stress_tsan decode_slots_stress decode_slots &&
-    link asan converter_harness_asan converter_harness converter drift_interpolator stream_input clock_lock device_clock &&
+    link asan converter_harness_asan converter_harness converter drift_interpolator stream_input clock_lock device_clock system_clocks &&
     link asan decoder_fuzz_asan decoder_fuzz "${decoder_sources[@]}" &&
     link plain decoder_fuzz decoder_fuzz "${decoder_sources[@]}" &&
     link plain webm_mux webm_mux

@@ -1,7 +1,8 @@
 #include "clock_lock.h"
 
 #include <algorithm>
-#include <ctime>
+
+#include "system_clocks.h"
 
 namespace speakerd {
 
@@ -26,26 +27,20 @@ uint64_t ClockLock::Headroom(uint64_t output_frame) const {
     const double lead_frames = kMinLeadNs * device_rate_ / 1e9;
     return static_cast<uint64_t>(std::max(0.0, lead_frames - static_cast<double>(output_frame)));
   }
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  const double now_ns = static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
-  const double lead_ns = std::clamp(line.span_frames * line.ns_per_frame, kMinLeadNs, kMaxLeadNs);
-  const double last_allowed = line.PositionAt(now_ns + lead_ns) - FirstFrame(line);
+  const double last_allowed = line.PositionAt(static_cast<double>(MonotonicNowNs()) + LeadNs(line)) - FirstFrame(line);
   return static_cast<uint64_t>(std::max(0.0, last_allowed - static_cast<double>(output_frame)));
 }
 
 void ClockLock::WaitForHeadroom(uint64_t output_frame, uint64_t block) {
   const ClockLine line = clock_->Line();
-  timespec now;
-  clock_gettime(CLOCK_MONOTONIC, &now);
-  const double now_ns = static_cast<double>(now.tv_sec) * 1e9 + static_cast<double>(now.tv_nsec);
   // No line yet: it comes within the device's first reports; look again soon.
-  double at_ns = now_ns + 20e6;
-  if (line.valid) {
-    const double lead_ns = std::clamp(line.span_frames * line.ns_per_frame, kMinLeadNs, kMaxLeadNs);
-    at_ns = line.TimeOf(FirstFrame(line) + static_cast<double>(output_frame + block)) - lead_ns;
-  }
+  const double at_ns = line.valid ? line.TimeOf(FirstFrame(line) + static_cast<double>(output_frame + block)) - LeadNs(line)
+                                  : static_cast<double>(MonotonicNowNs()) + 20e6;
   stream_->convert_at_ns.store(static_cast<int64_t>(at_ns), std::memory_order_relaxed);
+}
+
+double ClockLock::LeadNs(const ClockLine& line) {
+  return std::clamp(line.span_frames * line.ns_per_frame, kMinLeadNs, kMaxLeadNs);
 }
 
 double ClockLock::FirstFrame(const ClockLine& line) const {

@@ -72,6 +72,9 @@ class ClockLock {
   // Where ring frame 0 plays: where the playback thread placed it, or,
   // until then, where it will place it.
   double FirstFrame(const ClockLine& line) const;
+  // How far ahead of when it plays a stream may be converted by this line:
+  // as far as the line has reports for, within kMinLeadNs..kMaxLeadNs.
+  static double LeadNs(const ClockLine& line);
 
   StreamState* stream_;  // its sync_error_ns is this side's to write
   const DeviceClock* clock_;

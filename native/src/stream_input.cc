@@ -50,8 +50,9 @@ size_t StreamInput::Write(const uint8_t* in, size_t frames) {
   size_t taken = 0;
   // A timed stream is converted only so far ahead of when it plays
   // (clock_lock.h); a short write makes the producer wait, as for room.
+  const uint64_t allowed_end = converter_->frames_out() + lock_->Headroom(converter_->frames_out());
   bool headroom = true;
-  while (taken < frames && sink_.Room() > 0 && (headroom = lock_->Headroom(converter_->frames_out()) > 0)) {
+  while (taken < frames && sink_.Room() > 0 && (headroom = converter_->frames_out() < allowed_end)) {
     if (!steered_ || converter_->frames_out() >= next_steer_) {
       converter_->SteerRatio(lock_->Ratio(converter_->frames_out(), converter_->source_position()));
       next_steer_ = converter_->frames_out() + device_.rate / kSteersPerSecond;
