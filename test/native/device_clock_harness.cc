@@ -40,7 +40,7 @@ struct Driver {
   double ppm;
   double (*reported_position)(double t, double rate);
   double (*true_time)(double p, double rate);
-  // The time the report carries, for a report read at t (a late stamp).
+  // The time the report carries, for a report whose pointer was read at t.
   double (*stamp)(double t, std::mt19937_64& random);
 };
 
