@@ -91,8 +91,9 @@ struct Result {
   double ppm = 0;
 };
 
-// `stray_at`: at that time, one report 6 ms early (more than a tick) (a pointer read late and
-// stamped early, which no driver should give but one might).
+// `stray_at`: at that time, one report stamped 6 ms early, more than a tick
+// (a pointer read late and stamped early: no kernel driver should, a plugin
+// might).
 Result Run(const Driver& driver, double stray_at = -1) {
   const double rate = kRate * (1 + driver.ppm * 1e-6);
   DeviceClock clock(kRate, kPeriod);
