@@ -27,7 +27,10 @@
 // again covers a producer's stall of a second. And the card's rate is taken
 // from the line only once it spans kFeedForwardSpanNs: over a shorter span a
 // driver whose pointer moves in 4 ms steps (snd-aloop) gives a slope off by
-// percents, and until then the nominal rate is nearer.
+// a few thousand ppm, and until then the nominal rate is nearer. (It was a
+// second, when the line was fitted through all the reports: on snd-aloop a
+// stream's first second was then converted at the nominal rate, 2000 ppm
+// off a card that slow.)
 #pragma once
 
 #include <atomic>
@@ -44,7 +47,7 @@ class ClockLock {
   static constexpr double kMaxCorrection = 5e-4;  // beyond the drift itself
   static constexpr double kMinLeadNs = 0.25e9;
   static constexpr double kMaxLeadNs = 1.2e9;
-  static constexpr double kFeedForwardSpanNs = 1e9;
+  static constexpr double kFeedForwardSpanNs = 0.5e9;
 
   ClockLock(StreamState* stream, const DeviceClock* clock, unsigned device_rate)
       : stream_(stream), clock_(clock), device_rate_(device_rate) {}

@@ -9,13 +9,22 @@ namespace {
 // A line this far from the nominal rate is not a clock but a broken report
 // (a pointer that jumped): start over rather than time frames by it.
 constexpr double kMaxPlausiblePpm = 100000;
+
+double Median(double* values, size_t count) {
+  double* middle = values + count / 2;
+  std::nth_element(values, middle, values + count);
+  if (count % 2) return *middle;
+  return (*middle + *std::max_element(values, middle)) / 2;
+}
 }  // namespace
 
 DeviceClock::DeviceClock(unsigned rate, unsigned period_frames)
     : rate_(rate),
       period_frames_(period_frames),
-      forget_(std::exp(-static_cast<double>(period_frames) / (rate * kWindowSeconds))),
-      outlier_floor_ns_(std::max(kOutlierFloorNs, 1.5e9 * period_frames / rate)) {}
+      outlier_floor_ns_(std::max(kOutlierFloorNs, 1.5e9 * period_frames / rate)),
+      reports_(kMaxReports),
+      bin_points_(kMaxReports),
+      scratch_(kMaxBins * (kMaxBins - 1) / 2) {}
 
 void DeviceClock::Restart() {
   if (!started_) return;
@@ -25,47 +34,107 @@ void DeviceClock::Restart() {
 }
 
 void DeviceClock::Observe(int64_t ns, uint64_t played) {
-  if (started_ && static_cast<double>(played) - origin_frames_ <= last_frames_) return;  // nothing new
+  // A driver that has not stamped since it started reports time zero.
+  if (ns <= 0) return;
+  if (started_ && static_cast<double>(played) - origin_frames_ <= reports_[(first_ + count_ - 1) % kMaxReports].frames) return;  // nothing new
   if (!started_) {
     started_ = true;
     origin_frames_ = static_cast<double>(played);
     origin_ns_ = static_cast<double>(ns);
-    weight_ = mean_frames_ = mean_ns_ = co_frames_ = co_cross_ = 0;
-    last_frames_ = -1;
-    fitted_ = false;
+    first_ = count_ = 0;
+    line_ = ClockLine{};
     mean_square_ns_ = 0;
     outliers_in_a_row_ = 0;
   }
-  const double x = static_cast<double>(played) - origin_frames_;
-  const double y = static_cast<double>(ns) - origin_ns_;
-  if (fitted_ && Outlier(y - (mean_ns_ + (x - mean_frames_) * (co_cross_ / co_frames_)))) return;
-  // Forgetting by frames played, not by reports: a thread that wakes more
-  // often must not shorten the window.
-  const double forget = last_frames_ < 0 ? 1 : std::pow(forget_, (x - last_frames_) / period_frames_);
-  last_frames_ = x;
-  weight_ = forget * weight_ + 1;
-  const double dx = x - mean_frames_;
-  mean_frames_ += dx / weight_;
-  const double dy = y - mean_ns_;
-  mean_ns_ += dy / weight_;
-  co_frames_ = forget * co_frames_ + dx * (x - mean_frames_);
-  co_cross_ = forget * co_cross_ + dx * (y - mean_ns_);
-  if (x < kMinSpanSeconds * rate_ || co_frames_ <= 0) return;
-  fitted_ = true;
+  const Report report{static_cast<double>(played) - origin_frames_, static_cast<double>(ns) - origin_ns_};
+  if (line_.valid && Outlier(report.ns + origin_ns_ - line_.TimeOf(report.frames + origin_frames_))) return;
+  if (count_ == kMaxReports) {
+    first_ = (first_ + 1) % kMaxReports;
+    --count_;
+  }
+  reports_[(first_ + count_++) % kMaxReports] = report;
+  const double window_frames = kWindowSeconds * rate_;
+  while (report.frames - reports_[first_].frames > window_frames) {
+    first_ = (first_ + 1) % kMaxReports;
+    --count_;
+  }
+  if (report.frames < kMinSpanSeconds * rate_) return;
 
   ClockLine line;
-  line.valid = true;
-  line.frames = origin_frames_ + mean_frames_;
-  line.ns = origin_ns_ + mean_ns_;
-  line.ns_per_frame = co_cross_ / co_frames_;
-  line.generation = generation_;
-  line.residual_ns = y - (mean_ns_ + (x - mean_frames_) * line.ns_per_frame);
-  line.span_frames = x;
+  if (!Fit(&line)) return;
+  line.residual_ns = static_cast<double>(ns) - line.TimeOf(static_cast<double>(played));
+  line.span_frames = report.frames;
   if (!(std::fabs(line.Ppm(rate_)) <= kMaxPlausiblePpm)) {
     Restart();
     return;
   }
+  line_ = line;
   Publish(line);
+}
+
+bool DeviceClock::Fit(ClockLine* line) {
+  const Report& oldest = reports_[first_];
+  const Report& newest = reports_[(first_ + count_ - 1) % kMaxReports];
+  const double span = newest.frames - oldest.frames;
+  const double bin_frames = std::max(period_frames_, std::min(span / kBinsWhenYoung, kBinSeconds * rate_));
+  // Whole bins only, counted back from the newest report: a bin that has
+  // only begun to fill has no early report yet, and would pull the line's
+  // end late.
+  const double bins = std::floor(span / bin_frames);
+  // Reports are ranked within a bin by their time less the nominal time of
+  // their frame: across a bin the card's drift moves that by nanoseconds.
+  const double nominal_ns = 1e9 / rate_;
+  size_t points = 0;
+  const Report* earliest = nullptr;
+  const Report* second = nullptr;
+  int in_bin = 0;
+  double bin = -1;
+  auto close_bin = [&] {
+    if (earliest != nullptr && points < kMaxBins) bin_points_[points++] = in_bin > 2 ? *second : *earliest;
+  };
+  for (size_t i = 0; i < count_; ++i) {
+    const Report& report = reports_[(first_ + i) % kMaxReports];
+    const double this_bin = std::floor((newest.frames - report.frames) / bin_frames);
+    if (this_bin >= bins) continue;
+    if (this_bin != bin) {
+      close_bin();
+      bin = this_bin;
+      earliest = second = nullptr;
+      in_bin = 0;
+    }
+    ++in_bin;
+    const double lateness = report.ns - report.frames * nominal_ns;
+    if (earliest == nullptr || lateness < earliest->ns - earliest->frames * nominal_ns) {
+      second = earliest;
+      earliest = &report;
+    } else if (second == nullptr || lateness < second->ns - second->frames * nominal_ns) {
+      second = &report;
+    }
+  }
+  close_bin();
+  if (points < 2) return false;
+
+  // Theil-Sen: the median of the slopes between bins, and the median place
+  // by it. A bin given early by two strays of a plugin is one of many and
+  // moves neither median, as it would move a least-squares line.
+  size_t slopes = 0;
+  for (size_t i = 0; i < points; ++i) {
+    for (size_t j = i + 1; j < points; ++j) {
+      const double dx = bin_points_[j].frames - bin_points_[i].frames;
+      if (dx > 0) scratch_[slopes++] = (bin_points_[j].ns - bin_points_[i].ns) / dx;
+    }
+  }
+  if (slopes == 0) return false;
+  const double ns_per_frame = Median(scratch_.data(), slopes);
+  for (size_t i = 0; i < points; ++i) scratch_[i] = bin_points_[i].ns - bin_points_[i].frames * ns_per_frame;
+  const double ns_at_origin = Median(scratch_.data(), points);
+  const double frames = bin_points_[points - 1].frames;
+  line->valid = true;
+  line->frames = origin_frames_ + frames;
+  line->ns = origin_ns_ + ns_at_origin + frames * ns_per_frame;
+  line->ns_per_frame = ns_per_frame;
+  line->generation = generation_;
+  return true;
 }
 
 // A report taken late (the thread preempted between reading the pointer and

@@ -1,21 +1,35 @@
-// When frames reach the DAC: a line fitted through the device's own status
-// reports (snd_pcm_status: the time of its last hardware pointer update, and
-// the delay of the next frame written), CLOCK_MONOTONIC ns against frames
-// played since open. Its slope is the card's true sample period, so it also
+// When frames reach the DAC: a line through the device's own status reports
+// (snd_pcm_status: the time of its last hardware pointer update, and the
+// delay of the next frame written), CLOCK_MONOTONIC ns against frames played
+// since open. Its slope is the card's true sample period, so it also
 // measures the card's drift against the system clock.
 //
-// The fit is least squares with exponential forgetting (a window of about
-// kWindowSeconds): a card whose pointer moves in steps (a DMA period, a
-// jiffy) or whose reports jitter is averaged, and a drift that wanders
-// (temperature) is followed. Running means and co-moments keep the sums
-// small, so doubles lose nothing over hours.
+// A report is never early on a kernel driver: its time is taken with or
+// after the pointer it stamps, and a pointer that moves in steps (a DMA
+// period, snd-aloop's 4 ms timer tick) or a read that was preempted makes
+// it late, by anything up to a step. So the line follows the lower edge of
+// the reports, not their middle, whose lateness differs from driver to
+// driver and from second to second: the reports of the last kWindowSeconds
+// are cut into whole bins of kBinSeconds of frames, counted back from the
+// newest; each bin gives its earliest report (its second earliest once it
+// has three), and the line is the Theil-Sen fit through those: the median
+// of the slopes between them, placed at the median. An alsa-lib plugin
+// (ioplug) may stamp a report early, reading the pointer again after the
+// time: a bin pulled early by two such strays is outvoted, where it would
+// tilt a least-squares line. A young line cuts what it has into
+// kBinsWhenYoung bins (never shorter than a period), so that its first
+// second already gives a slope: on snd-aloop a least-squares line through
+// all the reports was tilted by up to 2000 ppm by the late ones near its
+// end, and placed a stream a millisecond off.
 //
 // The playback thread observes and publishes; any thread reads the latest
 // line through a seqlock, without waiting.
 #pragma once
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
+#include <vector>
 
 namespace speakerd {
 
@@ -39,13 +53,19 @@ struct ClockLine {
 class DeviceClock {
  public:
   static constexpr double kWindowSeconds = 10;
+  static constexpr double kBinSeconds = 0.25;
+  static constexpr int kBinsWhenYoung = 8;
+  // Reports kept: the window at up to 200 reports a second.
+  static constexpr size_t kMaxReports = 2048;
+  static constexpr size_t kMaxBins = static_cast<size_t>(kWindowSeconds / kBinSeconds) + 2;
   // Reports over this span before the line is trusted for timing.
   static constexpr double kMinSpanSeconds = 0.05;
   // A report further off the line than this, than one and a half periods,
   // and than 4 times the recent rms, is left out; this many in a row start a
   // new line. A driver's pointer may move a period (a DMA interrupt) or a
   // jiffy at a time, while its report's time is that of the read: such
-  // reports scatter by up to a period and are the line's data, not outliers.
+  // reports scatter by up to a period and are the line's data (the late
+  // side of its bins), not outliers.
   static constexpr double kOutlierFloorNs = 200000;
   static constexpr int kOutliersBeforeRestart = 50;
 
@@ -60,26 +80,32 @@ class DeviceClock {
   ClockLine Line() const;
 
  private:
+  struct Report {
+    double frames;  // relative to the origin
+    double ns;
+  };
+
   void Publish(const ClockLine& line);
   bool Outlier(double residual_ns);
+  // The line through the window's bins; false if it has fewer than two.
+  bool Fit(ClockLine* line);
 
   const unsigned rate_;
   const double period_frames_;
-  const double forget_;  // weight left to the past over one period
   const double outlier_floor_ns_;
 
   // Playback thread only.
   bool started_ = false;
-  double origin_frames_ = 0;  // the first report of this generation: sums are relative to it
+  double origin_frames_ = 0;  // the first report of this generation: the window is relative to it
   double origin_ns_ = 0;
-  double weight_ = 0;
-  double mean_frames_ = 0;
-  double mean_ns_ = 0;
-  double co_frames_ = 0;  // Σ w (x - x̄)²
-  double co_cross_ = 0;   // Σ w (x - x̄)(y - ȳ)
-  double last_frames_ = -1;  // relative to the origin; -1: no report yet
-  bool fitted_ = false;        // a line has been published in this generation
-  double mean_square_ns_ = 0;  // of the residuals, recent
+  std::vector<Report> reports_;  // a ring of kMaxReports, oldest at first_
+  size_t first_ = 0;
+  size_t count_ = 0;
+  // Fit's scratch, allocated once: the bins' points, their slopes.
+  std::vector<Report> bin_points_;
+  std::vector<double> scratch_;
+  ClockLine line_;                  // the line published last in this generation
+  double mean_square_ns_ = 0;       // of the residuals, recent
   int outliers_in_a_row_ = 0;
   uint32_t generation_ = 0;
 
