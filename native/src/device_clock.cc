@@ -2,6 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
+
+#include <sys/mman.h>
 
 namespace speakerd {
 
@@ -22,9 +25,11 @@ DeviceClock::DeviceClock(unsigned rate, unsigned period_frames)
     : rate_(rate),
       period_frames_(period_frames),
       outlier_floor_ns_(std::max(kOutlierFloorNs, 1.5e9 * period_frames / rate)),
-      reports_(kMaxReports),
-      bin_points_(kMaxReports),
-      scratch_(kMaxBins * (kMaxBins - 1) / 2) {}
+      storage_(static_cast<Storage*>(mmap(nullptr, sizeof(Storage), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {
+  if (storage_ == MAP_FAILED) throw std::bad_alloc();
+}
+
+DeviceClock::~DeviceClock() { munmap(storage_, sizeof(Storage)); }
 
 void DeviceClock::Restart() {
   if (!started_) return;
@@ -34,9 +39,7 @@ void DeviceClock::Restart() {
 }
 
 void DeviceClock::Observe(int64_t ns, uint64_t played) {
-  // A driver that has not stamped since it started reports time zero.
-  if (ns <= 0) return;
-  if (started_ && static_cast<double>(played) - origin_frames_ <= reports_[(first_ + count_ - 1) % kMaxReports].frames) return;  // nothing new
+  if (started_ && static_cast<double>(played) - origin_frames_ <= storage_->reports[(first_ + count_ - 1) % kMaxReports].frames) return;  // nothing new
   if (!started_) {
     started_ = true;
     origin_frames_ = static_cast<double>(played);
@@ -52,9 +55,9 @@ void DeviceClock::Observe(int64_t ns, uint64_t played) {
     first_ = (first_ + 1) % kMaxReports;
     --count_;
   }
-  reports_[(first_ + count_++) % kMaxReports] = report;
+  storage_->reports[(first_ + count_++) % kMaxReports] = report;
   const double window_frames = kWindowSeconds * rate_;
-  while (report.frames - reports_[first_].frames > window_frames) {
+  while (report.frames - storage_->reports[first_].frames > window_frames) {
     first_ = (first_ + 1) % kMaxReports;
     --count_;
   }
@@ -73,8 +76,8 @@ void DeviceClock::Observe(int64_t ns, uint64_t played) {
 }
 
 bool DeviceClock::Fit(ClockLine* line) {
-  const Report& oldest = reports_[first_];
-  const Report& newest = reports_[(first_ + count_ - 1) % kMaxReports];
+  const Report& oldest = storage_->reports[first_];
+  const Report& newest = storage_->reports[(first_ + count_ - 1) % kMaxReports];
   const double span = newest.frames - oldest.frames;
   const double bin_frames = std::max(period_frames_, std::min(span / kBinsWhenYoung, kBinSeconds * rate_));
   // Whole bins only, counted back from the newest report: a bin that has
@@ -90,10 +93,10 @@ bool DeviceClock::Fit(ClockLine* line) {
   int in_bin = 0;
   double bin = -1;
   auto close_bin = [&] {
-    if (earliest != nullptr && points < kMaxBins) bin_points_[points++] = in_bin > 2 ? *second : *earliest;
+    if (earliest != nullptr && points < kMaxBins) storage_->bin_points[points++] = in_bin > 2 ? *second : *earliest;
   };
   for (size_t i = 0; i < count_; ++i) {
-    const Report& report = reports_[(first_ + i) % kMaxReports];
+    const Report& report = storage_->reports[(first_ + i) % kMaxReports];
     const double this_bin = std::floor((newest.frames - report.frames) / bin_frames);
     if (this_bin >= bins) continue;
     if (this_bin != bin) {
@@ -120,15 +123,15 @@ bool DeviceClock::Fit(ClockLine* line) {
   size_t slopes = 0;
   for (size_t i = 0; i < points; ++i) {
     for (size_t j = i + 1; j < points; ++j) {
-      const double dx = bin_points_[j].frames - bin_points_[i].frames;
-      if (dx > 0) scratch_[slopes++] = (bin_points_[j].ns - bin_points_[i].ns) / dx;
+      const double dx = storage_->bin_points[j].frames - storage_->bin_points[i].frames;
+      if (dx > 0) storage_->slopes[slopes++] = (storage_->bin_points[j].ns - storage_->bin_points[i].ns) / dx;
     }
   }
   if (slopes == 0) return false;
-  const double ns_per_frame = Median(scratch_.data(), slopes);
-  for (size_t i = 0; i < points; ++i) scratch_[i] = bin_points_[i].ns - bin_points_[i].frames * ns_per_frame;
-  const double ns_at_origin = Median(scratch_.data(), points);
-  const double frames = bin_points_[points - 1].frames;
+  const double ns_per_frame = Median(storage_->slopes, slopes);
+  for (size_t i = 0; i < points; ++i) storage_->slopes[i] = storage_->bin_points[i].ns - storage_->bin_points[i].frames * ns_per_frame;
+  const double ns_at_origin = Median(storage_->slopes, points);
+  const double frames = storage_->bin_points[points - 1].frames;
   line->valid = true;
   line->frames = origin_frames_ + frames;
   line->ns = origin_ns_ + ns_at_origin + frames * ns_per_frame;

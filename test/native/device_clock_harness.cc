@@ -34,6 +34,8 @@ constexpr double kLeadSeconds = 1.2;
 // A timed stream that came with the device is placed by the line of its
 // first second or so.
 constexpr double kYoungSeconds = 0.75;
+// CLOCK_MONOTONIC counts from boot: the driver's stamps carry an uptime.
+constexpr double kUptimeSeconds = 1000;
 
 // A driver: the frames it reports played by wall time t (what the pointer
 // says), and the time at which frame p truly reached the DAC.
@@ -114,15 +116,15 @@ Result Run(const Driver& driver, double stray_at = -1) {
       stamp -= 6e-3;
       stray_sent = true;
     }
-    clock.Observe(std::llround(stamp * 1e9), static_cast<uint64_t>(position));
+    clock.Observe(std::llround((kUptimeSeconds + stamp) * 1e9), static_cast<uint64_t>(position));
     ++result.reports;
     const ClockLine line = clock.Line();
     if (!line.valid) continue;
-    const double error = line.TimeOf(position) / 1e9 - driver.true_time(position, rate);
+    const double error = line.TimeOf(position) / 1e9 - kUptimeSeconds - driver.true_time(position, rate);
     if (t >= kYoungSeconds && t < kWarmupSeconds) result.young_worst_us = std::fmax(result.young_worst_us, std::fabs(error) * 1e6);
     if (t < kWarmupSeconds) continue;
     const double ahead = position + kLeadSeconds * kRate;
-    const double lead_error = line.TimeOf(ahead) / 1e9 - driver.true_time(ahead, rate);
+    const double lead_error = line.TimeOf(ahead) / 1e9 - kUptimeSeconds - driver.true_time(ahead, rate);
     result.worst_us = std::fmax(result.worst_us, std::fabs(error) * 1e6);
     result.lead_worst_us = std::fmax(result.lead_worst_us, std::fabs(lead_error) * 1e6);
     result.ppm = line.Ppm(kRate);
