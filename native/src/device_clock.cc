@@ -21,10 +21,11 @@ double Median(double* values, size_t count) {
 }
 }  // namespace
 
-DeviceClock::DeviceClock(unsigned rate, unsigned period_frames)
+DeviceClock::DeviceClock(unsigned rate, unsigned period_frames, ReportStamps stamps)
     : rate_(rate),
       period_frames_(period_frames),
       outlier_floor_ns_(std::max(kOutlierFloorNs, 1.5e9 * period_frames / rate)),
+      stamps_(stamps),
       storage_(static_cast<Storage*>(mmap(nullptr, sizeof(Storage), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0))) {
   if (storage_ == MAP_FAILED) throw std::bad_alloc();
 }
@@ -93,7 +94,8 @@ bool DeviceClock::Fit(ClockLine* line) {
   int in_bin = 0;
   double bin = -1;
   auto close_bin = [&] {
-    if (earliest != nullptr && points < kMaxBins) storage_->bin_points[points++] = in_bin > 2 ? *second : *earliest;
+    if (earliest == nullptr || points == kMaxBins) return;
+    storage_->bin_points[points++] = stamps_ == ReportStamps::kPlugin && in_bin > 2 ? *second : *earliest;
   };
   for (size_t i = 0; i < count_; ++i) {
     const Report& report = storage_->reports[(first_ + i) % kMaxReports];

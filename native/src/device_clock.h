@@ -11,12 +11,14 @@
 // the reports, not their middle, whose lateness differs from driver to
 // driver and from second to second: the reports of the last kWindowSeconds
 // are cut into whole bins of kBinSeconds of frames, counted back from the
-// newest; each bin gives its earliest report (its second earliest once it
-// has three), and the line is the Theil-Sen fit through those: the median
-// of the slopes between them, placed at the median. An alsa-lib plugin
-// (ioplug) may stamp a report early, reading the pointer again after the
-// time: a bin pulled early by two such strays is outvoted, where it would
-// tilt a least-squares line. A young line cuts what it has into
+// newest; each bin gives its earliest report, and the line is the Theil-Sen
+// fit through those: the median of the slopes between them, placed at the
+// median. An alsa-lib plugin (ioplug) may stamp a report early, reading the
+// pointer again after the time: behind one, a bin gives its second earliest
+// once it has three, and a bin pulled early by two such strays is outvoted,
+// where it would tilt a least-squares line. Behind a kernel driver the
+// earliest is nearer: on a pointer that moves in 4 ms ticks the second
+// earliest put the line 0.2 ms later (the harness's ticked drivers). A young line cuts what it has into
 // kBinsWhenYoung bins (never shorter than a period), so that its first
 // second already gives a slope: on snd-aloop a least-squares line through
 // all the reports was tilted by up to 2000 ppm by the late ones near its
@@ -34,6 +36,9 @@ namespace speakerd {
 
 // A line: the frame at device position `frames` (frames since open) reaches
 // the DAC at `ns` (CLOCK_MONOTONIC), and each frame after it ns_per_frame later.
+// Who stamps the reports, which decides whether one can be early (above).
+enum class ReportStamps { kKernel, kPlugin };
+
 struct ClockLine {
   bool valid = false;
   double frames = 0;
@@ -69,7 +74,7 @@ class DeviceClock {
   static constexpr double kOutlierFloorNs = 200000;
   static constexpr int kOutliersBeforeRestart = 50;
 
-  DeviceClock(unsigned rate, unsigned period_frames);
+  DeviceClock(unsigned rate, unsigned period_frames, ReportStamps stamps);
   ~DeviceClock();
   DeviceClock(const DeviceClock&) = delete;
   DeviceClock& operator=(const DeviceClock&) = delete;
@@ -96,6 +101,7 @@ class DeviceClock {
   const unsigned rate_;
   const double period_frames_;
   const double outlier_floor_ns_;
+  const ReportStamps stamps_;
 
   // Playback thread only.
   bool started_ = false;

@@ -40,7 +40,9 @@ PlaybackThread::PlaybackThread(std::unique_ptr<PcmDevice> device, PlaybackOption
       options_(options),
       notify_(std::move(notify)),
       mixer_(device_->format().format, device_->format().channels, device_->format().buffer_frames),
-      clock_(device_->format().rate, static_cast<unsigned>(device_->format().period_frames)),
+      // A PCM with a card under it (hw, plughw, dmix) is stamped by the kernel.
+      clock_(device_->format().rate, static_cast<unsigned>(device_->format().period_frames),
+             device_->card() >= 0 ? ReportStamps::kKernel : ReportStamps::kPlugin),
       level_settings_(LevelSettingsFor(options_, device_->format().rate)),
       master_target_(options_.master_gain),
       master_(options_.master_gain),

@@ -9,9 +9,14 @@
 // bins' earliest, Theil-Sen through them). On an exact pointer that is tens
 // of µs, and a plugin's early strays are outvoted; on a pointer that steps a
 // late 4 ms tick at a time (snd-aloop under emulation) the bins' earliest
-// still sit a few hundred µs above the tick, and the wandering lag bends
-// the truth away from any line: 0.6 ms, where the least-squares line
-// through all the reports was 2.4 ms off (docs/synchronized-playback.md).
+// still sit up to a few hundred µs above the tick, and the wandering lag
+// bends the truth away from any line: 0.44 ms, where the bins' second
+// earliest gave 0.65 and the least-squares line through all the reports
+// 2.4 (docs/synchronized-playback.md).
+//
+// The drift is held at every line after 15 s, not at the last one: one
+// line is one draw (the second earliest's last line on the ticked pointer
+// was 1.4 ppm off, and its worst 40).
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +32,7 @@ interface Scenario {
   youngWorstUs: number;
   ppm: number;
   truePpm: number;
+  worstPpmError: number;
 }
 
 function runHarness(): Map<string, Scenario> {
@@ -38,11 +44,11 @@ function runHarness(): Map<string, Scenario> {
     { stdio: ['ignore', 'ignore', 'pipe'] });
     const scenarios = new Map<string, Scenario>();
     for (const line of execFileSync(binary, { encoding: 'utf8' }).split('\n')) {
-      const match = /^device_clock_harness: scenario=(\S+) reports=(\d+) worst_us=(\S+) lead_worst_us=(\S+) young_worst_us=(\S+) ppm=(\S+) true_ppm=(\S+)$/.exec(line);
+      const match = /^device_clock_harness: scenario=(\S+) reports=(\d+) worst_us=(\S+) lead_worst_us=(\S+) young_worst_us=(\S+) ppm=(\S+) true_ppm=(\S+) worst_ppm_error=(\S+)$/.exec(line);
       if (match === null) continue;
       scenarios.set(match[1]!, {
         reports: Number(match[2]), worstUs: Number(match[3]), leadWorstUs: Number(match[4]),
-        youngWorstUs: Number(match[5]), ppm: Number(match[6]), truePpm: Number(match[7]),
+        youngWorstUs: Number(match[5]), ppm: Number(match[6]), truePpm: Number(match[7]), worstPpmError: Number(match[8]),
       });
     }
     return scenarios;
@@ -54,11 +60,11 @@ function runHarness(): Map<string, Scenario> {
 const scenarios = runHarness();
 
 const bounds: Record<string, { worstUs: number; leadWorstUs: number; youngWorstUs: number; ppm: number; what: string }> = {
-  'ticked-slow': { worstUs: 650, leadWorstUs: 750, youngWorstUs: 690, ppm: 5, what: 'a pointer that steps a late 4 ms tick at a time, card 1996 ppm slow' },
-  'ticked-fast': { worstUs: 580, leadWorstUs: 680, youngWorstUs: 610, ppm: 5, what: 'the same, card 200 ppm fast' },
-  'ticked-stray': { worstUs: 580, leadWorstUs: 680, youngWorstUs: 610, ppm: 5, what: 'the same with one report stamped 6 ms early' },
-  'exact-preempted': { worstUs: 30, leadWorstUs: 32, youngWorstUs: 45, ppm: 0.6, what: 'a DMA position read late by 20 µs, by 1 ms one time in a hundred' },
-  'plugin-early': { worstUs: 18, leadWorstUs: 20, youngWorstUs: 25, ppm: 0.6, what: 'an exact position stamped up to 3 ms early three times in a hundred (a plugin reads the time first)' },
+  'ticked-slow': { worstUs: 445, leadWorstUs: 505, youngWorstUs: 390, ppm: 28, what: 'a pointer that steps a late 4 ms tick at a time, card 1996 ppm slow' },
+  'ticked-fast': { worstUs: 355, leadWorstUs: 415, youngWorstUs: 365, ppm: 20, what: 'the same, card 200 ppm fast' },
+  'ticked-stray': { worstUs: 355, leadWorstUs: 415, youngWorstUs: 365, ppm: 20, what: 'the same with one report stamped 6 ms early' },
+  'exact-preempted': { worstUs: 27, leadWorstUs: 29, youngWorstUs: 30, ppm: 2, what: 'a DMA position read late by 20 µs, by 1 ms one time in a hundred' },
+  'plugin-early': { worstUs: 18, leadWorstUs: 20, youngWorstUs: 25, ppm: 2, what: 'an exact position stamped up to 3 ms early three times in a hundred (a plugin reads the time first)' },
 };
 
 for (const [name, bound] of Object.entries(bounds)) {
@@ -69,7 +75,7 @@ for (const [name, bound] of Object.entries(bounds)) {
     t.ok(scenario.worstUs < bound.worstUs, `the newest frame within ${scenario.worstUs} µs of its true time after 5 s (bound ${bound.worstUs})`);
     t.ok(scenario.leadWorstUs < bound.leadWorstUs, `the frame 1.2 s ahead within ${scenario.leadWorstUs} µs (bound ${bound.leadWorstUs})`);
     t.ok(scenario.youngWorstUs < bound.youngWorstUs, `from 0.75 s to 5 s, while a stream that came with the device is placed, within ${scenario.youngWorstUs} µs (bound ${bound.youngWorstUs})`);
-    t.ok(Math.abs(scenario.ppm - scenario.truePpm) < bound.ppm, `drift ${scenario.ppm} ppm, truly ${scenario.truePpm}`);
+    t.ok(scenario.worstPpmError < bound.ppm, `after 15 s the drift within ${scenario.worstPpmError} ppm of the truth's over the last 10 s (bound ${bound.ppm}; at the end ${scenario.ppm}, truly ${scenario.truePpm})`);
   });
 }
 

@@ -7,13 +7,15 @@
 //   device_clock_harness
 //
 // One line per scenario:
-//   device_clock_harness: scenario=<name> reports=<n> worst_us=<w> lead_worst_us=<l> young_worst_us=<y> ppm=<p> true_ppm=<t>
+//   device_clock_harness: scenario=<name> reports=<n> worst_us=<w> lead_worst_us=<l> young_worst_us=<y> ppm=<p> true_ppm=<t> worst_ppm_error=<e>
 // worst_us: the line's time of the newest reported frame against that
 // frame's true time, the worst after the first 5 s; lead_worst_us: the same
 // for the frame 1.2 s ahead (how far a timed stream is converted ahead);
 // young_worst_us: the newest frame again, from 0.75 s to 5 s;
 // ppm: the drift the line gives at the end; true_ppm: the truth's over the
-// last 10 s (the card's crystal, plus the slope of a wandering lag).
+// last 10 s (the card's crystal, plus the slope of a wandering lag);
+// worst_ppm_error: the drift's worst distance from the truth's after 15 s
+// (one line at the end is one draw of that).
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -30,6 +32,8 @@ constexpr unsigned kRate = 48000;
 constexpr unsigned kPeriod = 1024;
 constexpr double kSeconds = 60;
 constexpr double kWarmupSeconds = 5;
+// The drift is compared with the truth's over the last 10 s once the line spans them.
+constexpr double kDriftFromSeconds = 15;
 constexpr double kLeadSeconds = 1.2;
 // A timed stream that came with the device is placed by the line of its
 // first second or so.
@@ -45,6 +49,7 @@ struct Driver {
   double (*true_time)(double p, double rate);
   // The time the report carries, for a report whose pointer was read at t.
   double (*stamp)(double t, std::mt19937_64& random);
+  speakerd::ReportStamps stamps;
 };
 
 // snd-aloop under emulation: the pointer moves one 4 ms tick at a time, at
@@ -93,6 +98,7 @@ struct Result {
   double young_worst_us = 0;
   double ppm = 0;
   double true_ppm = 0;
+  double worst_ppm_error = 0;
 };
 
 // `stray_at`: at that time, one report stamped 6 ms early, more than a tick
@@ -100,7 +106,7 @@ struct Result {
 // might).
 Result Run(const Driver& driver, double stray_at = -1) {
   const double rate = kRate * (1 + driver.ppm * 1e-6);
-  DeviceClock clock(kRate, kPeriod);
+  DeviceClock clock(kRate, kPeriod, driver.stamps);
   std::mt19937_64 random(17);
   // The playback thread wakes every 5-15 ms (its period, its timed waits).
   std::uniform_real_distribution<double> wake(0.005, 0.015);
@@ -130,22 +136,25 @@ Result Run(const Driver& driver, double stray_at = -1) {
     result.ppm = line.Ppm(kRate);
     const double window_start = position - 10 * kRate;
     result.true_ppm = ((position - window_start) / (driver.true_time(position, rate) - driver.true_time(window_start, rate)) / kRate - 1) * 1e6;
+    if (t >= kDriftFromSeconds) result.worst_ppm_error = std::fmax(result.worst_ppm_error, std::fabs(result.ppm - result.true_ppm));
   }
   return result;
 }
 
 void Print(const char* scenario, const Driver& driver, const Result& result) {
-  std::printf("device_clock_harness: scenario=%s reports=%d worst_us=%.1f lead_worst_us=%.1f young_worst_us=%.1f ppm=%.2f true_ppm=%.2f\n", scenario,
-              result.reports, result.worst_us, result.lead_worst_us, result.young_worst_us, result.ppm, result.true_ppm);
+  std::printf("device_clock_harness: scenario=%s reports=%d worst_us=%.1f lead_worst_us=%.1f young_worst_us=%.1f ppm=%.2f true_ppm=%.2f worst_ppm_error=%.2f\n",
+              scenario, result.reports, result.worst_us, result.lead_worst_us, result.young_worst_us, result.ppm, result.true_ppm,
+              result.worst_ppm_error);
 }
 
 }  // namespace
 
 int main() {
-  const Driver ticked_slow{-1996, TickedPosition, TickedTrueTime, OnTime};
-  const Driver ticked_fast{200, TickedPosition, TickedTrueTime, OnTime};
-  const Driver exact{500, ExactPosition, ExactTrueTime, PreemptedSometimes};
-  const Driver plugin{-500, ExactPosition, ExactTrueTime, EarlySometimes};
+  using speakerd::ReportStamps;
+  const Driver ticked_slow{-1996, TickedPosition, TickedTrueTime, OnTime, ReportStamps::kKernel};
+  const Driver ticked_fast{200, TickedPosition, TickedTrueTime, OnTime, ReportStamps::kKernel};
+  const Driver exact{500, ExactPosition, ExactTrueTime, PreemptedSometimes, ReportStamps::kKernel};
+  const Driver plugin{-500, ExactPosition, ExactTrueTime, EarlySometimes, ReportStamps::kPlugin};
   Print("ticked-slow", ticked_slow, Run(ticked_slow));
   Print("ticked-fast", ticked_fast, Run(ticked_fast));
   Print("ticked-stray", ticked_fast, Run(ticked_fast, 20));
