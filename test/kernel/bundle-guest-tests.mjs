@@ -45,17 +45,12 @@ const commonJsBuilds = {
 };
 
 const wanted = process.argv.slice(2).map((name) => name.replace(/\.ts$/, ''));
-// Run only when named (GUEST_TESTS=sync-drift): on the emulated tick its
-// markers held issue 17's 1 ms in 15 of 16 measurements, not in every one
-// (docs/synchronized-playback.md, Limits), and a suite test must pass every
-// time.
-const onlyWhenNamed = ['sync-drift.ts'];
 // smoke.ts first: a broken test bed is then the first failure, and it times
 // speakerd's start while the guest's caches are still cold.
 const order = (name) => (name === 'smoke.ts' ? '' : name);
 const files = readdirSync(guestDir)
   .filter((name) => name.endsWith('.ts'))
-  .filter((name) => (wanted.length === 0 ? !onlyWhenNamed.includes(name) : wanted.includes(name.replace(/\.ts$/, ''))))
+  .filter((name) => wanted.length === 0 || wanted.includes(name.replace(/\.ts$/, '')))
   .sort((a, b) => order(a).localeCompare(order(b)));
 if (files.length === 0 || files.length < wanted.length) {
   throw new Error(`${guestDir} has ${readdirSync(guestDir).join(', ') || 'no test'}; wanted: ${wanted.join(', ') || 'all'}`);

@@ -14,8 +14,8 @@ import path from 'node:path';
 
 const root = path.resolve(__dirname, '../..');
 const kernelVm = path.join(root, 'scripts/kernel-vm.sh');
-// A limit, not the target: the guest suite takes about 3 min on CI's 2
-// idle cores (5.5 min with GUEST_TESTS naming sync-drift.ts), and under
+// A limit, not the target: the guest suite takes about 5.5 min on CI's 2
+// idle cores (2.5 of them sync-drift.ts's two 60 s streams), and under
 // emulation it slows with whatever else the host runs (with both cores
 // busy, the 100 unplug cycles alone took 190 s). Past the limit, tap in the
 // guest fails the test that is running and the suite ends; the VM is given
