@@ -6,9 +6,11 @@
 //   2. Let the playing streams finish, for up to SHUTDOWN_GRACE_MS.
 //   3. Cut the rest: each POST still connected is answered 503
 //      E_SHUTTING_DOWN (a stalled body included: the cut wakes its reader).
-//   4. Close both listeners (PORT and PROBE_PORT) and every connection
-//      left, close the device, and flush telemetry in what remains of the
-//      second.
+//      Every stream's answer, 200 or 503, is written before any connection
+//      is closed, in what the second after the grace leaves.
+//   4. End every connection (a reset could overtake its answer), close both
+//      listeners (PORT and PROBE_PORT) and every connection left, close the
+//      device, and flush telemetry in what remains of the second.
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { AudioEngine } from './engine/engine';
@@ -16,10 +18,15 @@ import type { Telemetry } from './telemetry/sdk';
 
 /** What is left after the grace for answers, the device and telemetry. */
 const AFTER_GRACE_MS = 1000;
-/** Of that second: for the 503s of the cut streams to be written. */
-const ANSWERS_MS = 300;
 /** Of that second: kept back for process.exit itself. */
 const EXIT_MARGIN_MS = 100;
+/** Before that: for the listeners and the device to close. */
+const CLOSE_MS = 100;
+/** Before that: for the clients to read their answers and close, once their connections are ended. */
+const LINGER_MS = 100;
+// The answers may take the rest: with both cores busy, a cut stream's 503
+// was written 0.4-1.1 s after the cut (it had 300 ms, and the client of one
+// in about 15 got its connection closed instead).
 const TELEMETRY_FLUSH_MS = 3000;
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
@@ -49,9 +56,15 @@ export async function shutDown(parts: { app: FastifyInstance; engine: AudioEngin
   if (!(await waitUntil(() => engine.pending === 0, graceMs))) {
     logger.warn({ streams: engine.pending }, 'grace period over: cutting the streams still playing');
     engine.cutAll();
-    await waitUntil(() => engine.pending === 0, ANSWERS_MS);
   }
-  // Closes the listeners and every connection left, then the device.
+  const answered = () => engine.pending === 0 && app.connections.uploadsInFlight === 0;
+  if (!(await waitUntil(answered, deadline - CLOSE_MS - LINGER_MS - Date.now()))) {
+    logger.warn({ streams: engine.pending, uploads: app.connections.uploadsInFlight }, 'closing connections whose answers are not written yet');
+  }
+  // Ends the connections, so that their clients read the answers and close;
+  // then closes the listeners and destroys whatever connection is left.
+  app.connections.endAll();
+  await waitUntil(() => app.connections.open === 0, deadline - CLOSE_MS - Date.now());
   await atMost(Promise.all([app.close(), app.probes.close()]), deadline - Date.now());
   app.connections.destroyAll();
   await telemetry?.shutdown(Math.max(0, Math.min(TELEMETRY_FLUSH_MS, deadline - Date.now())));
