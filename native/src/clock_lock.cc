@@ -34,8 +34,18 @@ uint64_t ClockLock::Headroom(uint64_t output_frame) const {
 void ClockLock::WaitForHeadroom(uint64_t output_frame, uint64_t block) {
   const ClockLine line = clock_->Line();
   // No line yet: it comes within the device's first reports; look again soon.
-  const double at_ns = line.valid ? line.TimeOf(FirstFrame(line) + static_cast<double>(output_frame + block)) - LeadNs(line)
-                                  : static_cast<double>(MonotonicNowNs()) + 20e6;
+  if (!line.valid) {
+    stream_->convert_at_ns.store(MonotonicNowNs() + 20000000, std::memory_order_relaxed);
+    return;
+  }
+  // Half the lead, as a plain stream is woken at half a free ring, but never
+  // leaving less than kMinLeadNs converted: a young line's lead is no more,
+  // and woken at half of it the emulated card ran dry once (snd-aloop, a
+  // stream that came with the device).
+  const double lead_ns = LeadNs(line);
+  const double wake_ns = std::min(lead_ns / 2, lead_ns - kMinLeadNs);
+  const double wake_frames = std::max(static_cast<double>(block), wake_ns / line.ns_per_frame);
+  const double at_ns = line.TimeOf(FirstFrame(line) + static_cast<double>(output_frame) + wake_frames) - lead_ns;
   stream_->convert_at_ns.store(static_cast<int64_t>(at_ns), std::memory_order_relaxed);
 }
 

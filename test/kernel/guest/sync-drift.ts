@@ -80,7 +80,11 @@ async function playsLockedAt(t: Test, shift: number): Promise<void> {
   const { raw, reports } = await capture.stop();
   server.child.kill('SIGTERM');
   await server.exited;
-  t.equal(played.status, 200, `${shift}: the stream played (${JSON.stringify(await played.json())})`);
+  const result = await played.json();
+  t.equal(played.status, 200, `${shift}: the stream played (${JSON.stringify(result)})`);
+  // A timed stream is converted only so far ahead of its time (clock_lock.h):
+  // its producer must still be woken in time for the card never to run dry.
+  t.same({ underruns: result.underruns, framesSkipped: result.framesSkipped }, { underruns: 0, framesSkipped: 0 }, `${shift}: without an underrun or a skipped frame`);
 
   const markers = pulseFrames(raw);
   t.equal(markers.length, SECONDS * 2, `${shift}: every marker captured`);
