@@ -7,7 +7,8 @@
 //   3. Cut the rest: each POST still connected is answered 503
 //      E_SHUTTING_DOWN (a stalled body included: the cut wakes its reader).
 //      Every stream's answer, 200 or 503, is written before any connection
-//      is closed, in what the second after the grace leaves.
+//      is closed, in what the second after the grace leaves, and a
+//      connection Node closes after its answer is ended, not destroyed.
 //   4. End every connection (a reset could overtake its answer), close both
 //      listeners (PORT and PROBE_PORT) and every connection left, close the
 //      device, and flush telemetry in what remains of the second.
@@ -51,6 +52,7 @@ export async function shutDown(parts: { app: FastifyInstance; engine: AudioEngin
   const deadline = started + graceMs + AFTER_GRACE_MS - EXIT_MARGIN_MS;
   engine.drain();
   const closed = app.connections.closeIdle();
+  app.connections.lingerFromNow();
   logger.info({ signal, streams: engine.pending, graceMs, idleConnectionsClosed: closed }, 'shutting down: no new streams');
   // Queued streams were admitted: they play in their turn within the grace period too.
   if (!(await waitUntil(() => engine.pending === 0, graceMs))) {

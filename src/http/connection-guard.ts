@@ -31,6 +31,7 @@ export class ConnectionGuard {
   #evicted = 0;
   #refused = 0;
   #uploads = 0;
+  #lingering = false;
 
   constructor(server: Server, maxConnections: number) {
     this.#max = maxConnections;
@@ -78,6 +79,20 @@ export class ConnectionGuard {
     }
   }
 
+  /**
+   * From now on (shutdown), a connection that Node closes after an answer
+   * with `Connection: close` (a stream cut by the shutdown, its body still
+   * coming) is ended and drained as endAll() does, not destroyed: Node
+   * destroys it as soon as the answer is written, and the reset its
+   * client's next bytes draw overtook the 503 before the client read it (a
+   * trickling client's, in CI). The shutdown destroys what is left at its
+   * end.
+   */
+  lingerFromNow(): void {
+    this.#lingering = true;
+    for (const socket of this.#connections.keys()) lingerOnClose(socket);
+  }
+
   /** Closes every connection. */
   destroyAll(): void {
     for (const socket of this.#connections.keys()) socket.destroy();
@@ -95,6 +110,7 @@ export class ConnectionGuard {
     }
     this.#connections.set(socket, { requests: 0 });
     socket.once('close', () => this.#connections.delete(socket));
+    if (this.#lingering) lingerOnClose(socket);
   }
 
   #evictOldestIdle(): boolean {
@@ -121,4 +137,12 @@ export class ConnectionGuard {
       if (upload) this.#uploads--;
     });
   }
+}
+
+/** Node's http server calls destroySoon() once an answer with `Connection: close` is written: here it ends and drains instead. */
+function lingerOnClose(socket: Socket): void {
+  socket.destroySoon = () => {
+    socket.end();
+    socket.resume();
+  };
 }
