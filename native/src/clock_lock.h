@@ -70,7 +70,7 @@ class ClockLock {
   // `block` frames. Woken for each block, eight timed streams' producers
   // woke the service 376 times a second, where a plain stream's wakes at
   // half a free ring: the locked streams cost 1.47 times the plain ones' CPU
-  // (bench/sync.mjs; 1.13 woken at half the lead).
+  // (bench/sync.mjs; 1.13-1.31 since).
   void WaitForHeadroom(uint64_t output_frame, uint64_t block);
   // It stopped for room, or took everything: woken as any producer is.
   void NoWait() { stream_->convert_at_ns.store(0, std::memory_order_relaxed); }

@@ -83,10 +83,10 @@ export class ConnectionGuard {
    * From now on (shutdown), a connection that Node closes after an answer
    * with `Connection: close` (a stream cut by the shutdown, its body still
    * coming) is ended and drained as endAll() does, not destroyed: Node
-   * destroys it as soon as the answer is written, and the reset its
-   * client's next bytes draw overtook the 503 before the client read it (a
-   * trickling client's, in CI). The shutdown destroys what is left at its
-   * end.
+   * destroys it as soon as the answer is written, and the client's next
+   * bytes then draw a reset (EPIPE on a trickling client's next write),
+   * which can overtake the 503 before the client reads it. The shutdown
+   * destroys what is left at its end.
    */
   lingerFromNow(): void {
     this.#lingering = true;

@@ -330,9 +330,9 @@ t.test('SIGTERM ends within the grace: idle and half-sent connections are closed
     t.match(answer?.json.error.message, /^speakerd shut down during the stream; \d+ frames/, `${name}: the message says so`);
   }
   // Node closes a connection once an answer with Connection: close is
-  // written; destroyed while its client still sent, it was reset, and the
-  // reset overtook the 503 (lost so in CI). Ended instead, what the client
-  // sends after its answer is read and dropped, and the close is orderly.
+  // written; destroyed while its client still sends, it is reset, and a
+  // reset can overtake the 503. Ended instead, what the client sends after
+  // its answer is read and dropped, and the close is orderly.
   const afterAnswer = await new Promise<string>((resolve) => {
     // Reset already, by what it trickled while its answer was written.
     if (trickler.socket.destroyed) return resolve('reset before it could send again');
