@@ -35,7 +35,7 @@ interface Teardown {
  * cores busy, which the image (no loader, no maps) never does. A cut
  * stream's 503 at shutdown came that late (hostile-clients' SIGTERM test).
  */
-export function asShipped(args: string[], nodeOptions: string | undefined): [string, string[]] {
+function asShipped(args: string[], nodeOptions: string | undefined): [string, string[]] {
   return ['/usr/bin/env', [...(nodeOptions === undefined ? ['-u', 'NODE_OPTIONS'] : [`NODE_OPTIONS=${nodeOptions}`]), process.execPath, ...args]];
 }
 
