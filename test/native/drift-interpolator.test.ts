@@ -83,3 +83,54 @@ t.test('steer() refuses what a clock lock never asks for', async (t) => {
   c.flush();
   t.throws(() => c.steer(1), { name: 'TypeError', code: 'E_CONVERTER_FLUSHED', message: 'steer() after flush(): a converter serves one stream' });
 });
+
+// S16 in and out at one rate, most timed streams, is interpolated in one
+// pass on the samples as integers (DriftInterpolator::ProcessS16). It must
+// give exactly what the float path gives between S16 decode and encode:
+// the same stream through S16 → FLOAT_LE (the float path) and then FLOAT_LE
+// → S16_LE (the codec's rounding half to even, with clipping).
+for (const channels of [1, 2, 3]) {
+  t.test(`S16 at one rate, ${channels} channel(s): the one-pass path gives exactly the float path's samples`, async (t) => {
+    const s16 = { format: 'S16_LE', rate: RATE, channels } as const;
+    const onePass = createConverter({ from: s16, to: s16, steerable: true });
+    const viaFloat = createConverter({ from: s16, to: { ...s16, format: 'FLOAT_LE' }, steerable: true });
+    const encode = createConverter({ from: { ...s16, format: 'FLOAT_LE' }, to: s16 });
+    // Noise over the whole range, and runs of a full-scale square wave (three
+    // frames up, three down), whose interpolation overshoots at every edge:
+    // clipping must be the codec's.
+    let seed = 12345;
+    const input = Buffer.alloc(RATE * channels * 2);
+    for (let i = 0; i < input.length / 2; i++) {
+      seed = (seed * 1103515245 + 12345) >>> 0;
+      const fullScale = Math.floor(i / 2000) % 3 === 0;
+      input.writeInt16LE(fullScale ? (Math.floor(i / channels / 3) % 2 === 0 ? 32767 : -32768) : (seed >>> 16) - 32768, i * 2);
+    }
+    // Uneven pieces, a ratio change between them, and the flush.
+    const pieces = [777, 3, 5000, 1, 20000].map((frames) => frames * channels * 2);
+    const ratios = [1 + 300e-6, 1 - 480e-6, 1 + 17e-6, 1, 1 + 500e-6];
+    const outOnePass: Buffer[] = [];
+    const floatSamples: Buffer[] = [];
+    let at = 0;
+    for (const [i, bytes] of [...pieces, input.length - pieces.reduce((a, b) => a + b, 0)].entries()) {
+      const ratio = ratios[i % ratios.length]!;
+      onePass.steer(ratio);
+      viaFloat.steer(ratio);
+      const piece = input.subarray(at, at + bytes);
+      at += bytes;
+      outOnePass.push(onePass.convert(piece));
+      floatSamples.push(viaFloat.convert(piece));
+    }
+    outOnePass.push(onePass.flush());
+    floatSamples.push(viaFloat.flush());
+    const allFloats = floats(Buffer.concat(floatSamples));
+    const outViaFloat = [encode.convert(Buffer.concat(floatSamples)), encode.flush()];
+    const got = Buffer.concat(outOnePass);
+    const want = Buffer.concat(outViaFloat);
+    t.equal(got.length, want.length, `${got.length / 2 / channels} frames, as many as the float path's`);
+    let differing = 0;
+    for (let i = 0; i < Math.min(got.length, want.length); i += 2) if (got.readInt16LE(i) !== want.readInt16LE(i)) differing++;
+    t.equal(differing, 0, 'no sample differs from the float path');
+    const overshot = allFloats.filter((v) => v > 32767 / 32768 || v < -1).length;
+    t.ok(overshot > 1000, `the comparison covers clipping: ${overshot} samples overshot full scale`);
+  });
+}
