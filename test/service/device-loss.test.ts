@@ -7,7 +7,7 @@ import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { openFds } from './http-client';
 import { scrape } from './prometheus-text';
-import { startServer, waitForStatus, type ServerProcess } from './server-process';
+import { shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from './server-process';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
 
@@ -182,7 +182,7 @@ t.test('a card that disconnects while idle is noticed with no request; lost for 
 });
 
 t.test('100 loss and reopen cycles in one process leak no descriptors, threads or memory', async (t) => {
-  const server = await startServer(t, flakyEnv('/dev/null', 'fail_at_frame 2400', { AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/dev/null" format raw }\npcm.flaky { type speakerd_fault slave.pcm "out" fail_at_frame 2400 }', AUDIO_REOPEN_MIN_MS: '10', AUDIO_REOPEN_MAX_MS: '20', NODE_OPTIONS: '--max-old-space-size=96', MALLOC_ARENA_MAX: '2' }));
+  const server = await startServer(t, flakyEnv('/dev/null', 'fail_at_frame 2400', { AUDIO_ALSA_CONFIG: 'pcm.out { type file slave.pcm null file "/dev/null" format raw }\npcm.flaky { type speakerd_fault slave.pcm "out" fail_at_frame 2400 }', AUDIO_REOPEN_MIN_MS: '10', AUDIO_REOPEN_MAX_MS: '20', ...shippedMemoryEnv() }));
   await waitForStatus(`${server.url}/readyz`, 200);
   const pid = server.child.pid!;
   const body = s16Pattern(9600, 2);
@@ -193,7 +193,7 @@ t.test('100 loss and reopen cycles in one process leak no descriptors, threads o
   };
   // V8 and malloc settle over the first few dozen cycles (measured: most of
   // the growth is there); what must not happen is growth with every cycle.
-  // The server runs with the heap cap and malloc arenas of k8s/base/configmap.yaml.
+  // The server runs with the heap caps and malloc arenas of k8s/base/configmap.yaml.
   for (let i = 0; i < 50; i++) await cycle();
   const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
   for (let i = 0; i < 100; i++) await cycle();

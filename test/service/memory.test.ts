@@ -1,13 +1,13 @@
 import t from 'tap';
 import { generatedBody, rssMiB } from './memory-fixtures';
-import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { fileDeviceEnv, shippedMemoryEnv, startServer, waitForStatus } from './server-process';
 
 t.test('server RSS does not grow with body size: after warm-up, two more 1 GiB uploads add under 6 MiB', async (t) => {
   // 1 GiB of 48 kHz stereo S16 is 93 minutes of audio. The server runs with
   // the container's heap cap and malloc arenas (k8s/base/configmap.yaml):
   // without the cap, Node 24's V8 lets the old space grow for longer before
   // it collects, and RSS then says more about GC timing than about speakerd.
-  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '7200', NODE_OPTIONS: '--max-old-space-size=96', MALLOC_ARENA_MAX: '2' }));
+  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '7200', ...shippedMemoryEnv() }));
   await waitForStatus(`${server.url}/healthz`, 200);
   const upload = async (bytes: number) => {
     const response = await fetch(`${server.url}/v1/streams`, {

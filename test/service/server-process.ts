@@ -2,8 +2,10 @@
 // port, and collects its JSON log lines. Tests talk to it over real sockets.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import YAML from 'yaml';
 import { projectRoot } from '../../src/project-root';
 
 // By the project root, not a fixed number of `..`: the kernel suite runs
@@ -81,6 +83,18 @@ export async function waitForStatus(url: string, status: number, timeoutMs = 10_
     if (Date.now() > deadline) throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${response?.status})`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
+}
+
+/**
+ * The V8 heap and semi-space caps and the malloc arena count the manifest
+ * gives the container (k8s/base/configmap.yaml), for tests that bound the
+ * service's RSS: read from there, so that they measure what is shipped. A
+ * semi-space left at V8's default grows with the young generation's
+ * survivors, over minutes, by megabytes that an RSS bound then counts.
+ */
+export function shippedMemoryEnv(): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: string } {
+  const configMap = YAML.parse(readFileSync(path.join(projectRoot, 'k8s', 'base', 'configmap.yaml'), 'utf8'));
+  return { NODE_OPTIONS: configMap.data.NODE_OPTIONS, MALLOC_ARENA_MAX: configMap.data.MALLOC_ARENA_MAX };
 }
 
 /** The environment for a device-mode server playing into a file PCM, bit-exact. */

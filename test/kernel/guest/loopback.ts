@@ -13,7 +13,7 @@ import path from 'node:path';
 import { s16Pattern } from '../../pcm-fixtures';
 import { openFds } from '../../service/http-client';
 import { cpuTicks, findPlayed, LOOPBACK, LoopbackCapture, procStatus, replug, soundMappings, threads, unplug } from '../lib/sound-card';
-import { getJson, logsWith, ms, nthLogLine, playWav, startServer, statusSeen, streamPlayed, waitForStatus, type ServerProcess } from '../lib/speakerd';
+import { getJson, logsWith, ms, nthLogLine, playWav, shippedMemoryEnv, startServer, statusSeen, streamPlayed, waitForStatus, type ServerProcess } from '../lib/speakerd';
 
 const RATE = 48_000;
 const FRAME_BYTES = 4;
@@ -36,9 +36,8 @@ async function startOnLoopback(t: Test): Promise<void> {
     AUDIO_REOPEN_MIN_MS: '20',
     AUDIO_REOPEN_MAX_MS: '200',
     AUDIO_LOST_RESTART_S: '0',
-    // The loss-cycle test's limits, as in the fast suite's.
-    NODE_OPTIONS: '--max-old-space-size=96',
-    MALLOC_ARENA_MAX: '2',
+    // The loss-cycle test bounds RSS: the memory settings the manifest ships.
+    ...shippedMemoryEnv(),
   });
   await waitForStatus(`${server.url}/readyz`, 200, 120_000);
 }

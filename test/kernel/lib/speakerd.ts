@@ -3,7 +3,7 @@
 import type { ServerProcess } from '../../service/server-process';
 import { wav } from '../../service/wav-fixtures';
 
-export { startServer, waitForStatus, type ServerProcess } from '../../service/server-process';
+export { shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from '../../service/server-process';
 
 export interface Answer {
   status: number;
