@@ -16,11 +16,21 @@
 #
 # Usage: scripts/build-static-deps.sh [name]...   (default: all; a library also
 # brings the ones it is built against, see needs())
+# Cross-compiling (scripts/arm64.sh): STATIC_DEPS_HOST=aarch64-linux-gnu
+# builds with that GNU triplet's compilers (Debian's crossbuild-essential-*)
+# into STATIC_DEPS_DIR (default deps/), from the same pinned sources.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-deps="$root/deps"
+deps=${STATIC_DEPS_DIR:-$root/deps}
+host=${STATIC_DEPS_HOST:-}
 jobs=$(nproc 2>/dev/null || echo 2)
+# The compilers, and configure's --host, for the machine the libraries are for.
+cc=gcc cxx=g++ ar=ar host_args=()
+if [ -n "$host" ]; then
+  cc=$host-gcc cxx=$host-g++ ar=$host-ar host_args=("--host=$host")
+  command -v "$cc" >/dev/null || { echo "build-static-deps: no $cc for STATIC_DEPS_HOST=$host (scripts/arm64.sh setup installs it)" >&2; exit 1; }
+fi
 
 # name | Debian source package | upstream version | tarball | sha256
 # The order matters: main() queues the builds in it, each once what it needs
@@ -203,6 +213,7 @@ prepare_one() {
 
   local prefix="$deps/$name" stamp="$deps/$name/.stamp"
   local want="$version $sha $(configure_flags "$name")"
+  [ -z "$host" ] || want+=" host:$host"
   [ -z "$(make_flags "$name")" ] || want+=" $(make_flags "$name")"
   [ -z "$(builtin_pcm_types "$name")" ] || want+=" builtin:$(builtin_pcm_types "$name")"
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
@@ -268,7 +279,7 @@ build_autotools() {
   local name=$1 work=$2 dependency
   mapfile -t dependency < <(dependency_args "$name")
   # shellcheck disable=SC2046
-  (cd "$work/src" && CFLAGS="-O2 -fPIC" ./configure $(configure_flags "$name") "${dependency[@]}" >"$work/configure.log" 2>&1) \
+  (cd "$work/src" && CC=$cc CXX=$cxx CFLAGS="-O2 -fPIC" ./configure "${host_args[@]}" $(configure_flags "$name") "${dependency[@]}" >"$work/configure.log" 2>&1) \
     || { tail -30 "$work/configure.log" >&2; return 1; }
   # shellcheck disable=SC2046
   (cd "$work/src" && make -j"$jobs" $(make_flags "$name") >"$work/make.log" 2>&1) || { tail -30 "$work/make.log" >&2; return 1; }
@@ -292,10 +303,10 @@ build_libwebm() (
   done
   # $jobs compilers at a time, a few sources each (29 at once only thrash);
   # g++ -c leaves each source's .o here, and their names do not clash.
-  printf '%s\0' "${sources[@]}" | xargs -0 -n 4 -P "$jobs" g++ -O2 -fPIC "${cxxflags[@]}" -I. -c \
+  printf '%s\0' "${sources[@]}" | xargs -0 -n 4 -P "$jobs" "$cxx" -O2 -fPIC "${cxxflags[@]}" -I. -c \
     >"$work/make.log" 2>&1 || { tail -30 "$work/make.log" >&2; return 1; }
   mkdir -p "$work/dest/usr/lib" "$work/dest/usr/include"
-  ar rcs "$work/dest/usr/lib/libwebm.a" ./*.o
+  "$ar" rcs "$work/dest/usr/lib/libwebm.a" ./*.o
   cp --parents mkvparser/mkvparser.h mkvparser/mkvreader.h mkvmuxer/*.h common/webmids.h "$work/dest/usr/include/"
   cp -r webm_parser/include/webm "$work/dest/usr/include/"
 )
