@@ -47,9 +47,8 @@ class DriftInterpolator {
   // with clipping, which gives exactly Process's output between S16 decode
   // and encode (a sample's scale of 2^-15 is exact in float), without three
   // passes over float copies. Most timed streams are S16 at the card's rate:
-  // their conversion took 0.169 CPU ms per second of stereo audio through
-  // float, 0.109 this way (bench/sync). A converter uses one of the two,
-  // never both.
+  // their conversion cost half again as much as the interpolation itself.
+  // A converter uses one of the two, never both.
   void ProcessS16(const uint8_t* in, size_t* in_frames, uint8_t* out, size_t* out_frames);
 
   // Starts over: silence before the next input, position 0.
