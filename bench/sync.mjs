@@ -11,7 +11,6 @@
 // Settings (flag or environment variable):
 //   --sync-seconds / BENCH_SYNC_SECONDS   length of each stream (20)
 //   --sync-rounds / BENCH_SYNC_ROUNDS     plain/locked pairs (8), swapping the services
-import { createRequire } from 'node:module';
 import { postAudio } from './lib/http-post.mjs';
 import { STREAM_FORMAT } from './lib/paced-streams.mjs';
 import { cpuSecondsOf } from './lib/proc.mjs';
@@ -23,7 +22,6 @@ import { positiveInteger, readSetting } from './lib/settings.mjs';
 import { wavReadable } from './lib/wav.mjs';
 
 export const name = 'sync';
-const { createConverter } = createRequire(import.meta.url)('../dist/engine/converter.js');
 
 const STREAMS = 8;
 const TARGET_RATIO = 1.2;
@@ -50,44 +48,7 @@ async function cpuOf(server, seconds, locked) {
   return cpuSecondsOf(server.pid) - before;
 }
 
-/**
- * The conversion alone, in this process, in CPU ms per second of stereo
- * 48 kHz: a plain stream of the device's format (copied), a locked S16_LE
- * one (interpolated in one pass) and a locked S16_BE one (decoded to float,
- * interpolated and encoded, as every other format is). Medians of 5
- * alternating repetitions over 20 s of noise, in 64 KiB pieces as a body
- * comes, steered at +200 ppm.
- */
-function conversionCosts() {
-  const rate = STREAM_FORMAT.rate;
-  const seconds = 20;
-  const input = Buffer.alloc(rate * seconds * 4);
-  for (let i = 0, seed = 1; i < input.length / 2; i++) {
-    seed = (seed * 1103515245 + 12345) >>> 0;
-    input.writeInt16LE((seed >>> 16) - 32768, i * 2);
-  }
-  const kinds = {
-    copy: { format: 'S16_LE', steerable: false },
-    onePass: { format: 'S16_LE', steerable: true },
-    viaFloat: { format: 'S16_BE', steerable: true },
-  };
-  const costs = Object.fromEntries(Object.keys(kinds).map((kind) => [kind, []]));
-  for (let repetition = 0; repetition < 6; repetition++) {
-    for (const [kind, { format, steerable }] of Object.entries(kinds)) {
-      const converter = createConverter({ from: { format, rate, channels: 2 }, to: { format: 'S16_LE', rate, channels: 2 }, steerable });
-      if (steerable) converter.steer(1 + 200e-6);
-      const before = process.cpuUsage();
-      for (let at = 0; at < input.length; at += 65536) converter.convert(input.subarray(at, at + 65536));
-      converter.flush();
-      const used = process.cpuUsage(before);
-      if (repetition > 0) costs[kind].push((used.user + used.system) / 1000 / seconds); // the first warms up
-    }
-  }
-  return Object.fromEntries(Object.entries(costs).map(([kind, values]) => [kind, median(values)]));
-}
-
 export async function run({ log = () => {} } = {}) {
-  const conversion = conversionCosts();
   const seconds = positiveInteger('BENCH_SYNC_SECONDS (--sync-seconds)', readSetting({ flag: 'sync-seconds', env: 'BENCH_SYNC_SECONDS' }) ?? 20);
   const rounds = positiveInteger('BENCH_SYNC_ROUNDS (--sync-rounds)', readSetting({ flag: 'sync-rounds', env: 'BENCH_SYNC_ROUNDS' }) ?? 8);
   const servers = [];
@@ -112,14 +73,9 @@ export async function run({ log = () => {} } = {}) {
           `≤ ${TARGET_RATIO}×`,
           ratio <= TARGET_RATIO,
         ),
-        row(
-          'conversion alone, CPU ms per second of stereo 48 kHz S16 (in the bench process): plain copy / locked, one pass / locked via float',
-          `${fixed(conversion.copy, 3)} / ${fixed(conversion.onePass, 3)} / ${fixed(conversion.viaFloat, 3)} ms`,
-          '',
-        ),
       ],
       note: `headless, 1024-frame periods, after one 2 s warm-up of each kind on each of two services; ${rounds} rounds of ${STREAMS} concurrent paced POSTs of ${seconds} s stereo 48 kHz WAV (the device's format: a plain stream is copied, a locked one resampled) to each service at once, plain to one and with ?at= 500 ms ahead to the other, swapping them each round; CPU = utime + stime of each service from /proc over the round, the figure the median of the rounds' ratios; per round plain ${plain.map((s) => fixed(s, 2)).join(', ')} s, locked ${locked.map((s) => fixed(s, 2)).join(', ')} s, ratios ${ratios.map((r) => fixed(r, 2)).join(', ')}`,
-      json: { streams: STREAMS, seconds, rounds, plainCpuSeconds: plain, lockedCpuSeconds: locked, ratios, ratio, targetRatio: TARGET_RATIO, conversionCpuMsPerSecond: conversion },
+      json: { streams: STREAMS, seconds, rounds, plainCpuSeconds: plain, lockedCpuSeconds: locked, ratios, ratio, targetRatio: TARGET_RATIO },
     };
   } finally {
     for (const server of servers) await server.stop();
