@@ -162,9 +162,6 @@ Converter::Converter(const AudioFormat& from, const AudioFormat& to, bool steera
     path_ = Path::kSwapS16;
   } else if (same_rate && from.format == to.format && IsIntegerFormat(from.format) && !map_.averages()) {
     path_ = Path::kMoveSamples;
-  } else if (steerable && from.rate == to.rate && same_channels && from.format == SND_PCM_FORMAT_S16_LE &&
-             to.format == SND_PCM_FORMAT_S16_LE) {
-    path_ = Path::kDriftS16;
   }
   const uint64_t scaled = static_cast<uint64_t>(kBlockFrames) * from.rate / to.rate;
   block_frames_ = static_cast<size_t>(std::clamp<uint64_t>(scaled, 1, kBlockFrames));
@@ -200,11 +197,6 @@ uint64_t Converter::OutputFramesFor(uint64_t input_frames) const {
 }
 
 size_t Converter::Convert(const uint8_t* in, size_t frames, FrameSink* out) {
-  if (path_ == Path::kDriftS16) {
-    const size_t taken = InterpolateS16(in, frames, UINT64_MAX, false, out);
-    frames_in_ += taken;
-    return taken;
-  }
   if (path_ != Path::kFloat) {
     const size_t taken = std::min(frames, out->Room());
     for (size_t done = 0; done < taken;) {
@@ -247,8 +239,7 @@ void Converter::MapFrames(const uint8_t* in, size_t frames, uint8_t* out) const 
       MoveSamples(in, frames, out);
       return;
     case Path::kFloat:
-    case Path::kDriftS16:
-      return;  // not one to one: Convert never calls this for them
+      return;  // not one to one: Convert never calls this for it
   }
 }
 
@@ -308,30 +299,6 @@ uint64_t Converter::Resample(const float* in, size_t frames, uint64_t max_out, F
   return emitted;
 }
 
-size_t Converter::InterpolateS16(const uint8_t* in, size_t frames, uint64_t max_out, bool fill, FrameSink* out) {
-  size_t taken = 0;
-  uint64_t emitted = 0;
-  while (emitted < max_out) {
-    const uint64_t room = fill ? max_out - emitted : std::min<uint64_t>(out->Room(), max_out - emitted);
-    if (room == 0) break;
-    size_t granted = 0;
-    uint8_t* dst = out->Reserve(static_cast<size_t>(std::min<uint64_t>(room, resampled_capacity_)), &granted);
-    // A block of input at a time: the interpolator copies what it is given
-    // into its window, whether or not the output has room for all of it.
-    size_t in_len = std::min(block_frames_, frames - taken);
-    size_t out_len = granted;
-    drift_->ProcessS16(in + taken * in_frame_bytes_, &in_len, dst, &out_len);
-    out->Commit(out_len);
-    taken += in_len;
-    emitted += out_len;
-    source_position_ += out_len * ratio_;
-    if (out_len < granted && taken == frames) break;  // wants more input than there is
-    if (in_len == 0 && out_len == 0) break;           // cannot happen with input and room; never spin
-  }
-  frames_out_ += emitted;
-  return taken;
-}
-
 void Converter::Emit(const float* signal, size_t frames, FrameSink* out) {
   if (!map_before_resampling_ && !map_.identity()) {
     map_.Apply(signal, frames, mapped_.data());
@@ -361,16 +328,9 @@ void Converter::Flush(FrameSink* out) {
     const uint64_t owed_input = (target - std::min(frames_out_, target)) * from_.rate / to_.rate + 1;
     const uint64_t latency = drift_ ? DriftInterpolator::kLatencyFrames : speex_resampler_get_input_latency(resampler_);
     const uint64_t silence_limit = owed_input + 2 * latency + block_frames_;
-    if (path_ == Path::kDriftS16) {
-      const std::vector<uint8_t> silence(block_frames_ * in_frame_bytes_, 0);
-      for (uint64_t fed = 0; frames_out_ < target && fed < silence_limit; fed += block_frames_) {
-        InterpolateS16(silence.data(), block_frames_, target - frames_out_, true, out);
-      }
-    } else {
-      std::fill(decoded_.begin(), decoded_.end(), 0.0f);
-      for (uint64_t fed = 0; frames_out_ < target && fed < silence_limit; fed += block_frames_) {
-        Resample(decoded_.data(), block_frames_, target - frames_out_, out);
-      }
+    std::fill(decoded_.begin(), decoded_.end(), 0.0f);
+    for (uint64_t fed = 0; frames_out_ < target && fed < silence_limit; fed += block_frames_) {
+      Resample(decoded_.data(), block_frames_, target - frames_out_, out);
     }
   }
   Restart();

@@ -137,7 +137,6 @@ class Converter {
     kSwapS16,      // S16_BE → S16_LE, same rate and channels
     kMoveSamples,  // same integer format and rate, a map that only moves samples
     kFloat,        // decode, map, resample, encode
-    kDriftS16,     // steerable, S16_LE at one rate and channel count: DriftInterpolator::ProcessS16
   };
 
   Converter(const AudioFormat& from, const AudioFormat& to, bool steerable);
@@ -149,10 +148,6 @@ class Converter {
   // Feeds `frames` float frames, at the resampler's channel count, through the
   // resampler, emitting at most `max_out` frames. Returns the frames emitted.
   uint64_t Resample(const float* in, size_t frames, uint64_t max_out, FrameSink* out);
-  // kDriftS16's Convert: up to `max_out` frames, never more than out->Room()
-  // (so nothing is held aside) unless `fill` (Flush: everything owed goes out).
-  // Returns the input frames taken.
-  size_t InterpolateS16(const uint8_t* in, size_t frames, uint64_t max_out, bool fill, FrameSink* out);
   // Maps (when mapping follows resampling) and encodes `frames` float frames.
   void Emit(const float* signal, size_t frames, FrameSink* out);
   uint64_t OutputFramesFor(uint64_t input_frames) const;

@@ -5,10 +5,8 @@
 #include <cstring>
 #include <vector>
 #if defined(__SSE2__)
-#include <emmintrin.h>
+#include <xmmintrin.h>
 #endif
-
-#include "sample_codec.h"
 
 namespace speakerd {
 
@@ -83,52 +81,6 @@ size_t Interpolate(const float* window, size_t frames, unsigned channels, int64_
   return written;
 }
 
-// Interpolate's loop for S16 frames: the same weights, sums in the same
-// order, on the samples as integers; each output sample rounded half to even
-// and clipped, as sample_codec.h encodes S16 (Process's output, there scaled
-// by 2^-15, which float represents exactly).
-template <unsigned kChannels>
-size_t InterpolateS16(const int16_t* window, size_t frames, unsigned channels, int64_t* position, int64_t step,
-                      uint8_t* out, size_t room) {
-  constexpr int kRowShift = kBits - kPhaseBits;
-  constexpr int64_t kHalfRow = int64_t{1} << (kRowShift - 1);
-  const Weights* table = WeightTable();
-  const size_t stride = kChannels != 0 ? kChannels : channels;
-  const int64_t end = (static_cast<int64_t>(frames) - 2) * kOne;
-  int64_t p = *position;
-  size_t written = 0;
-  for (; written < room && p < end; ++written, p += step) {
-    const Weights& row = table[((p & (kOne - 1)) + kHalfRow) >> kRowShift];
-    const int16_t* x = window + static_cast<size_t>((p >> kBits) + 2) * stride;
-    uint8_t* y = out + written * stride * sizeof(int16_t);
-#if defined(__SSE2__)
-    if constexpr (kChannels == 2) {
-      // Four stereo frames are one load; sign-extended to 32 bits, they are
-      // the two float vectors Interpolate<2> multiplies.
-      const __m128i samples = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x));
-      const __m128 frames01 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpacklo_epi16(samples, samples), 16));
-      const __m128 frames23 = _mm_cvtepi32_ps(_mm_srai_epi32(_mm_unpackhi_epi16(samples, samples), 16));
-      const __m128 weights = _mm_load_ps(row.w);
-      const __m128 sums = _mm_add_ps(_mm_mul_ps(frames01, _mm_unpacklo_ps(weights, weights)),
-                                     _mm_mul_ps(frames23, _mm_unpackhi_ps(weights, weights)));
-      const __m128 clipped = _mm_min_ps(_mm_max_ps(_mm_add_ps(sums, _mm_movehl_ps(sums, sums)), _mm_set1_ps(-32768.0f)),
-                                        _mm_set1_ps(32767.0f));
-      const __m128i rounded = _mm_cvtps_epi32(clipped);  // half to even in the default rounding mode
-      const int32_t pair = _mm_cvtsi128_si32(_mm_packs_epi32(rounded, rounded));
-      std::memcpy(y, &pair, sizeof pair);
-      continue;
-    }
-#endif
-    for (size_t c = 0; c < stride; ++c) {
-      const float sum = row.w[0] * static_cast<float>(x[c]) + row.w[1] * static_cast<float>(x[stride + c]) +
-                        row.w[2] * static_cast<float>(x[2 * stride + c]) + row.w[3] * static_cast<float>(x[3 * stride + c]);
-      sample_codec::S16LE::Encode(sum / sample_codec::kS16FullScale, y + c * sizeof(int16_t));
-    }
-  }
-  *position = p;
-  return written;
-}
-
 }  // namespace
 
 DriftInterpolator::DriftInterpolator(unsigned channels) : channels_(channels) { Reset(); }
@@ -141,50 +93,36 @@ double DriftInterpolator::SetRatio(double source_per_output) {
 void DriftInterpolator::Reset() {
   position_ = 0;
   window_.assign(kHistoryFrames * channels_, 0.0f);
-  window_s16_.assign(kHistoryFrames * channels_, 0);
-}
-
-template <typename Sample, typename Interpolate>
-void DriftInterpolator::Slide(std::vector<Sample>* window, const void* in, size_t* in_frames, size_t* out_frames,
-                              Interpolate interpolate) {
-  const size_t frames = *in_frames;
-  const size_t channels = channels_;
-  // Grown, never shrunk: a vector's resize would zero what the copy fills.
-  if (window->size() < (kHistoryFrames + frames) * channels) window->resize((kHistoryFrames + frames) * channels);
-  std::memcpy(window->data() + kHistoryFrames * channels, in, frames * channels * sizeof(Sample));
-  // Window frame i + kHistoryFrames is input frame i: the history reaches
-  // back to input frame -3, and floor(position) >= -2 on entry.
-  int64_t position = position_;
-  const size_t written = interpolate(window->data(), frames, &position);
-  // Keep the three frames before the next output's first one; input past
-  // them is not taken when the output ran out of room first.
-  const size_t taken = static_cast<size_t>(std::clamp<int64_t>((position >> kFractionBits) + 2, 0, static_cast<int64_t>(frames)));
-  std::memmove(window->data(), window->data() + taken * channels, kHistoryFrames * channels * sizeof(Sample));
-  position_ = position - static_cast<int64_t>(taken) * kOne;
-  *in_frames = taken;
-  *out_frames = written;
 }
 
 void DriftInterpolator::Process(const float* in, size_t* in_frames, float* out, size_t* out_frames) {
-  const size_t room = *out_frames;
-  Slide(&window_, in, in_frames, out_frames, [&](const float* window, size_t frames, int64_t* position) {
-    switch (channels_) {
-      case 1: return Interpolate<1>(window, frames, 1, position, step_, out, room);
-      case 2: return Interpolate<2>(window, frames, 2, position, step_, out, room);
-      default: return Interpolate<0>(window, frames, channels_, position, step_, out, room);
-    }
-  });
-}
-
-void DriftInterpolator::ProcessS16(const uint8_t* in, size_t* in_frames, uint8_t* out, size_t* out_frames) {
-  const size_t room = *out_frames;
-  Slide(&window_s16_, in, in_frames, out_frames, [&](const int16_t* window, size_t frames, int64_t* position) {
-    switch (channels_) {
-      case 1: return InterpolateS16<1>(window, frames, 1, position, step_, out, room);
-      case 2: return InterpolateS16<2>(window, frames, 2, position, step_, out, room);
-      default: return InterpolateS16<0>(window, frames, channels_, position, step_, out, room);
-    }
-  });
+  const size_t frames = *in_frames;
+  const size_t channels = channels_;
+  // Grown, never shrunk: a vector's resize would zero what the copy fills.
+  if (window_.size() < (kHistoryFrames + frames) * channels) window_.resize((kHistoryFrames + frames) * channels);
+  std::memcpy(window_.data() + kHistoryFrames * channels, in, frames * channels * sizeof(float));
+  // Window frame i + kHistoryFrames is input frame i: the history reaches
+  // back to input frame -3, and floor(position) >= -2 on entry.
+  int64_t position = position_;
+  size_t written;
+  switch (channels) {
+    case 1:
+      written = Interpolate<1>(window_.data(), frames, 1, &position, step_, out, *out_frames);
+      break;
+    case 2:
+      written = Interpolate<2>(window_.data(), frames, 2, &position, step_, out, *out_frames);
+      break;
+    default:
+      written = Interpolate<0>(window_.data(), frames, channels, &position, step_, out, *out_frames);
+      break;
+  }
+  // Keep the three frames before the next output's first one; input past
+  // them is not taken when the output ran out of room first.
+  const size_t taken = static_cast<size_t>(std::clamp<int64_t>((position >> kFractionBits) + 2, 0, static_cast<int64_t>(frames)));
+  std::memmove(window_.data(), window_.data() + taken * channels, kHistoryFrames * channels * sizeof(float));
+  position_ = position - static_cast<int64_t>(taken) * kOne;
+  *in_frames = taken;
+  *out_frames = written;
 }
 
 }  // namespace speakerd

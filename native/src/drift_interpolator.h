@@ -42,38 +42,22 @@ class DriftInterpolator {
   // to what it took and wrote. The first output frame is input frame 0
   // itself, as speexdsp's after skip_zeros.
   void Process(const float* in, size_t* in_frames, float* out, size_t* out_frames);
-  // The same for S16_LE frames in and out (bytes, any alignment), in one
-  // pass: the samples are interpolated as integers and rounded half to even
-  // with clipping, which gives exactly Process's output between S16 decode
-  // and encode (a sample's scale of 2^-15 is exact in float), without three
-  // passes over float copies. Most timed streams are S16 at the card's rate:
-  // their conversion cost half again as much as the interpolation itself.
-  // A converter uses one of the two, never both.
-  void ProcessS16(const uint8_t* in, size_t* in_frames, uint8_t* out, size_t* out_frames);
 
   // Starts over: silence before the next input, position 0.
   void Reset();
 
-  size_t memory_bytes() const { return window_.capacity() * sizeof(float) + window_s16_.capacity() * sizeof(int16_t); }
+  size_t memory_bytes() const { return window_.capacity() * sizeof(float); }
 
  private:
   static constexpr size_t kHistoryFrames = 3;
-
-  // Appends `frames` input frames to `window` after its history, runs
-  // `interpolate(window, &position)` (returns frames written), keeps the
-  // history the next call needs and sets *in_frames and *out_frames.
-  template <typename Sample, typename Interpolate>
-  void Slide(std::vector<Sample>* window, const void* in, size_t* in_frames, size_t* out_frames, Interpolate interpolate);
 
   const unsigned channels_;
   int64_t step_ = kOne;  // the ratio
   // The next output frame's source position, relative to the first frame of
   // the next input.
   int64_t position_ = 0;
-  // The three frames before the next input, then that input while Process
-  // (window_) or ProcessS16 (window_s16_) runs.
+  // The three frames before the next input, then that input while Process runs.
   std::vector<float> window_;
-  std::vector<int16_t> window_s16_;
 };
 
 }  // namespace speakerd
