@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { encode, flacHeadAndFrames, noiseS16, writeWav } from '../compressed-fixtures';
 import { scratchDir } from '../pcm-fixtures';
 import { generatedBody, rssMiB } from './memory-fixtures';
-import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { fileDeviceEnv, shippedMemoryEnv, startServer, waitForStatus } from './server-process';
 
 t.setTimeout(300_000);
 
@@ -16,7 +16,7 @@ t.test('a compressed upload is decoded as it arrives: a 2 GiB FLAC leaves RSS wi
   // stereo, decoded unpaced into /dev/null. Settings as in the test above.
   const dir = scratchDir(t);
   const { head, frames } = flacHeadAndFrames(readFileSync(encode('flac', writeWav(dir, 'noise', noiseS16(48000, 2), 48000, 2))));
-  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '86400', NODE_OPTIONS: '--max-old-space-size=96', MALLOC_ARENA_MAX: '2' }));
+  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '86400', ...shippedMemoryEnv() }));
   await waitForStatus(`${server.url}/healthz`, 200);
   const upload = async (bytes: number) => {
     // Whole frames only: the body is a multiple of the repeated part after the head.
