@@ -109,6 +109,14 @@ int ReadField(snd_config_t* field, const std::string& pcm, FaultSpec* spec, Devi
     (key == "fail_errno" ? spec->fail_errno : spec->refuse_errno) = value;
     return 0;
   }
+  if (key == "refuse_while_file") {
+    const char* file = nullptr;
+    if (snd_config_get_string(field, &file) < 0 || *file == '\0') {
+      return Malformed(error, pcm, "refuse_while_file must name a file");
+    }
+    spec->refuse_while_file = file;
+    return 0;
+  }
   if (key == "fail_mode") {
     const char* mode = nullptr;
     if (snd_config_get_string(field, &mode) < 0 || (std::strcmp(mode, "errno") != 0 && std::strcmp(mode, "disconnect") != 0)) {
@@ -328,6 +336,9 @@ int OpenFaultPcm(snd_pcm_t** pcm, const FaultSpec& spec, snd_config_t* config) {
     std::this_thread::sleep_for(std::chrono::milliseconds(spec.open_delay_ms));
   }
   if (open_number >= spec.refuse_from && open_number < spec.refuse_from + spec.refuse_opens) return -spec.refuse_errno;
+  if (!spec.refuse_while_file.empty() && open_number >= spec.refuse_from && access(spec.refuse_while_file.c_str(), F_OK) == 0) {
+    return -spec.refuse_errno;
+  }
 
   auto* fault = new FaultPcm();
   fault->name = spec.name;

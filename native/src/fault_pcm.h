@@ -25,6 +25,9 @@
 //     refuse_opens 2       # N opens fail ...
 //     refuse_from 1        # ... counting from this open (1: the first) ...
 //     refuse_errno EBUSY   # ... with this errno
+//     refuse_while_file "/tmp/gate"  # opens from refuse_from on fail while
+//                          # this file exists: the test ends the outage
+//                          # when it has seen it, however slow the machine
 //     open_delay_ms 3000   # opens block this long, like a driver stuck in open ...
 //     delay_opens 1        # ... but only the first N (default: every one)
 //   }
@@ -55,6 +58,7 @@ struct FaultSpec {
   int64_t refuse_opens = 0;
   int64_t refuse_from = 1;
   int refuse_errno = 19;
+  std::string refuse_while_file;  // empty: no gate
   int64_t open_delay_ms = 0;
   int64_t delay_opens = -1;  // -1: every open
 };

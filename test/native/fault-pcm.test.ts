@@ -1,6 +1,6 @@
 import t from 'tap';
 import { once } from 'node:events';
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { constants } from 'node:os';
 import path from 'node:path';
 import { openDevice, type Device, type NativeError, type StreamResult } from '../../src/engine/native';
@@ -396,6 +396,36 @@ t.test('refuse_errno takes a number, and defaults to ENODEV', async (t) => {
   await leaks.check();
 });
 
+t.test('refuse_while_file: opens from refuse_from on are refused while the file exists, and the first open after it is gone plays', async (t) => {
+  const dir = scratchDir(t);
+  const leaks = leakCheck(t);
+  const gate = path.join(dir, 'absent');
+  writeFileSync(gate, '');
+  const fields = `refuse_from 2 refuse_errno ENODEV refuse_while_file "${gate}"`;
+
+  // Open 1 is before refuse_from: the gate does not apply to it.
+  const first = await openFault('gated', path.join(dir, 'first.raw'), fields);
+  await first.close();
+  for (const open of [2, 3, 4]) {
+    await t.rejects(openFault('gated', path.join(dir, `refused${open}.raw`), fields), {
+      code: 'E_ALSA_OPEN',
+      errno: ENODEV,
+      message: 'cannot open PCM "gated": No such device',
+    }, `open ${open}, while ${path.basename(gate)} exists`);
+  }
+  unlinkSync(gate);
+  const file = path.join(dir, 'played.raw');
+  const device = await openFault('gated', file, fields);
+  const samples = s16Pattern(4800, 2, 22);
+  const stream = device.createStream();
+  t.equal(await stream.writeAll(samples), true);
+  stream.end();
+  t.match(await stream.finished(), { outcome: 'played', frames: 4800 });
+  await device.close();
+  t.ok(readFileSync(file).equals(samples), 'the open after the gate went plays bit-exact');
+  await leaks.check();
+});
+
 t.test('fail_times 1: the first instance is lost, the next open of the definition plays a whole stream bit-exact', async (t) => {
   const dir = scratchDir(t);
   const F = 5000;
@@ -516,6 +546,8 @@ t.test('malformed definitions reject with E_ALSA_CONFIG, EINVAL and a message na
     ['bad_errno_name', (n) => `${slave(n)} fail_errno ENOSUCHERRNO`, 'fail_errno must be an errno name such as ENODEV, or a positive number'],
     ['bad_errno_zero', (n) => `${slave(n)} refuse_errno 0`, 'refuse_errno must be an errno name such as ENODEV, or a positive number'],
     ['bad_errno_negative', (n) => `${slave(n)} refuse_errno -19`, 'refuse_errno must be an errno name such as ENODEV, or a positive number'],
+    ['bad_gate_empty', (n) => `${slave(n)} refuse_while_file ""`, 'refuse_while_file must name a file'],
+    ['bad_gate_number', (n) => `${slave(n)} refuse_while_file 3`, 'refuse_while_file must name a file'],
   ];
   for (const [name, fields, problem] of cases) {
     const alsaConfig = faultDefinition(name, path.join(dir, `${name}.raw`), fields(name));

@@ -2,7 +2,7 @@
 // fault-injecting PCM (native/src/fault_pcm.h) over a file PCM, which fails
 // for real inside alsa-lib the way an unplugged card does.
 import t from 'tap';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { openFds } from './http-client';
@@ -54,10 +54,15 @@ function procStatus(pid: number, field: string): number {
 }
 
 t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 while refused reopens back off, then new streams play bit-exact', async (t) => {
-  const file = path.join(scratchDir(t), 'out.raw');
+  const scratch = scratchDir(t);
+  const file = path.join(scratch, 'out.raw');
   // Open 1 works and fails at frame 24000; opens 2-4 are refused like an
-  // absent card; open 5 works and never fails.
-  const server = await startServer(t, flakyEnv(file, 'fail_at_frame 24000 fail_times 1 refuse_from 2 refuse_opens 3 refuse_errno ENODEV'));
+  // absent card, and so is every later one while the gate file exists: the
+  // outage lasts until the test has seen it (under emulation, its requests
+  // took longer than three backoffs). Then the next open works.
+  const gate = path.join(scratch, 'card-absent');
+  writeFileSync(gate, '');
+  const server = await startServer(t, flakyEnv(file, `fail_at_frame 24000 fail_times 1 refuse_from 2 refuse_opens 3 refuse_errno ENODEV refuse_while_file "${gate}"`));
   await waitForStatus(`${server.url}/readyz`, 200);
 
   const first = s16Pattern(96_000, 2, 7);
@@ -92,14 +97,13 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
   t.equal(device.body.diagnostics.verdict.code, 'E_SND_LOST');
   t.equal((await scrape(server.url)).value('speakerd_device_up', { speakerd_device_mode: 'device' }), 0, '/metrics: the device is down');
 
+  // The card comes back.
+  unlinkSync(gate);
   await waitForStatus(`${server.url}/readyz`, 200, 5000);
   t.equal((await scrape(server.url)).value('speakerd_device_up', { speakerd_device_mode: 'device' }), 1, '/metrics: up again');
-  const failures = logsWith(server, /^opening the audio device failed \(attempt \d\)/);
-  t.same(
-    failures.map((entry) => (entry.error as { errno: number }).errno),
-    [19, 19, 19],
-    'three refused reopens, each logged with its errno',
-  );
+  const failures = logsWith(server, /^opening the audio device failed \(attempt \d+\)/);
+  t.ok(failures.length >= 3, `${failures.length} refused reopens (at least the three counted ones)`);
+  t.ok(failures.every((entry) => (entry.error as { errno: number }).errno === 19), 'each logged with its errno, ENODEV');
   const delays = failures.map((entry) => entry.retryInMs as number);
   t.ok(delays[0]! <= 80 && delays[1]! <= 160 && delays[2]! <= 320 && delays.every((ms) => ms >= 20), `backoff doubles with jitter: ${delays.join(', ')} ms`);
   t.equal(logsWith(server, /^audio device lost: E_DEVICE_LOST/).length, 1);
