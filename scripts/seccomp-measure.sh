@@ -23,6 +23,11 @@
 # lists the interfaces (a netlink socket) to log its addresses.
 # Each step runs once per Node binary in SECCOMP_NODES (default: node), e.g.
 #   SECCOMP_NODES="node /opt/node24/bin/node" scripts/seccomp-measure.sh
+# An arm64 Node (scripts/node-dist.sh "" arm64) measures the aarch64 calls on
+# this x86_64 machine: it runs the out/arm64 tree (scripts/arm64.sh build or
+# from-image) under qemu-user, whose own strace logs the calls (traced()).
+# The profile is one list for both architectures: libseccomp resolves each
+# name on each, and a name one of them lacks (open on aarch64) is skipped there.
 # The union of the names in the traces, plus the documented ADDITIONS below
 # (calls these runs may not reach: another Node major, aarch64 names, rare
 # paths), becomes syscalls.txt. The measurement does not run in CI; the test
@@ -154,9 +159,30 @@ trace_names() {
   sed -nE 's/^[0-9]+ +([a-z0-9_]+)\(.*/\1/p; s/^[0-9]+ +<\.\.\. ([a-z0-9_]+) resumed>.*/\1/p' "$@"
 }
 
+# Sets TRACER to the command prefix that traces a command's syscalls into
+# $1: strace for a native Node; for an arm64 Node on another machine,
+# qemu-user's own strace (QEMU_STRACE), which logs the aarch64 calls the
+# program makes before qemu maps them onto the host's (strace would see only
+# the host's). qemu writes one log a process ($1.<pid>).
+tracer() {
+  if [ "$NODE_ARCH" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then
+    TRACER=(env QEMU_STRACE=1 "QEMU_LOG_FILENAME=$1.%d")
+  else
+    TRACER=(strace -f -qq -o "$1")
+  fi
+}
+
+# Runs a command traced into $1.
+traced() {
+  tracer "$1"
+  shift
+  "${TRACER[@]}" "$@"
+}
+
 wait_port() {
   local port=$1
-  for _ in $(seq 1 100); do
+  # Up to 60 s: an arm64 Node under qemu-user and its strace starts slowly.
+  for _ in $(seq 1 600); do
     curl -fsS -o /dev/null "http://127.0.0.1:$port/livez" 2>/dev/null && return 0
     sleep 0.1
   done
@@ -169,8 +195,9 @@ wait_port() {
 traced_serve() {
   local trace=$1 port=$2 exercise=$3
   shift 3
+  tracer "$trace"
   env "$@" PORT="$port" HOST=0.0.0.0 LOG_LEVEL=warn \
-    strace -f -qq -o "$trace" "$NODE" --max-semi-space-size=1 dist/cli.js serve &
+    "${TRACER[@]}" "$NODE" --max-semi-space-size=1 dist/cli.js serve &
   local pid=$!
   wait_port "$port"
   "$exercise" "$port"
@@ -197,8 +224,8 @@ post_second() {
 
 healthchecks() {
   local port=$1
-  PORT="$port" strace -f -qq -o "$WORK/$TAG-healthcheck.trace" "$NODE" dist/cli.js healthcheck >/dev/null
-  PORT=1 strace -f -qq -o "$WORK/$TAG-healthcheck-refused.trace" "$NODE" dist/cli.js healthcheck 2>/dev/null && return 1
+  PORT="$port" traced "$WORK/$TAG-healthcheck.trace" "$NODE" dist/cli.js healthcheck >/dev/null
+  PORT=1 traced "$WORK/$TAG-healthcheck-refused.trace" "$NODE" dist/cli.js healthcheck 2>/dev/null && return 1
   get_all "$port"
 }
 
@@ -222,8 +249,13 @@ measure() {
   local receiver=$!
   local versions=()
   for NODE in ${SECCOMP_NODES:-node}; do
-    TAG=$("$NODE" --version)
-    versions+=("$("$NODE" --version)")
+    NODE=$(realpath "$(command -v "$NODE")")
+    NODE_ARCH=$("$NODE" -p process.arch)
+    TAG="$("$NODE" --version)-$NODE_ARCH"
+    versions+=("$("$NODE" --version) $NODE_ARCH")
+    # An arm64 Node runs the arm64 tree (scripts/arm64.sh build or
+    # from-image): its addon, the same dist/.
+    if [ "$NODE_ARCH" = arm64 ] && [ "$(uname -m)" != aarch64 ]; then cd "$ROOT/out/arm64"; else cd "$ROOT"; fi
     echo "measuring with $NODE ($("$NODE" --version))" >&2
     echo "1/7 serve, device mode, file PCM" >&2
     traced_serve "$WORK/$TAG-device.trace" 18080 post_second \
@@ -233,14 +265,14 @@ measure() {
     echo "3/7 serve, auto mode, empty AUDIO_SND_DIR" >&2
     traced_serve "$WORK/$TAG-auto.trace" 18082 get_all AUDIO_MODE=auto AUDIO_SND_DIR="$WORK/snd"
     echo "4/7 doctor" >&2
-    AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor.trace" "$NODE" dist/cli.js doctor >/dev/null || true
-    AUDIO_SND_DIR="$WORK/snd" strace -f -qq -o "$WORK/$TAG-doctor-json.trace" "$NODE" dist/cli.js doctor --json >/dev/null || true
+    AUDIO_SND_DIR="$WORK/snd" traced "$WORK/$TAG-doctor.trace" "$NODE" dist/cli.js doctor >/dev/null || true
+    AUDIO_SND_DIR="$WORK/snd" traced "$WORK/$TAG-doctor-json.trace" "$NODE" dist/cli.js doctor --json >/dev/null || true
     AUDIO_MODE=device AUDIO_DEVICE=out AUDIO_ALSA_CONFIG="$file_pcm" \
-      strace -f -qq -o "$WORK/$TAG-doctor-device.trace" "$NODE" dist/cli.js doctor >/dev/null || true
+      traced "$WORK/$TAG-doctor-device.trace" "$NODE" dist/cli.js doctor >/dev/null || true
     echo "5/7 tone" >&2
-    strace -f -qq -o "$WORK/$TAG-tone-file.trace" "$NODE" dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
+    traced "$WORK/$TAG-tone-file.trace" "$NODE" dist/cli.js tone --pcm out --alsa-config "$file_pcm" \
       --underrun wait --seconds 1 >/dev/null
-    strace -f -qq -o "$WORK/$TAG-tone-clock.trace" "$NODE" dist/cli.js tone --seconds 1 >/dev/null
+    traced "$WORK/$TAG-tone-clock.trace" "$NODE" dist/cli.js tone --seconds 1 >/dev/null
     echo "6/7 healthcheck" >&2
     traced_serve "$WORK/$TAG-serve-healthcheck.trace" 18083 healthchecks AUDIO_MODE=headless
     echo "7/7 OTLP export" >&2
@@ -251,11 +283,11 @@ measure() {
   kill "$receiver"
   local measured additions refused
   refused="$(printf '%s\n' "$REFUSED" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
-  measured="$(trace_names "$WORK"/*.trace | sort -u | comm -23 - <(printf '%s\n' "$refused"))"
+  measured="$(trace_names "$WORK"/*.trace* | sort -u | comm -23 - <(printf '%s\n' "$refused"))"
   additions="$(printf '%s\n' "$ADDITIONS" | sed -e 's/#.*//' -e '/^ *$/d' | sort -u)"
   {
     echo "# The syscalls speakerd's container may make: its seccomp allow-list."
-    echo "# Generated by scripts/seccomp-measure.sh (${versions[*]}, $(uname -m));"
+    echo "# Generated by scripts/seccomp-measure.sh ($(IFS=,; echo "${versions[*]}" | sed 's/,/, /g'));"
     echo "# a new measurement rewrites it: add names to ADDITIONS in that script, then run"
     echo "# scripts/seccomp-measure.sh --generate. Anything not listed fails with EPERM."
     printf '%s\n' "$ADDITIONS"

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 // The generator is plain CommonJS so that scripts/seccomp-measure.sh can run it
@@ -87,6 +88,30 @@ t.test('the playback thread, its real-time priority and shutdown are allowed', a
     'openat', 'newfstatat', 'pipe2', 'dup3', 'getdents64', 'epoll_create1', 'pselect6',
   ]) {
     t.ok(allowed.has(name), `${name} is allowed`);
+  }
+});
+
+t.test('every allowed name is a syscall libseccomp knows on x86_64 or aarch64, and the profile does not lean on x86_64-only calls on arm64', async (t) => {
+  // scmp_sys_resolver (Debian's seccomp package) reads libseccomp's own
+  // tables: a misspelt name would be skipped on every architecture, silently.
+  const resolves = (arch: string, name: string) => {
+    const result = spawnSync('scmp_sys_resolver', ['-a', arch, name], { encoding: 'utf8' });
+    if (result.error) throw new Error('scmp_sys_resolver is missing: scripts/setup.sh installs the seccomp package');
+    return Number(result.stdout.trim()) >= 0;
+  };
+  const unknown = [...allowed].filter((name) => !resolves('x86_64', name) && !resolves('aarch64', name));
+  t.same(unknown, [], 'no name unknown to both');
+  const x86Only = [...allowed].filter((name) => !resolves('aarch64', name)).sort();
+  // What aarch64 lacks, each with its generic form allowed too. arch_prctl
+  // (x86's thread-pointer register) needs none: aarch64 sets it without a call.
+  const noneNeeded = new Set(['arch_prctl']);
+  const genericForm: Record<string, string> = {
+    access: 'faccessat', dup2: 'dup3', epoll_create: 'epoll_create1', epoll_wait: 'epoll_pwait', eventfd: 'eventfd2',
+    getdents: 'getdents64', inotify_init: 'inotify_init1', lstat: 'newfstatat', mkdir: 'mkdirat', open: 'openat', pipe: 'pipe2', poll: 'ppoll',
+    readlink: 'readlinkat', rename: 'renameat', select: 'pselect6', stat: 'newfstatat', unlink: 'unlinkat',
+  };
+  for (const name of x86Only.filter((name) => !noneNeeded.has(name))) {
+    t.ok(genericForm[name] !== undefined && allowed.has(genericForm[name]!), `${name} (not on aarch64): ${genericForm[name] ?? 'no generic form known'} is allowed`);
   }
 });
 
