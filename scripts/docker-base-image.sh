@@ -86,7 +86,8 @@ assemble() {
   tar -xzf "$work/npm-$npm_version.tgz" -C "$rootfs/usr/local/lib/node_modules/npm" --strip-components=1
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$rootfs/usr/local/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$rootfs/usr/local/bin/npx"
-  [ "$(chroot "$rootfs" /usr/local/bin/node -p process.arch)" = "$node_arch" ] || { log "$arch: node does not run in the root"; exit 1; }
+  # No NODE_OPTIONS of the caller's (tap's loaders) in the root.
+  [ "$(env -u NODE_OPTIONS chroot "$rootfs" /usr/local/bin/node -p process.arch)" = "$node_arch" ] || { log "$arch: node does not run in the root"; exit 1; }
 
   log "$arch: importing as $image"
   # A FROM-scratch build rather than `docker import`, whose --platform the
