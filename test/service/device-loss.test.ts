@@ -204,7 +204,12 @@ t.test('100 loss and reopen cycles in one process leak no descriptors, threads o
   const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024 };
   t.equal(after.fds, before.fds, 'file descriptors');
   t.equal(after.threads, before.threads, 'threads');
-  t.ok(after.rss - before.rss < 4, `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles`);
+  const rss = `RSS ${before.rss.toFixed(1)} → ${after.rss.toFixed(1)} MiB over 100 cycles`;
+  // Under qemu-user (scripts/arm64.sh test) VmRSS is mostly qemu's cache of
+  // translated code, which grows as new paths run (257 → 320 MiB here): a
+  // figure there, not speakerd's memory. Descriptors and threads still count.
+  if (process.env.SPEAKERD_TEST_EMULATED) t.comment(`${rss} under ${process.env.SPEAKERD_TEST_EMULATED}, not bounded`);
+  else t.ok(after.rss - before.rss < 4, rss);
   t.equal(logsWith(server, /^audio device lost/).length, 150);
 });
 
