@@ -9,16 +9,23 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # g++/make/python3: node-gyp. bzip2 and xz-utils (below): the C libraries'
 # tarballs. ca-certificates: npm over TLS. For the tests: binutils (nm),
 # util-linux (unshare, mount), valgrind, curl, runc (the manifest's settings),
-# docker.io and debootstrap (the Dockerfile, built on a locally assembled base
-# image). g++ brings the sanitizer runtimes the native checks use. The kernel
-# suite (scripts/kernel-vm.sh: Debian's kernel under QEMU, for real sound
-# drivers): qemu-system-x86, busybox-static (its initramfs), kmod (depmod,
+# seccomp (scmp_sys_resolver: libseccomp's syscall tables, for the profile test),
+# docker.io, docker-registry and debootstrap (the Dockerfile, built on a
+# locally assembled base image, for amd64 and arm64 as one manifest list in a
+# private registry), qemu-user-static and binfmt-support (the arm64 image's
+# RUN steps and the arm64 tests run under qemu-user: scripts/arm64.sh),
+# qemu-system-arm (Debian's arm64 kernel, for the profile's aarch64 list:
+# scripts/arm64-kernel.sh). g++
+# brings the sanitizer runtimes the native checks use. The kernel suite
+# (scripts/kernel-vm.sh: Debian's kernel under QEMU, for real sound drivers):
+# qemu-system-x86, busybox-static (its initramfs), kmod (depmod,
 # modprobe), xz-utils (the kernel image), cpio, and alsa-utils (aplay, arecord
 # and amixer, which the guest runs from this machine's root). For the benches:
 # wrk (bench/hostile.mjs floods /metrics and /v1/device with it). For the
 # decoder tests, the reference encoders and decoders that make their fixtures
 # and check speakerd's output: flac, opus-tools, vorbis-tools, mpg123, lame.
-packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc docker.io debootstrap
+packages=(g++ make python3 bzip2 binutils util-linux valgrind curl ca-certificates runc seccomp docker.io docker-registry debootstrap
+  qemu-user-static binfmt-support qemu-system-arm
   qemu-system-x86 busybox-static kmod xz-utils cpio alsa-utils wrk
   flac opus-tools vorbis-tools mpg123 lame)
 missing=()
@@ -31,5 +38,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# arm64 programs (the arm64 image's build steps, its Node) run under qemu-user.
+bash scripts/arm64.sh setup
 
 npm ci --no-audit --no-fund

@@ -1,13 +1,20 @@
 #!/usr/bin/env bash
 # The test suite in stages, each its own tap run with its own time limit.
-# Three files are slow for reasons of their own, and each runs alone, once:
-#   fast        every test file except the three below, two at a time
+# Some files are slow for reasons of their own, and each stage of them runs
+# alone, once:
+#   fast        every test file except those below, two at a time
 #   sanitizers  test/native/sanitizers.test.ts: builds the engine with ASan,
 #               UBSan and TSan and runs it under them and valgrind
 #   docker      test/k8s/docker.test.ts: builds the image (the first build
-#               on a machine compiles alsa-lib in it) and runs it
+#               on a machine compiles alsa-lib in it) and runs it; then
+#               test/k8s/docker-multiarch.test.ts: the amd64 and arm64 images
+#               as one manifest list, and the arm64 one run under qemu-user
 #   kernel      test/kernel/kernel.test.ts: boots Debian's kernel under QEMU
 #               (TCG) and runs the guest tests on its sound drivers
+#   arm64       test/arm64/arm64.test.ts: scripts/arm64.sh's test set on
+#               arm64 Node under qemu-user, against the arm64 image's addon;
+#               test/arm64/seccomp-kernel.test.ts: the image under runc and
+#               the seccomp profile on Debian's arm64 kernel (qemu-system-aarch64)
 # The limits stop a stage that hangs. `timeout` signals its whole process
 # group, so nothing a stage started (check-native.sh, qemu) outlives it,
 # whereas tap's per-file timeout kills only the test's own process and left
@@ -15,7 +22,7 @@
 # off and the stage's limit is theirs.
 #
 # Usage: scripts/test-stages.sh [STAGE...] [-- TAP_ARGS...]
-#   No stage: all four, in the order above (npm test). Every stage runs even
+#   No stage: all five, in the order above (npm test). Every stage runs even
 #   when an earlier one failed; the exit code is 1 if any failed. Each tap
 #   run prints its own "# { total: N, pass: N }" line.
 # Expects the TypeScript built (npm test builds it first).
@@ -30,7 +37,7 @@ while [ $# -gt 0 ] && [ "$1" != -- ]; do
 done
 [ "${1:-}" = -- ] && shift
 tap_args=("$@")
-[ ${#stages[@]} -eq 0 ] && stages=(fast sanitizers docker kernel)
+[ ${#stages[@]} -eq 0 ] && stages=(fast sanitizers docker kernel arm64)
 
 # --exclude replaces tap's default exclusion, so that is restated. The files
 # that count xruns and underruns on the paced clock sink, ask for
@@ -43,7 +50,7 @@ tap_args=("$@")
 # time for a while after 5 s (CI, 2026-12-04; alone with two yes loops
 # they held 75 and 204 us).
 fast=(--jobs=2 --exclude='**/@(fixture*(s)|dist)/**' --exclude='test/kernel/**'
-  --exclude=test/native/sanitizers.test.ts --exclude=test/k8s/docker.test.ts
+  --exclude=test/native/sanitizers.test.ts --exclude='test/k8s/docker*.test.ts' --exclude='test/arm64/**'
   --serial=test/service/telemetry.test.ts --serial=test/service/streams.test.ts
   --serial=test/native/clock-sink.test.ts --serial=test/native/underrun.test.ts
   --serial=test/native/realtime.test.ts --serial=test/service/sync.test.ts
@@ -54,10 +61,11 @@ for stage in "${stages[@]}"; do
   case $stage in
     fast) limit=900 args=("${fast[@]}") ;;
     sanitizers) limit=900 args=(--timeout=0 test/native/sanitizers.test.ts) ;;
-    docker) limit=1200 args=(--timeout=0 test/k8s/docker.test.ts) ;;
+    docker) limit=1800 args=(--timeout=0 --jobs=1 test/k8s/docker.test.ts test/k8s/docker-multiarch.test.ts) ;;
     kernel) limit=1200 args=(--timeout=0 test/kernel/kernel.test.ts) ;;
+    arm64) limit=1500 args=(--timeout=0 --jobs=1 test/arm64/arm64.test.ts test/arm64/seccomp-kernel.test.ts) ;;
     *)
-      echo "test-stages: unknown stage $stage (fast, sanitizers, docker, kernel)" >&2
+      echo "test-stages: unknown stage $stage (fast, sanitizers, docker, kernel, arm64)" >&2
       exit 2
       ;;
   esac
