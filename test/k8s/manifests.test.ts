@@ -179,6 +179,16 @@ t.test('Pod Security: device-plugin and headless meet "baseline" (no hostPath, n
   t.equal(rendered.headless.find((o) => o.kind === 'ConfigMap')!.data.AUDIO_MODE, 'headless');
 });
 
+t.test('no workload is tied to an architecture: the DaemonSets schedule on amd64 and arm64 nodes alike (the image is multi-arch)', async (t) => {
+  for (const [overlay, objects] of Object.entries(rendered)) {
+    for (const workload of objects.filter((o) => o.kind === 'DaemonSet')) {
+      const spec = workload.spec.template.spec;
+      const selectors = JSON.stringify([spec.nodeSelector ?? {}, spec.affinity ?? {}]);
+      t.notMatch(selectors, /kubernetes\.io\/arch|beta\.kubernetes\.io\/arch|kubernetes\.io\/os/, `${overlay}: ${workload.metadata.name} selects no architecture`);
+    }
+  }
+});
+
 t.test('recommended labels, a Service, the headless peers Service, and a NetworkPolicy that admits only the HTTP port and lets out only broadcasts to the peers', async (t) => {
   for (const [overlay, objects] of Object.entries(rendered)) {
     for (const object of objects.filter((o) => o.metadata.namespace === 'speakerd')) {
