@@ -55,6 +55,7 @@ prepare() {
     [ -n "$file" ] || { log "no $module in $package"; exit 1; }
     cp "$file" "$dir/initrd/modules/$module.ko"
   done
+  printf '%s\n' "${MODULES[@]}" >"$dir/initrd/modules/order"
   cp "$dir/kernel/boot/vmlinuz-$version" "$dir/Image"
   cat >"$dir/initrd/init" <<'INIT'
 #!/bin/busybox sh
@@ -63,7 +64,7 @@ prepare() {
 /bin/busybox --install -s /bin
 export PATH=/bin
 mount -t proc proc /proc && mount -t sysfs sysfs /sys && mount -t devtmpfs devtmpfs /dev
-for module in virtio_mmio netfs fscache 9pnet 9pnet_virtio 9p; do insmod /modules/$module.ko || exit 1; done
+while read -r module; do insmod "/modules/$module.ko" || exit 1; done </modules/order
 ip link set lo up
 mkdir -p /newroot
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 root /newroot || exit 1

@@ -9,12 +9,12 @@
 // and its starts read the compile cache made when it was built.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { s16Pattern } from '../pcm-fixtures';
 import { waitForStatus } from '../service/server-process';
 import { freePort } from './fixtures/container-checks';
-import { CA_BUNDLE, dockerEngineInstalled, startDockerEngine, type DockerEngine } from './fixtures/docker-engine';
+import { BUILD_SECRET, dockerEngineInstalled, startDockerEngine, type DockerEngine } from './fixtures/docker-engine';
 import { holdsOnlyWhatShips, readsItsCompileCache, runsAsTheManifestSays } from './fixtures/docker-pod';
 import { renderedPod, root } from './fixtures/oci-bundle';
 
@@ -45,9 +45,8 @@ t.before(async () => {
 });
 
 t.test('the image builds from the Dockerfile', async (t) => {
-  const secret = existsSync(CA_BUNDLE) ? ['--secret', `id=build-ca,src=${CA_BUNDLE}`] : [];
   const started = performance.now();
-  const build = spawnSync(api.env.DOCKER!, ['build', '--network', 'host', ...secret, '-t', IMAGE, root], {
+  const build = spawnSync(api.env.DOCKER!, ['build', '--network', 'host', ...BUILD_SECRET, '-t', IMAGE, root], {
     env: { ...api.env, DOCKER_BUILDKIT: '1' },
     encoding: 'utf8',
     timeout: 900_000,
