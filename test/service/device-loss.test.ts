@@ -7,7 +7,7 @@ import path from 'node:path';
 import { s16Pattern, scratchDir } from '../pcm-fixtures';
 import { openFds } from './http-client';
 import { scrape } from './prometheus-text';
-import { shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from './server-process';
+import { logsWith, nthLogLine, shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from './server-process';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
 
@@ -33,19 +33,6 @@ async function play(server: ServerProcess, body: Buffer): Promise<{ status: numb
 async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const response = await fetch(url);
   return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
-function logsWith(server: ServerProcess, pattern: RegExp): Record<string, unknown>[] {
-  return server.logs.filter((entry) => pattern.test(String(entry.msg)));
-}
-
-/** Resolves with the first log line matching `pattern`, however long it takes (the test's timeout bounds it). */
-async function logLine(server: ServerProcess, pattern: RegExp): Promise<Record<string, unknown>> {
-  for (;;) {
-    const found = logsWith(server, pattern)[0];
-    if (found) return found;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 function procStatus(pid: number, field: string): number {
@@ -116,6 +103,9 @@ t.test('a device lost mid-stream: 503 E_DEVICE_LOST, /readyz 503 and /livez 200 
     ],
     'the loss and the first failed reopen are logged with the diagnostics',
   );
+  // The line is logged as /readyz turns 200, but it comes down another pipe
+  // (and pino writes asynchronously): the answer may be read first.
+  await nthLogLine(server, /^audio device open again/, 1);
   t.equal(logsWith(server, /^audio device open again/).length, 1);
 
   const second = s16Pattern(48_000, 2, 8);
@@ -141,7 +131,7 @@ t.test('a card that disconnects mid-stream without an errno (fail_mode disconnec
   // A disconnected card takes what fits in its buffer (1024 frames) and never plays it.
   t.ok(played >= 24_000 && played < 24_000 + 4096, `the answer reports the ${played} frames committed (the card played 24000)`);
   t.ok(readFileSync(file).equals(first.subarray(0, 24_000 * 4)), 'the card played exactly the first 24000 frames, bit-exact');
-  const lostLine = await logLine(server, /^audio device lost: /);
+  const lostLine = (await nthLogLine(server, /^audio device lost: /, 1)).line;
   t.match(lostLine.msg, new RegExp(`^audio device lost: E_DEVICE_LOST: PCM "flaky": ${DISCONNECTED.replace(/[()]/g, '\\$&')}, seen at (mmap_commit|poll): No such device; reopening$`));
 
   await waitForStatus(`${server.url}/readyz`, 200, 5000);
@@ -160,7 +150,7 @@ t.test('a card that disconnects while idle is noticed with no request; lost for 
   t.equal((await fetch(`${server.url}/livez`)).status, 200);
 
   // No request from here until the loss is logged: the playback thread finds it alone.
-  const lostLine = await logLine(server, /^audio device lost: /);
+  const lostLine = (await nthLogLine(server, /^audio device lost: /, 1)).line;
   t.equal(lostLine.msg, `audio device lost: E_DEVICE_LOST: PCM "flaky": ${DISCONNECTED}, seen at poll: No such device; reopening`);
   const ready = await getJson(`${server.url}/readyz`);
   t.equal(ready.status, 503);
@@ -170,7 +160,7 @@ t.test('a card that disconnects while idle is noticed with no request; lost for 
   t.equal(device.body.lost.error.message, `PCM "flaky": ${DISCONNECTED}, seen at poll: No such device`);
   t.equal(Date.parse(device.body.lost.restartAt) - Date.parse(device.body.lost.since), 1000, 'restartAt is AUDIO_LOST_RESTART_S after the loss');
 
-  const forGood = await logLine(server, /^audio device lost for AUDIO_LOST_RESTART_S/);
+  const forGood = (await nthLogLine(server, /^audio device lost for AUDIO_LOST_RESTART_S/, 1)).line;
   t.equal(forGood.msg, "audio device lost for AUDIO_LOST_RESTART_S=1 s without a reopen: /livez fails now, so that a restart gets the node's current device nodes");
   t.ok(server.logs.indexOf(lostLine) < server.logs.indexOf(forGood), 'the loss is logged first');
   const livez = await fetch(`${server.url}/livez`);
@@ -292,6 +282,7 @@ t.test('auto mode moves from headless to the card when playback nodes appear in 
     mode = (await getJson(`${server.url}/v1/device`)).body.mode;
   }
   t.equal(mode, 'device', 'the new nodes were noticed while the stream on the clock sink still played');
+  await nthLogLine(server, /^playback nodes appeared: trying the device$/, 1);
   t.equal(logsWith(server, /^playback nodes appeared: trying the device$/).length, 1);
 
   const clockResult = await onClock;

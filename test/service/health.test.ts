@@ -7,7 +7,7 @@ import { createReadStream, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
 import { startInProcessApp } from './in-process-app';
-import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { fileDeviceEnv, startServer, untilLogged, waitForStatus } from './server-process';
 
 t.test('auto mode with an empty AUDIO_SND_DIR plays headless and says why', async (t) => {
   const snd = path.join(scratchDir(t), 'snd');
@@ -23,12 +23,12 @@ t.test('auto mode with an empty AUDIO_SND_DIR plays headless and says why', asyn
   t.equal(device.headlessReason, `${snd} has no playback node (pcmC*D*p); found nothing`);
   t.equal(device.pcm, 'speakerd-clock');
   t.match(device.format, { access: 'mmap', rate: 48000, channels: 2, format: 'S16_LE' });
-  const warning = server.logs.find((l) => l.mode === 'headless');
+  const warning = await untilLogged(server, (l) => l.mode === 'headless');
   t.equal(warning?.msg, `playing headless: ${snd} has no playback node (pcmC*D*p); found nothing`, 'the log says why');
   const diagnostics = device.diagnostics as { ok: boolean; verdict: { code: string; hint: string } };
   t.equal(diagnostics.ok, false);
   t.equal(diagnostics.verdict.code, 'E_SND_ABSENT', '/v1/device carries the doctor\'s verdict');
-  const logged = server.logs.find((l) => typeof l.msg === 'string' && l.msg.startsWith('diagnostics: '));
+  const logged = await untilLogged(server, (l) => typeof l.msg === 'string' && l.msg.startsWith('diagnostics: '));
   t.match(logged, { level: 40, msg: /^diagnostics: E_SND_ABSENT: / }, 'and so does the start-up log');
 });
 

@@ -49,7 +49,8 @@ export async function startServer(t: Teardown, env: Record<string, string>): Pro
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+  // 'close', not 'exit': by then its stdout is read to the end, so the log holds every line it wrote.
+  const exited = once(child, 'close') as Promise<[number | null, NodeJS.Signals | null]>;
   const logs: Record<string, unknown>[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -106,4 +107,29 @@ export function fileDeviceEnv(file: string, extra: Record<string, string> = {}):
     AUDIO_UNDERRUN: 'wait',
     ...extra,
   };
+}
+
+export function logsWith(server: ServerProcess, pattern: RegExp): Record<string, unknown>[] {
+  return server.logs.filter((entry) => pattern.test(String(entry.msg)));
+}
+
+/**
+ * Resolves with the `count`-th log line that `match` accepts (1 = the
+ * first), however long it takes: the test's timeout bounds it. Lines come
+ * down their own pipe, so one written before an HTTP answer may still be
+ * read after it.
+ */
+export async function untilLogged(server: ServerProcess, match: (entry: Record<string, unknown>) => boolean, count = 1): Promise<Record<string, any>> {
+  for (;;) {
+    const found = server.logs.filter(match)[count - 1];
+    if (found) return found;
+    if (server.child.stdout!.readableEnded) throw new Error(`speakerd exited (${server.child.exitCode ?? server.child.signalCode}) without logging the line awaited`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Resolves with the `count`-th log line whose message matches `pattern`, and when it was seen. */
+export async function nthLogLine(server: ServerProcess, pattern: RegExp, count: number): Promise<{ line: Record<string, unknown>; at: number }> {
+  const line = await untilLogged(server, (entry) => pattern.test(String(entry.msg)), count);
+  return { line, at: performance.now() };
 }

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { roundHalfToEven, s16Constant, s16Pattern, scratchDir } from '../pcm-fixtures';
 import { listStreams, openFds, postStreaming, waitForStreams } from './http-client';
-import { fileDeviceEnv, startServer, waitForStatus } from './server-process';
+import { fileDeviceEnv, startServer, untilLogged, waitForStatus } from './server-process';
 import { wav, wavHeader } from './wav-fixtures';
 
 const S16_STEREO_48K = { formatTag: 1, channels: 2, rate: 48000, bitsPerSample: 16 } as const;
@@ -34,7 +34,7 @@ t.test('log lines of a stream carry the request id and the stream id, and none i
   const { server, base } = await fileServer(t);
   const response = await fetch(`${base}/v1/streams?name=logged`, { method: 'POST', headers: { 'content-type': RAW_S16 }, body: s16Pattern(48_000, 2) });
   const { id } = (await response.json()) as { id: string };
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  await untilLogged(server, (line) => line.streamId === id && line.msg === 'stream played');
   const streamLines = server.logs.filter((line) => line.streamId === id);
   t.same(streamLines.map((line) => line.msg), ['stream admitted', 'stream played']);
   t.ok(streamLines.every((line) => typeof line.reqId === 'string' && line.reqId === streamLines[0]!.reqId), 'each carries the request id');

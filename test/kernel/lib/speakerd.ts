@@ -3,7 +3,7 @@
 import type { ServerProcess } from '../../service/server-process';
 import { wav } from '../../service/wav-fixtures';
 
-export { shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from '../../service/server-process';
+export { logsWith, nthLogLine, shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from '../../service/server-process';
 
 export interface Answer {
   status: number;
@@ -22,20 +22,6 @@ export async function playWav(server: ServerProcess, frames: Buffer, rate = 48_0
 export async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const response = await fetch(url);
   return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
-export function logsWith(server: ServerProcess, pattern: RegExp): Record<string, unknown>[] {
-  return server.logs.filter((entry) => pattern.test(String(entry.msg)));
-}
-
-/** Resolves with the `count`-th log line matching `pattern` (1 = the first), and when it was seen. */
-export async function nthLogLine(server: ServerProcess, pattern: RegExp, count: number): Promise<{ line: Record<string, unknown>; at: number }> {
-  for (;;) {
-    const found = logsWith(server, pattern)[count - 1];
-    if (found) return { line: found, at: performance.now() };
-    if (server.child.exitCode !== null) throw new Error(`speakerd exited (${server.child.exitCode}) before logging ${pattern}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 /**
