@@ -42,4 +42,8 @@ fi
 # arm64 programs (the arm64 image's build steps, its Node) run under qemu-user.
 bash scripts/arm64.sh setup
 
+# npm ci builds the static C libraries (unless this machine has built the
+# same ones before: scripts/static-deps-cache.sh), the addon and the TypeScript.
+bash scripts/static-deps-cache.sh restore
 npm ci --no-audit --no-fund
+bash scripts/static-deps-cache.sh keep
