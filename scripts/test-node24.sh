@@ -10,6 +10,12 @@
 # kernel guest runs the machine's Node 20 whatever node runs tap; each is a
 # slow stage that npm test runs once.
 #
+# Nor test/service/sync-lock.test.ts: two minutes of audio played in real
+# time (issue 17's 120 s stream), a third of the fast stage, whose subject,
+# the clock lock, is native code (native/src/clock_lock.cc) that runs the
+# same on either Node. The timed streams' JavaScript still runs here, in
+# sync.test.ts and broadcast.test.ts.
+#
 # Usage: scripts/test-node24.sh [tap arguments]   (npm run test:node24)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -20,4 +26,4 @@ echo "test-node24: $(node --version) from ${dir#"$root/"}" >&2
 cd "$root"
 # npm and tap run on this node, and tap starts every test file with it.
 npm run build
-exec bash "$root/scripts/test-stages.sh" fast -- "$@"
+exec bash "$root/scripts/test-stages.sh" fast -- --exclude=test/service/sync-lock.test.ts "$@"
