@@ -41,7 +41,11 @@ case ${1:-} in
   restore)
     if [ -d "$entry" ]; then
       mkdir -p "$root/deps"
-      cp -a "$entry/." "$root/deps/" && log "restored $(ls "$entry" | tr '\n' ' ')from $entry" \
+      # Library by library: copying "$entry/." would give deps/ the entry's
+      # own mode (mktemp's 0700), and uid 10001 and nobody, whom the tests
+      # run speakerd as, could no longer read alsa-lib's configuration there.
+      libraries=("$entry"/*)
+      cp -a "${libraries[@]}" "$root/deps/" && log "restored $(ls "$entry" | tr '\n' ' ')from $entry" \
         || log "cannot copy $entry: building instead"
     fi
     ;;
@@ -57,7 +61,7 @@ case ${1:-} in
     # Into a temporary folder first, then renamed: a setup running beside
     # this one never restores half an entry.
     if mkdir -p "$cache" 2>/dev/null && temp=$(mktemp -d "$cache/.incoming.XXXXXX" 2>/dev/null); then
-      if cp -a "${libraries[@]}" "$temp/" && mv -T "$temp" "$entry" 2>/dev/null; then
+      if cp -a "${libraries[@]}" "$temp/" && chmod 755 "$temp" && mv -T "$temp" "$entry" 2>/dev/null; then
         log "kept ${#libraries[@]} libraries in $entry"
       else
         rm -rf "$temp"

@@ -5,7 +5,7 @@
 // repository layout, with this checkout's own libogg build as the library.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { appendFileSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
 
@@ -36,9 +36,16 @@ t.test('a second clone restores what the first kept, and build-static-deps.sh ta
   t.equal(kept.stderr, `static-deps-cache: kept 1 libraries in ${cache}/${entry}\n`);
   t.equal(run(first, 'static-deps-cache.sh', ['keep'], cache).stderr, '', 'an entry that exists is left as it is');
 
+  t.equal(statSync(path.join(cache, entry!)).mode & 0o777, 0o755, 'the entry is readable by all');
+
+  // Other users read alsa-lib's configuration in deps/ (the tests run
+  // speakerd as uid 10001 and nobody): deps/ keeps its mode, whatever the
+  // entry's (mktemp made it 0700 before).
+  chmodSync(path.join(cache, entry!), 0o700);
   const second = clone(t, false);
   const restored = run(second, 'static-deps-cache.sh', ['restore'], cache);
   t.equal(restored.status, 0);
+  t.equal(statSync(path.join(second, 'deps')).mode & 0o777, 0o755, 'deps/ readable by all');
   t.equal(restored.stderr, `static-deps-cache: restored libogg from ${cache}/${entry}\n`);
   t.equal(readFileSync(path.join(second, 'deps/libogg/lib/libogg.a')).compare(readFileSync(path.join(builtLibogg, 'lib/libogg.a'))), 0, 'the same archive');
   const build = run(second, 'build-static-deps.sh', ['libogg'], cache);
