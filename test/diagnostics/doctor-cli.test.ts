@@ -1,6 +1,7 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { cli, doctorJson, runDoctorCli } from './fixtures/doctor-process';
+import { nodeAsShipped } from '../node-as-shipped';
 
 t.test('speakerd doctor on this machine (no /dev/snd): exit 1 and a report that says why first', async (t) => {
   const run = runDoctorCli({});
@@ -74,7 +75,8 @@ t.test('an invalid configuration exits 2 and names the variable, as serve does',
 });
 
 t.test('--help lists the doctor command and --json', async (t) => {
-  const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  const [command, ...args] = nodeAsShipped([cli, '--help']);
+  const result = spawnSync(command, args, { encoding: 'utf8' });
   t.equal(result.status, 0);
   t.match(result.stdout, /^Usage: speakerd \[serve\|tone\] \[options\]\n {7}speakerd doctor \[--json\]\n/);
   t.match(result.stdout, /\n {2}doctor {3}Check why the configured device plays or not/);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config';
 import { checkConfigAgainstAlsa } from '../../src/config-check';
 import { scratchDir } from '../pcm-fixtures';
+import { nodeAsShipped } from '../node-as-shipped';
 import { startInProcessApp } from './in-process-app';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
@@ -14,7 +15,8 @@ const cli = path.resolve(__dirname, '../../dist/cli.js');
 // Without blocking: several run at once, and this process keeps answering
 // meanwhile (it may hold the port the service is refused).
 async function serveAsync(env: Record<string, string>): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, [cli, 'serve'], { env: { PATH: process.env.PATH ?? '', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const [command, ...args] = nodeAsShipped([cli, 'serve']);
+  const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', PORT: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -98,7 +100,8 @@ t.test('PROBE_PORT: no probe listener unless set; 0 (any free port) is allowed n
 });
 
 t.test('speakerd --help describes the commands and the variables', async (t) => {
-  const result = spawnSync(process.execPath, [cli, '--help'], { encoding: 'utf8' });
+  const [command, ...args] = nodeAsShipped([cli, '--help']);
+  const result = spawnSync(command, args, { encoding: 'utf8' });
   t.equal(result.status, 0);
   t.match(result.stdout, /^Usage: speakerd \[serve\|tone\] \[options\]/);
   for (const variable of ['PROBE_PORT', 'AUDIO_MODE', 'AUDIO_ALSA_CONFIG', 'MAX_STREAMS', 'MAX_STREAM_WALL_SECONDS', 'MAX_CONNECTIONS', 'HEADERS_TIMEOUT_MS', 'AUTH_TOKEN', 'SHUTDOWN_GRACE_MS']) {
@@ -107,7 +110,8 @@ t.test('speakerd --help describes the commands and the variables', async (t) => 
 });
 
 t.test('an unknown command exits 2 with the usage', async (t) => {
-  const result = spawnSync(process.execPath, [cli, 'dance'], { encoding: 'utf8' });
+  const [command, ...args] = nodeAsShipped([cli, 'dance']);
+  const result = spawnSync(command, args, { encoding: 'utf8' });
   t.equal(result.status, 2);
   t.match(result.stderr, /^speakerd: unknown command "dance"\n\nUsage:/);
 });
@@ -153,7 +157,8 @@ t.test('text that clashes with alsa.conf is refused at start, not at the first o
 });
 
 t.test('speakerd doctor exits 2 on a malformed AUDIO_ALSA_CONFIG, as serve does', async (t) => {
-  const result = spawnSync(process.execPath, [cli, 'doctor'], { encoding: 'utf8', timeout: 10_000, env: { PATH: process.env.PATH ?? '', AUDIO_ALSA_CONFIG: 'pcm.x { type file' } });
+  const [command, ...args] = nodeAsShipped([cli, 'doctor']);
+  const result = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000, env: { PATH: process.env.PATH ?? '', AUDIO_ALSA_CONFIG: 'pcm.x { type file' } });
   t.equal(result.status, 2);
   t.equal(result.stdout, '');
   t.equal(result.stderr, UNTERMINATED);

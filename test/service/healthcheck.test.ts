@@ -6,13 +6,15 @@ import { spawn, spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
+import { nodeAsShipped } from '../node-as-shipped';
 import { startServer, waitForStatus } from './server-process';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
 
 // The timeout only stops a hang; a healthcheck killed by it has a signal and no status.
 function healthcheck(env: Record<string, string>) {
-  return spawnSync(process.execPath, [cli, 'healthcheck'], { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 10_000 });
+  const [command, ...args] = nodeAsShipped([cli, 'healthcheck']);
+  return spawnSync(command, args, { env: { PATH: process.env.PATH ?? '', ...env }, encoding: 'utf8', timeout: 10_000 });
 }
 
 const portOf = (url: string) => new URL(url).port;
@@ -87,7 +89,8 @@ t.test('a service that accepts but never answers: exit 1 after the 2.5 s timeout
   let requested = false;
   silent.on('connection', (socket) => socket.once('data', () => (requested = true)));
   const result = await new Promise<{ status: number | null; signal: NodeJS.Signals | null; stderr: string }>((resolve) => {
-    const child = spawn(process.execPath, [cli, 'healthcheck'], { env: { PATH: process.env.PATH ?? '', PORT: port, HOST: '127.0.0.1' } });
+    const [command, ...args] = nodeAsShipped([cli, 'healthcheck']);
+    const child = spawn(command, args, { env: { PATH: process.env.PATH ?? '', PORT: port, HOST: '127.0.0.1' } });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk));
     child.on('close', (status, signal) => resolve({ status, signal, stderr }));

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import YAML from 'yaml';
 import { projectRoot } from '../../src/project-root';
+import { nodeAsShipped } from '../node-as-shipped';
 
 // By the project root, not a fixed number of `..`: the kernel suite runs
 // these helpers from a bundle elsewhere in the tree.
@@ -27,24 +28,10 @@ interface Teardown {
   teardown(fn: () => unknown): void;
 }
 
-/**
- * The command that starts Node with `args` as the image does: through
- * env(1), with NODE_OPTIONS as the test gave it (or none). tap's process
- * tracking (@tapjs/processinfo) adds its loader to the NODE_OPTIONS of
- * every process a test starts, and the loader turns source maps on: the
- * service's first logged error then parsed dist/cli.js.map (1.8 MB) for its
- * stack and held the event loop 0.27-0.37 s, up to a second with both
- * cores busy, which the image (no loader, no maps) never does. A cut
- * stream's 503 at shutdown came that late (hostile-clients' SIGTERM test).
- */
-function asShipped(args: string[], nodeOptions: string | undefined): [string, string[]] {
-  return ['/usr/bin/env', [...(nodeOptions === undefined ? ['-u', 'NODE_OPTIONS'] : [`NODE_OPTIONS=${nodeOptions}`]), process.execPath, ...args]];
-}
-
 /** Starts the service with `env` on top of a minimal environment; resolves once it listens. */
 export async function startServer(t: Teardown, env: Record<string, string>): Promise<ServerProcess> {
   // The same V8 flags as `npm start` and the container (see docs/decisions.md).
-  const [command, args] = asShipped(['--max-semi-space-size=1', cli, 'serve'], env.NODE_OPTIONS);
+  const [command, ...args] = nodeAsShipped(['--max-semi-space-size=1', cli, 'serve'], env.NODE_OPTIONS);
   const child = spawn(command, args, {
     env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/root', HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

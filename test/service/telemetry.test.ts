@@ -15,6 +15,7 @@ import { postStreaming, waitForStreams } from './http-client';
 import { attributes, startOtlpReceiver } from './otlp-receiver';
 import { scrape } from './prometheus-text';
 import { fileDeviceEnv, startServer, untilLogged, waitForStatus } from './server-process';
+import { nodeAsShipped } from '../node-as-shipped';
 
 const RAW = 'audio/pcm;rate=48000;channels=2;format=s16le';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -327,7 +328,8 @@ t.test('OTEL_SDK_DISABLED=true: no telemetry, /metrics says so, streams still pl
 });
 
 t.test('an OTLP protocol speakerd cannot speak is a configuration error (exit 2, named)', async (t) => {
-  const result = spawnSync(process.execPath, [path.resolve(__dirname, '../../dist/cli.js'), 'serve'], {
+  const [command, ...args] = nodeAsShipped([path.resolve(__dirname, '../../dist/cli.js'), 'serve']);
+  const result = spawnSync(command, args, {
     env: { PATH: process.env.PATH ?? '', PORT: '0', AUDIO_MODE: 'headless', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://127.0.0.1:4317', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' },
     encoding: 'utf8',
     timeout: 10_000,
