@@ -30,13 +30,16 @@ async function instance(t: Tap.Test, ppm: number) {
   return {
     ppm,
     server,
-    /** The play time of each marker, ns, after the service has stopped. */
+    /** The play time of each marker, ns, after the service has stopped; and the device's xruns before. */
     async markerTimes(): Promise<bigint[]> {
+      const device = (await (await fetch(`${server.url}/v1/device`)).json()) as { xruns: number };
+      this.xruns = device.xruns;
       server.child.kill('SIGTERM');
       await server.exited;
       const lines = readTimeline(timeline);
       return pulseFrames(raw).map((frame) => playedAtNs(lines, frame, ppm, RATE));
     },
+    xruns: -1,
   };
 }
 
@@ -49,15 +52,26 @@ t.test('cards at ±200 and ±500 ppm play one 120 s stream with one at: each pai
   // late that a device started 25 ms after `at` (late=skip then rightly
   // dropped the first marker). Four seconds leave room for that.
   const at = Date.now() + 4000;
-  const answers = await Promise.all(pairs.flatMap(({ fast, slow }) => [fast, slow]).map(({ server }) =>
-    fetch(`${server.url}/v1/streams?at=${at}`, { method: 'POST', headers: { 'content-type': RAW }, body })));
+  const instances = pairs.flatMap(({ fast, slow }) => [fast, slow]);
+  const answers = await Promise.all(instances.map(async ({ server }) => {
+    const response = await fetch(`${server.url}/v1/streams?at=${at}`, { method: 'POST', headers: { 'content-type': RAW }, body });
+    return { status: response.status, body: (await response.json()) as { underruns: number; framesSkipped: number } };
+  }));
   for (const answer of answers) t.equal(answer.status, 200);
   for (const { ppm, fast, slow } of pairs) {
     const [fastTimes, slowTimes] = await Promise.all([fast.markerTimes(), slow.markerTimes()]);
+    // A gap in the feed (the stream's ring ran dry) or in the device's
+    // (an xrun) moves what plays after it: counted, so that a failure below says which.
+    for (const instance of [fast, slow]) {
+      const { body: answer } = answers[instances.indexOf(instance)]!;
+      t.same({ underruns: answer.underruns, xruns: instance.xruns }, { underruns: 0, xruns: 0 }, `${instance.ppm > 0 ? '+' : ''}${instance.ppm} ppm: no gaps (frames skipped to stay on time: ${answer.framesSkipped})`);
+    }
     t.equal(fastTimes.length, SECONDS * 2, `+${ppm} ppm: every marker recorded`);
     t.equal(slowTimes.length, SECONDS * 2, `-${ppm} ppm: every marker recorded`);
     const apartUs = fastTimes.map((time, i) => Number(time - slowTimes[i]!) / 1000);
     const worst = Math.max(...apartUs.slice(10).map(Math.abs));
+    const worstAt = apartUs.slice(10).map(Math.abs).indexOf(worst) + 10;
+    t.comment(`±${ppm} ppm: the worst pair, ${worst.toFixed(1)} µs apart, is marker ${worstAt} (${worstAt / 2} s); apart at 10 s steps: ${apartUs.filter((_, i) => i % 20 === 0).map((us) => us.toFixed(1)).join(', ')} µs`);
     // Unlocked, frame k would play k × 2 × ppm / 1e6 / rate apart: 48 ms (±200) or 120 ms (±500) at the end.
     t.ok(worst <= 500, `±${ppm} ppm: after 5 s the markers play at most ${worst.toFixed(1)} µs apart (first 5 s: up to ${Math.max(...apartUs.slice(0, 10).map(Math.abs)).toFixed(1)} µs; unlocked they would end ${(SECONDS * 2 * ppm / 1000).toFixed(0)} ms apart)`);
     // And each on the wall clock: marker i belongs to at + i / 2 s.
