@@ -13,7 +13,7 @@ import path from 'node:path';
 import { s16Pattern } from '../../pcm-fixtures';
 import { openFds } from '../../service/http-client';
 import { cpuTicks, findPlayed, LOOPBACK, LoopbackCapture, procStatus, replug, soundMappings, threads, unplug } from '../lib/sound-card';
-import { getJson, logsWith, ms, nthLogLine, playWav, shippedMemoryEnv, startServer, statusSeen, streamPlayed, waitForStatus, type ServerProcess } from '../lib/speakerd';
+import { collectGarbage, getJson, logsWith, ms, nthLogLine, playWav, shippedMemoryEnv, startServer, statusSeen, streamPlayed, waitForStatus, withGcOnSignal, type ServerProcess } from '../lib/speakerd';
 
 const RATE = 48_000;
 const FRAME_BYTES = 4;
@@ -36,8 +36,10 @@ async function startOnLoopback(t: Test): Promise<void> {
     AUDIO_REOPEN_MIN_MS: '20',
     AUDIO_REOPEN_MAX_MS: '200',
     AUDIO_LOST_RESTART_S: '0',
-    // The loss-cycle test bounds RSS: the memory settings the manifest ships.
+    // The loss-cycle test bounds RSS: the memory settings the manifest ships,
+    // and a full GC on SIGUSR2 before each reading (lib/gc-on-signal.cjs).
     ...shippedMemoryEnv(),
+    NODE_OPTIONS: withGcOnSignal(shippedMemoryEnv().NODE_OPTIONS),
   });
   await waitForStatus(`${server.url}/readyz`, 200, 120_000);
 }
@@ -175,18 +177,21 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     // first growth. 60 cycles: after 30, RSS still grew 3.8–4.7 MiB over
     // the next 100 in CI runs with both cores busy.
     for (let i = 0; i < 60; i++) await cycle(100 + i);
+    await collectGarbage(server);
     const before = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024, mappings: soundMappings(pid), ...rssKinds(pid) };
-    // RSS after every cycle. A single reading lands anywhere on the saw of
-    // V8's heap (garbage grows it until a major GC, at no fixed cycle): one
-    // CI run read +4.9 MiB where five others read +1.8 to +3.4. The lowest
-    // reading of the first ten cycles against that of the last ten, 90
-    // cycles apart, compares what speakerd keeps; the bound is the same
-    // 40 KiB a cycle as before.
+    // RSS after every cycle, each after a full GC. A single reading without
+    // one lands anywhere on the saw of V8's heap (garbage grows it until a
+    // major GC, at no fixed cycle): one CI run read +4.9 MiB where five
+    // others read +1.8 to +3.4, and the lowest of ten still climbed 3.9 MiB
+    // once. The lowest reading of the first ten cycles against that of the
+    // last ten, 90 cycles apart, compares what speakerd keeps; the bound is
+    // the same 40 KiB a cycle as before.
     const rssAfterCycle: number[] = [];
     const started = performance.now();
     for (let i = 0; i < 100; i++) {
     try {
       await cycle(200 + i);
+      await collectGarbage(server);
       rssAfterCycle.push(procStatus(pid, 'VmRSS') / 1024);
     } catch (error) {
       const [code, signal] = server.child.exitCode !== null || server.child.signalCode !== null ? [server.child.exitCode, server.child.signalCode] : [null, null];
@@ -194,6 +199,7 @@ t.test('snd-aloop on hw:Loopback,0,0', { timeout: 600_000 }, async (t) => {
     }
   }
     const elapsed = performance.now() - started;
+    await collectGarbage(server);
     const after = { fds: openFds(pid), threads: procStatus(pid, 'Threads'), rss: procStatus(pid, 'VmRSS') / 1024, mappings: soundMappings(pid), ...rssKinds(pid) };
     t.equal(after.fds, before.fds, 'file descriptors');
     t.equal(after.threads, before.threads, 'threads');
