@@ -45,8 +45,13 @@ case ${1:-} in
       # own mode (mktemp's 0700), and uid 10001 and nobody, whom the tests
       # run speakerd as, could no longer read alsa-lib's configuration there.
       libraries=("$entry"/*)
-      cp -a "${libraries[@]}" "$root/deps/" && log "restored $(ls "$entry" | tr '\n' ' ')from $entry" \
-        || log "cannot copy $entry: building instead"
+      if cp -a "${libraries[@]}" "$root/deps/"; then
+        log "restored $(ls "$entry" | tr '\n' ' ')from $entry"
+      else
+        # Half a library with its stamp would pass for a built one.
+        for library in "${libraries[@]}"; do rm -rf "$root/deps/${library##*/}"; done
+        log "cannot copy $entry: building instead"
+      fi
     fi
     ;;
   keep)
@@ -62,7 +67,7 @@ case ${1:-} in
     # this one never restores half an entry.
     if mkdir -p "$cache" 2>/dev/null && temp=$(mktemp -d "$cache/.incoming.XXXXXX" 2>/dev/null); then
       if cp -a "${libraries[@]}" "$temp/" && chmod 755 "$temp" && mv -T "$temp" "$entry" 2>/dev/null; then
-        log "kept ${#libraries[@]} libraries in $entry"
+        log "kept $(ls "$entry" | tr '\n' ' ')in $entry"
       else
         rm -rf "$temp"
       fi
