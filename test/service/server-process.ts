@@ -85,6 +85,21 @@ export function shippedMemoryEnv(): { NODE_OPTIONS: string; MALLOC_ARENA_MAX: st
   return { NODE_OPTIONS: configMap.data.NODE_OPTIONS, MALLOC_ARENA_MAX: configMap.data.MALLOC_ARENA_MAX };
 }
 
+const GC_ON_SIGNAL = path.join(projectRoot, 'test/service/gc-on-signal.cjs');
+const GC_DONE = /^gc-on-signal: /gm;
+
+/** `nodeOptions` with gc-on-signal.cjs preloaded, for collectGarbage(). */
+export function withGcOnSignal(nodeOptions: string): string {
+  return `${nodeOptions} --require ${GC_ON_SIGNAL}`;
+}
+
+/** Runs a full garbage collection in a server started withGcOnSignal, and resolves once it is done. */
+export async function collectGarbage(server: ServerProcess): Promise<void> {
+  const done = (server.stderr().match(GC_DONE) ?? []).length + 1;
+  server.child.kill('SIGUSR2');
+  while ((server.stderr().match(GC_DONE) ?? []).length < done) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 /** The environment for a device-mode server playing into a file PCM, bit-exact. */
 export function fileDeviceEnv(file: string, extra: Record<string, string> = {}): Record<string, string> {
   return {

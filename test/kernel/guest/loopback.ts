@@ -37,7 +37,7 @@ async function startOnLoopback(t: Test): Promise<void> {
     AUDIO_REOPEN_MAX_MS: '200',
     AUDIO_LOST_RESTART_S: '0',
     // The loss-cycle test bounds RSS: the memory settings the manifest ships,
-    // and a full GC on SIGUSR2 before each reading (lib/gc-on-signal.cjs).
+    // and a full GC on SIGUSR2 before each reading (test/service/gc-on-signal.cjs).
     ...shippedMemoryEnv(),
     NODE_OPTIONS: withGcOnSignal(shippedMemoryEnv().NODE_OPTIONS),
   });

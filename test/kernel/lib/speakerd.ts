@@ -1,11 +1,9 @@
 // speakerd as the kernel suite runs it: the built service, a real client over
 // real sockets, and the log lines it writes.
 import type { ServerProcess } from '../../service/server-process';
-import path from 'node:path';
-import { projectRoot } from '../../../src/project-root';
 import { wav } from '../../service/wav-fixtures';
 
-export { logsWith, nthLogLine, shippedMemoryEnv, startServer, waitForStatus, type ServerProcess } from '../../service/server-process';
+export { collectGarbage, logsWith, nthLogLine, shippedMemoryEnv, startServer, waitForStatus, withGcOnSignal, type ServerProcess } from '../../service/server-process';
 
 export interface Answer {
   status: number;
@@ -24,21 +22,6 @@ export async function playWav(server: ServerProcess, frames: Buffer, rate = 48_0
 export async function getJson(url: string): Promise<{ status: number; body: Record<string, any> }> {
   const response = await fetch(url);
   return { status: response.status, body: (await response.json()) as Record<string, any> };
-}
-
-const GC_ON_SIGNAL = path.join(projectRoot, 'test/kernel/lib/gc-on-signal.cjs');
-const GC_DONE = /^gc-on-signal: /gm;
-
-/** `nodeOptions` with lib/gc-on-signal.cjs preloaded, for collectGarbage(). */
-export function withGcOnSignal(nodeOptions: string): string {
-  return `${nodeOptions} --require ${GC_ON_SIGNAL}`;
-}
-
-/** Runs a full garbage collection in a server started withGcOnSignal, and resolves once it is done. */
-export async function collectGarbage(server: ServerProcess): Promise<void> {
-  const done = (server.stderr().match(GC_DONE) ?? []).length + 1;
-  server.child.kill('SIGUSR2');
-  while ((server.stderr().match(GC_DONE) ?? []).length < done) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
 /**
