@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import path from 'node:path';
 import { scratchDir } from '../pcm-fixtures';
 import { nodeAsShipped } from '../node-as-shipped';
-import { startServer, waitForStatus } from './server-process';
+import { startServer, untilLogged, waitForStatus } from './server-process';
 
 const cli = path.resolve(__dirname, '../../dist/cli.js');
 
@@ -30,8 +30,7 @@ t.test('a ready service: exit 0 and the /healthz answer on stdout', async (t) =>
 
 t.test('with PROBE_PORT set, it asks the probe port (as the manifest\'s probes do)', async (t) => {
   const server = await startServer(t, { AUDIO_MODE: 'headless', PROBE_PORT: '0' });
-  let line;
-  while (!(line = server.logs.find((entry) => String(entry.msg).startsWith('probes (only) listening at ')))) await new Promise((resolve) => setTimeout(resolve, 10));
+  const line = await untilLogged(server, (entry) => String(entry.msg).startsWith('probes (only) listening at '));
   const probePort = new URL(String(line.msg).slice('probes (only) listening at '.length)).port;
   await waitForStatus(`${server.url}/healthz`, 200);
   const result = healthcheck({ PORT: '1', PROBE_PORT: probePort, HOST: '127.0.0.1' });

@@ -6,7 +6,7 @@
 import t from 'tap';
 import { startInProcessApp } from './in-process-app';
 import { connect, firstResponse, rawRequest } from './raw-http';
-import { startServer } from './server-process';
+import { startServer, untilLogged } from './server-process';
 
 const TOKEN = 'probe-test-token';
 
@@ -106,12 +106,9 @@ t.test('closing the probe listener ends its connections; PORT is not touched', a
 t.test('the service: PROBE_PORT listens, answers through SIGTERM\'s grace, and goes down with it', async (t) => {
   const server = await startServer(t, { AUDIO_MODE: 'headless', PROBE_PORT: '0', SHUTDOWN_GRACE_MS: '5000' });
   // PORT listens first (startServer resolves then), the probe port next.
-  let line;
-  while (!(line = server.logs.find((entry) => typeof entry.msg === 'string' && entry.msg.startsWith('probes (only) listening at ')))) {
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  const probeUrl = /^probes \(only\) listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(line?.msg))?.[1];
-  t.ok(probeUrl, `the log names the probe port: ${line?.msg}`);
+  const line = await untilLogged(server, (entry) => typeof entry.msg === 'string' && entry.msg.startsWith('probes (only) listening at '));
+  const probeUrl = /^probes \(only\) listening at (http:\/\/127\.0\.0\.1:\d+)$/.exec(String(line.msg))?.[1];
+  t.ok(probeUrl, `the log names the probe port: ${line.msg}`);
   const probePort = Number(new URL(probeUrl!).port);
   t.equal((await rawRequest(probePort, request('GET', '/livez')))?.status, 200);
 
