@@ -93,11 +93,18 @@ export function withGcOnSignal(nodeOptions: string): string {
   return `${nodeOptions} --require ${GC_ON_SIGNAL}`;
 }
 
-/** Runs a full garbage collection in a server started withGcOnSignal, and resolves once it is done. */
+/**
+ * Runs a full garbage collection in a server started withGcOnSignal, and
+ * resolves once it is done. Without the preload, SIGUSR2 ends the server:
+ * that fails here, at once, rather than at the test's timeout.
+ */
 export async function collectGarbage(server: ServerProcess): Promise<void> {
   const done = (server.stderr().match(GC_DONE) ?? []).length + 1;
   server.child.kill('SIGUSR2');
-  while ((server.stderr().match(GC_DONE) ?? []).length < done) await new Promise((resolve) => setTimeout(resolve, 5));
+  while ((server.stderr().match(GC_DONE) ?? []).length < done) {
+    if (server.child.stdout!.readableEnded) throw new Error(`speakerd exited (${server.child.exitCode ?? server.child.signalCode}) before its garbage was collected: was it started withGcOnSignal?`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 /** The environment for a device-mode server playing into a file PCM, bit-exact. */
