@@ -12,6 +12,7 @@
         "native/src/alsa_config_wrap.cc",
         "native/src/alsa_log.cc",
         "native/src/audio_decoder.cc",
+        "native/src/c_heap.cc",
         "native/src/clock_lock.cc",
         "native/src/clock_sink.cc",
         "native/src/device_clock.cc",

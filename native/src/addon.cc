@@ -2,8 +2,6 @@
 #include <alsa/asoundlib.h>
 #include <napi.h>
 
-#include <malloc.h>
-
 #include <cstdlib>
 #include <mutex>
 #include <string>
@@ -11,6 +9,7 @@
 #include "alsa_config_wrap.h"
 #include "alsa_log.h"
 #include "audio_limits.h"
+#include "c_heap.h"
 #include "converter_wrap.h"
 #include "device_wrap.h"
 #include "free_buffer.h"
@@ -29,15 +28,6 @@ Napi::Value UseAlsaConfigDir(const Napi::CallbackInfo& info) {
   setenv("ALSA_CONFIG_DIR", dir.c_str(), 0);
   const char* effective = getenv("ALSA_CONFIG_DIR");
   return Napi::String::New(info.Env(), effective ? effective : "");
-}
-
-// The bytes malloc has handed out and not had back, in every arena. RSS
-// cannot show a leak of a few KiB per object: arenas, fragmentation and V8's
-// heap move it by megabytes. This count moves only with what is allocated,
-// so a leak test can compare before and after exactly.
-Napi::Value MallocBytesInUse(const Napi::CallbackInfo& info) {
-  const struct mallinfo2 usage = mallinfo2();
-  return Napi::Number::New(info.Env(), static_cast<double>(usage.uordblks + usage.hblkhd));
 }
 
 template <size_t N>
@@ -66,6 +56,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   speakerd::InitConverterWrap(env, exports);
   speakerd::InitAlsaConfigWrap(env, exports);
   speakerd::InitFreeBuffer(env, exports);
+  speakerd::InitCHeap(env, exports);
   speakerd::InitHardwareVolumeWrap(env, exports);
   exports.Set("useAlsaConfigDir", Napi::Function::New(env, UseAlsaConfigDir));
   exports.Set("alsaLibVersion", Napi::String::New(env, snd_asoundlib_version()));
@@ -73,7 +64,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("realtimePriority", Napi::Number::New(env, speakerd::kRealtimePriority));
   exports.Set("minBufferMsWithoutRealtime", Napi::Number::New(env, speakerd::kMinBufferMsWithoutRealtime));
   exports.Set("audioLimits", AudioLimits(env));
-  exports.Set("mallocBytesInUse", Napi::Function::New(env, MallocBytesInUse));
   return exports;
 }
 

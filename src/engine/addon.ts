@@ -28,7 +28,15 @@ const core = addon as {
   minBufferMsWithoutRealtime: number;
   audioLimits: AudioLimits;
   mallocBytesInUse(): number;
+  returnFreeHeap(): Promise<HeapReturn>;
 };
+
+/** What one returnFreeHeap() did: the process's RSS before and after, in bytes, and its time. */
+export interface HeapReturn {
+  rssBefore: number;
+  rssAfter: number;
+  ms: number;
+}
 
 /** What formats/audio-format.ts says, in the addon's terms. */
 export const TYPESCRIPT_AUDIO_LIMITS: AudioLimits = {
@@ -60,3 +68,9 @@ export const realtimePriority = core.realtimePriority;
 export const minBufferMsWithoutRealtime = core.minBufferMsWithoutRealtime;
 /** Bytes malloc has handed out and not had back (glibc's mallinfo2), for leak checks finer than RSS. */
 export const mallocBytesInUse = (): number => core.mallocBytesInUse();
+/**
+ * Gives the C heap's free pages back to the kernel, off the JS thread
+ * (native/src/c_heap.h says why). It holds malloc's locks while it runs:
+ * for when nothing plays.
+ */
+export const returnFreeHeap = (): Promise<HeapReturn> => core.returnFreeHeap();

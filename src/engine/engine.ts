@@ -9,6 +9,7 @@ import type { PcmOpenAttempt } from './device-supervisor';
 import { failure } from '../error-table';
 import type { SpeakerdError } from '../errors';
 import type { AudioFormat } from '../formats/audio-format';
+import { returnFreeHeap } from './addon';
 import { DeviceSupervisor, type DeviceLoss, type DeviceMode } from './device-supervisor';
 import { EventLog } from './event-log';
 import { MasterVolume } from './master-volume';
@@ -88,9 +89,11 @@ export class AudioEngine {
   readonly events = new EventLog(EVENT_LOG_CAPACITY);
   readonly #queues: StreamQueues<StreamRecord>;
   readonly #maxStreams: number;
+  readonly #log: Logger;
 
   constructor(options: { audio: AudioSettings; maxStreams: number; maxQueued: number }, log: Logger) {
     this.#maxStreams = options.maxStreams;
+    this.#log = log;
     this.#queues = new StreamQueues(options.maxQueued);
     this.supervisor = new DeviceSupervisor(options.audio, log);
     this.volume = new MasterVolume(this.supervisor, options.audio, this.events, log);
@@ -303,6 +306,29 @@ export class AudioEngine {
     record.native.abort();
     this.streams.delete(record.id);
     if (record.queue !== undefined) this.#passTurn(record);
+    // Nothing left to play: what the streams' bodies, decoders and V8's GC
+    // helpers took from malloc and freed goes back to the kernel, so that an
+    // idle service's RSS returns to where it was (native/src/c_heap.h).
+    if (this.pending === 0 && !this.#closed) this.#returnFreeHeap();
+  }
+
+  // One at a time; an idle moment that comes while one runs gets one more
+  // after it, so that every idle moment is followed by a whole pass.
+  #heapReturn: 'idle' | 'running' | 'again' = 'idle';
+
+  #returnFreeHeap(): void {
+    if (this.#heapReturn !== 'idle') {
+      this.#heapReturn = 'again';
+      return;
+    }
+    this.#heapReturn = 'running';
+    void returnFreeHeap().then((done) => {
+      const mib = (bytes: number) => Math.round((bytes / 2 ** 20) * 10) / 10;
+      this.#log.debug({ rssBeforeMiB: mib(done.rssBefore), rssAfterMiB: mib(done.rssAfter), ms: Math.round(done.ms * 100) / 100 }, 'idle: free heap returned to the kernel');
+      const again = this.#heapReturn === 'again';
+      this.#heapReturn = 'idle';
+      if (again && this.pending === 0 && !this.#closed) this.#returnFreeHeap();
+    });
   }
 
   /** Stops one stream (DELETE), after a fade: its POST answers 409. A queued one leaves its queue. */
