@@ -1,5 +1,5 @@
 import t from 'tap';
-import { generatedBody, rssMiB } from './memory-fixtures';
+import { generatedBody, idleRssMiB, rssMiB } from './memory-fixtures';
 import { fileDeviceEnv, shippedMemoryEnv, startServer, waitForStatus } from './server-process';
 
 t.test('server RSS does not grow with body size: after warm-up, two more 1 GiB uploads add under 6 MiB', async (t) => {
@@ -7,7 +7,7 @@ t.test('server RSS does not grow with body size: after warm-up, two more 1 GiB u
   // the container's heap cap and malloc arenas (k8s/base/configmap.yaml):
   // without the cap, Node 24's V8 lets the old space grow for longer before
   // it collects, and RSS then says more about GC timing than about speakerd.
-  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '7200', ...shippedMemoryEnv() }));
+  const server = await startServer(t, fileDeviceEnv('/dev/null', { MAX_STREAM_SECONDS: '7200', LOG_LEVEL: 'debug', ...shippedMemoryEnv() }));
   await waitForStatus(`${server.url}/healthz`, 200);
   const upload = async (bytes: number) => {
     const response = await fetch(`${server.url}/v1/streams`, {
@@ -24,13 +24,14 @@ t.test('server RSS does not grow with body size: after warm-up, two more 1 GiB u
   // bookkeeping settle over the first GiB or two, by 8 to 28 MiB (measured
   // on Node 20 and 24); then RSS stays flat. Growth with the body's size
   // would show in the two uploads after that.
+  // Each read once speakerd, idle, has given malloc's free pages back.
   await upload(100 * 2 ** 20);
-  const afterSmall = rssMiB(server.child.pid!);
+  const afterSmall = await idleRssMiB(server, 1);
   await upload(2 ** 30);
   await upload(2 ** 30);
-  const warm = rssMiB(server.child.pid!);
+  const warm = await idleRssMiB(server, 3);
   await upload(2 ** 30);
   await upload(2 ** 30);
-  const after = rssMiB(server.child.pid!);
+  const after = await idleRssMiB(server, 5);
   t.ok(after - warm < 6, `RSS ${idle.toFixed(1)} MiB idle, ${afterSmall.toFixed(1)} after 100 MiB, ${warm.toFixed(1)} after 2 GiB more, ${after.toFixed(1)} after 2 GiB more again`);
 });
