@@ -5,7 +5,8 @@
 // settling over the first GiB or two), so one upload of each size warms the
 // service up unmeasured; then the sizes alternate, twice each, and the means
 // are compared, so that GC timing, which moves single readings by a few MiB,
-// does not decide.
+// does not decide. Each reading waits until speakerd, idle again, has given
+// malloc's free pages back (its debug line), as an operator would see it.
 import { memoryOf } from './lib/proc.mjs';
 import { fixed, row } from './lib/report.mjs';
 import { BENCH_PCMS } from './lib/pcms.mjs';
@@ -19,6 +20,18 @@ const LARGE = 2048 * MIB;
 const ROUNDS = 2;
 const TARGET_MIB = 2;
 const PIECE_BYTES = 64 * 1024;
+/** speakerd's debug line once the heap is back (src/engine/engine.ts). */
+const isHeapReturn = (entry) => entry.msg === 'idle: free heap returned to the kernel';
+
+/** The `count`-th heap return's line, once logged. */
+async function heapReturn(server, count) {
+  for (;;) {
+    const line = server.logs.filter(isHeapReturn)[count - 1];
+    if (line) return line;
+    server.assertAlive();
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
 
 /** A raw PCM body generated as it is sent: a 64 KiB pattern again and again. */
 function generatedBody(bytes) {
@@ -55,12 +68,14 @@ const readings = (list) => list.map((r) => fixed(r.rssMiB, 1)).join(', ');
 
 export async function run({ log = () => {} } = {}) {
   const pcm = BENCH_PCMS.find((p) => p.label === 'file');
-  const server = await startSpeakerd({ env: unpacedDeviceEnv(pcm) });
+  const server = await startSpeakerd({ env: { ...unpacedDeviceEnv(pcm), LOG_LEVEL: 'debug' } });
+  let uploads = 0;
   try {
     const idle = memoryOf(server.pid);
     for (const bytes of [SMALL, LARGE]) {
       log(`${name}: warming up with ${sizeText(bytes)}`);
       await upload(server.url, bytes);
+      await heapReturn(server, ++uploads);
     }
     const warm = memoryOf(server.pid);
     const results = [];
@@ -68,8 +83,8 @@ export async function run({ log = () => {} } = {}) {
       for (const bytes of [SMALL, LARGE]) {
         log(`${name}: uploading ${sizeText(bytes)}`);
         const seconds = await upload(server.url, bytes);
-        server.assertAlive();
-        results.push({ bytes, seconds, mbPerSecond: bytes / 1e6 / seconds, ...memoryOf(server.pid) });
+        const returned = await heapReturn(server, ++uploads);
+        results.push({ bytes, seconds, mbPerSecond: bytes / 1e6 / seconds, heldBeforeReturnMiB: returned.rssBeforeMiB, ...memoryOf(server.pid) });
       }
     }
     const small = results.filter((r) => r.bytes === SMALL);
@@ -88,7 +103,7 @@ export async function run({ log = () => {} } = {}) {
       note:
         `the service into a file PCM writing /dev/null, AUDIO_UNDERRUN=wait, idle RSS ${fixed(idle.rssMiB, 1)} MiB, ${fixed(warm.rssMiB, 1)} after the warm-up (one upload of each size); ` +
         `raw S16 stereo 48 kHz bodies POSTed by fetch in 64 KiB pieces (${sizeText(LARGE)} at ${large.map((r) => fixed(r.mbPerSecond, 0)).join(' and ')} MB/s); ` +
-        `VmRSS from /proc/PID/status once each answer is in: after ${sizeText(SMALL)} ${readings(small)}, after ${sizeText(LARGE)} ${readings(large)} MiB`,
+        `VmRSS from /proc/PID/status once each answer is in and speakerd has given its free heap back (${results.map((r) => fixed(r.heldBeforeReturnMiB - r.rssMiB, 1)).join(', ')} MiB): after ${sizeText(SMALL)} ${readings(small)}, after ${sizeText(LARGE)} ${readings(large)} MiB`,
       json: { idle, warm, results, growthMiB: growth, targetMiB: TARGET_MIB },
     };
   } finally {
