@@ -37,7 +37,7 @@ double MonotonicMs() {
 }
 
 // On a libuv pool thread: malloc_trim holds each arena's lock while it walks
-// that arena's free chunks, 1.4–1.8 ms after a long upload, which the JS
+// that arena's free chunks, 1–3 ms after an upload here, which the JS
 // thread must not spend. Threads that allocate meanwhile wait on the lock,
 // so the service calls it only when nothing plays.
 class TrimWorker : public Napi::AsyncWorker {
